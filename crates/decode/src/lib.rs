@@ -1,1 +1,159 @@
+//! Decoding: what iotw reads out of flows.
+//!
+//! Every protocol implements one contract ([`Protocol`] to recognise a flow by content,
+//! [`Decoder`] to parse it with per-flow state), and the per-flow [`Session`] drives it:
+//! buffering stream bytes per direction, looping over several messages per chunk, handing on
+//! gaps, and re-probing for a message boundary after a gap or a parse failure. Decoders get
+//! their limits passed in ([`DecodeLimits`]); they never read config or clocks.
+//!
+//! This crate also turns flows and anomalies into documents ([`records`]).
+//!
+//! Protocols live in one folder each (`sip/`, `http/`, `tls/`, `genesys/`); none is built in
+//! yet — the registry is empty until the protocol issues land.
 
+pub mod records;
+mod session;
+
+pub use session::{Registry, Session};
+
+use iotw_event::{Event, Nanos};
+use iotw_flow::{Dir, FlowMeta};
+use std::borrow::Cow;
+
+/// The result of one [`Decoder::parse`] call.
+///
+/// Invariant for `NeedMore`: `consumed <= input.len() < consumed + needed`: the decoder used
+/// `consumed` bytes and cannot go on until `needed` bytes (counted from `consumed`) are there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Every byte of the input was consumed.
+    Done,
+    NeedMore { consumed: usize, needed: usize },
+    /// The input at this point is not a valid message; the session re-probes for a boundary.
+    Invalid(Anomaly),
+}
+
+impl Progress {
+    /// Checks the `NeedMore` invariant in debug builds and returns `self`.
+    pub fn checked(self, input_len: usize) -> Self {
+        if let Progress::NeedMore { consumed, needed } = self {
+            debug_assert!(consumed <= input_len && input_len < consumed + needed, "NeedMore invariant broken");
+        }
+        self
+    }
+}
+
+/// What a protocol says about the first bytes of a flow direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Match,
+    NoMatch,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// A counted oddity in traffic: a reason code (stable, for `event.reason`) and a detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anomaly {
+    pub code: &'static str,
+    pub detail: Cow<'static, str>,
+}
+
+impl Anomaly {
+    pub fn new(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Anomaly { code, detail: detail.into() }
+    }
+}
+
+/// Caps every decoder honours. Defaults are in docs/ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Largest message a decoder may ask to buffer.
+    pub max_message: usize,
+    /// Bytes of a direction inspected before a flow is declared unrecognised.
+    pub max_probe: usize,
+    /// Datagrams of a UDP flow probed before it is declared unrecognised.
+    pub max_probe_datagrams: u32,
+    /// Headers (or attributes) per message.
+    pub max_headers: usize,
+    /// Open transactions per flow.
+    pub max_transactions: usize,
+    /// Bytes of decompressed content per message.
+    pub max_decompressed: usize,
+    /// Nesting depth of structured values.
+    pub max_depth: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_message: 1 << 20,
+            max_probe: 4096,
+            max_probe_datagrams: 8,
+            max_headers: 256,
+            max_transactions: 1024,
+            max_decompressed: 4 << 20,
+            max_depth: 16,
+        }
+    }
+}
+
+/// What a decoder sees of the world while it parses: the flow, the time, the direction, the
+/// limits, and where its documents go.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub meta: &'a FlowMeta,
+    pub ts: Nanos,
+    pub dir: Dir,
+    pub limits: &'a DecodeLimits,
+    pub(crate) out: &'a mut Vec<Event>,
+}
+
+impl Ctx<'_> {
+    /// A new document with the flow's endpoints set as `source`/`destination` for the
+    /// current direction.
+    pub fn event(&self, dataset: &'static str, kind: &'static str, identity: &[&[u8]]) -> Event {
+        let mut e = Event::new(dataset, kind, self.ts, identity);
+        records::set_endpoints(&mut e, self.meta, self.dir);
+        e
+    }
+
+    pub fn emit(&mut self, e: Event) {
+        self.out.push(e);
+    }
+
+    /// Emits an anomaly document for this flow.
+    pub fn anomaly(&mut self, a: &Anomaly) {
+        let e = records::anomaly(self.ts, a.code, &a.detail, Some((self.meta, self.dir)), None);
+        self.out.push(e);
+    }
+}
+
+/// A protocol: recognises a flow direction by content and makes decoders for it.
+pub trait Protocol: Send + Sync {
+    /// The protocol's name in documents (`network.protocol`).
+    fn name(&self) -> &'static str;
+    /// Whether it decodes TCP streams, UDP datagrams, or both.
+    fn transports(&self) -> Transports;
+    /// Looks at the first bytes of one direction. Ports are hints only.
+    fn probe(&self, dir: Dir, input: &[u8], ports: (u16, u16)) -> Probe;
+    fn decoder(&self, limits: &DecodeLimits) -> Box<dyn Decoder>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transports {
+    pub tcp: bool,
+    pub udp: bool,
+}
+
+/// Per-flow decoding state. One instance serves both directions of a flow.
+pub trait Decoder: Send {
+    /// Parses as many whole messages from `input` as it holds (stream) or the one datagram.
+    fn parse(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> Progress;
+    /// `len` bytes are missing from direction `ctx.dir` here.
+    fn gap(&mut self, _ctx: &mut Ctx<'_>, _len: u64) {}
+    /// Where the next message may start in `input` after a gap or an invalid message.
+    fn resync(&self, dir: Dir, input: &[u8]) -> Option<usize>;
+    /// The flow ended: emit what is still open (unanswered requests, ...).
+    fn finish(&mut self, _ctx: &mut Ctx<'_>) {}
+}

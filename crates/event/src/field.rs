@@ -1,0 +1,48 @@
+//! Field names, one constant each, so a typo is a compile error. docs/events.md is the
+//! user-facing list; keep the two in step.
+
+pub const TIMESTAMP: &str = "@timestamp";
+pub const MESSAGE: &str = "message";
+
+pub const EVENT_KIND: &str = "event.kind";
+pub const EVENT_DATASET: &str = "event.dataset";
+pub const EVENT_CATEGORY: &str = "event.category";
+pub const EVENT_TYPE: &str = "event.type";
+pub const EVENT_START: &str = "event.start";
+pub const EVENT_END: &str = "event.end";
+pub const EVENT_DURATION: &str = "event.duration";
+pub const EVENT_REASON: &str = "event.reason";
+
+pub const SOURCE_IP: &str = "source.ip";
+pub const SOURCE_PORT: &str = "source.port";
+pub const SOURCE_PACKETS: &str = "source.packets";
+pub const SOURCE_BYTES: &str = "source.bytes";
+pub const DESTINATION_IP: &str = "destination.ip";
+pub const DESTINATION_PORT: &str = "destination.port";
+pub const DESTINATION_PACKETS: &str = "destination.packets";
+pub const DESTINATION_BYTES: &str = "destination.bytes";
+
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+pub const NETWORK_TYPE: &str = "network.type";
+pub const NETWORK_IANA_NUMBER: &str = "network.iana_number";
+pub const NETWORK_COMMUNITY_ID: &str = "network.community_id";
+pub const NETWORK_BYTES: &str = "network.bytes";
+pub const NETWORK_PACKETS: &str = "network.packets";
+pub const NETWORK_VLAN_ID: &str = "network.vlan.id";
+pub const RELATED_IP: &str = "related.ip";
+
+pub const FLOW_ID: &str = "flow.id";
+pub const FLOW_FINAL: &str = "flow.final";
+pub const FLOW_STATE: &str = "flow.state";
+pub const FLOW_HISTORY: &str = "flow.history";
+pub const FLOW_END_REASON: &str = "flow.end_reason";
+pub const FLOW_SOURCE_PAYLOAD_BYTES: &str = "flow.source_payload_bytes";
+pub const FLOW_DESTINATION_PAYLOAD_BYTES: &str = "flow.destination_payload_bytes";
+pub const FLOW_RETRANSMITTED_BYTES: &str = "flow.retransmitted_bytes";
+pub const FLOW_MISSING_BYTES: &str = "flow.missing_bytes";
+pub const FLOW_PROTOCOL: &str = "flow.protocol";
+
+pub const OBSERVER_TYPE: &str = "observer.type";
+pub const OBSERVER_VERSION: &str = "observer.version";
+pub const IOTW_CAPTURE_SOURCE: &str = "iotw.capture.source";
+pub const IOTW_FRAME: &str = "iotw.frame";
