@@ -1,0 +1,449 @@
+//! The configuration file (TOML): raw form as written, checked once at load, then turned
+//! into the limits each layer takes. Every key is documented in `iotw.example.toml`, which
+//! `iotw config default` prints; unknown keys are errors naming the file, line and key.
+
+use anyhow::Result;
+use iotw_decode::DecodeLimits;
+use iotw_flow::defrag::DefragLimits;
+use iotw_flow::reassembly::ReassemblyLimits;
+use iotw_flow::FlowConfig;
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+
+/// The documented default configuration.
+pub const EXAMPLE: &str = include_str!("../../../iotw.example.toml");
+
+/// A duration written as `"30s"`, `"5m"`, `"500ms"` or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub i64);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Dur(s as i64 * 1_000_000_000)),
+            Raw::Text(t) => iotw_event::parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub capture: CaptureCfg,
+    pub flow: FlowCfg,
+    pub reassembly: ReassemblyCfg,
+    pub defrag: DefragCfg,
+    pub decode: DecodeCfg,
+    pub output: OutputCfg,
+    pub anomalies: AnomalyCfg,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureCfg {
+    /// Interfaces to capture on when none is given with `-i`.
+    pub interfaces: Vec<String>,
+    /// tcpdump-syntax filter applied in the kernel (live) or before decoding (files).
+    pub filter: String,
+    /// Bytes kept of each live packet.
+    pub snaplen: u32,
+    /// AF_PACKET ring: block size in bytes (a power of two, multiple of the page size).
+    pub ring_block_size: u32,
+    /// AF_PACKET ring: number of blocks.
+    pub ring_blocks: u32,
+    /// Blocks of frames queued between capture threads and the pipeline (live only).
+    pub queue_blocks: usize,
+    /// Largest packet accepted from a capture file.
+    pub max_file_packet: usize,
+    /// Largest pcapng block accepted from a capture file.
+    pub max_file_block: usize,
+}
+
+impl Default for CaptureCfg {
+    fn default() -> Self {
+        CaptureCfg {
+            interfaces: Vec::new(),
+            filter: String::new(),
+            snaplen: 262_144,
+            ring_block_size: 1 << 20,
+            ring_blocks: 64,
+            queue_blocks: 256,
+            max_file_packet: 262_144,
+            max_file_block: 16 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowCfg {
+    pub tcp_idle: Dur,
+    pub udp_idle: Dur,
+    pub other_idle: Dur,
+    pub tcp_closed_linger: Dur,
+    /// Report long flows this often; "0s" disables periodic reports.
+    pub active_report: Dur,
+    pub max_flows: usize,
+    pub community_id_seed: u16,
+}
+
+impl Default for FlowCfg {
+    fn default() -> Self {
+        let d = FlowConfig::default();
+        FlowCfg {
+            tcp_idle: Dur(d.tcp_idle),
+            udp_idle: Dur(d.udp_idle),
+            other_idle: Dur(d.other_idle),
+            tcp_closed_linger: Dur(d.tcp_closed_linger),
+            active_report: Dur(d.active_report.unwrap_or(0)),
+            max_flows: d.max_flows,
+            community_id_seed: d.community_id_seed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReassemblyCfg {
+    pub max_buffered_per_stream: usize,
+    pub max_segments_per_stream: usize,
+    pub max_buffered_total: usize,
+}
+
+impl Default for ReassemblyCfg {
+    fn default() -> Self {
+        let d = ReassemblyLimits::default();
+        ReassemblyCfg {
+            max_buffered_per_stream: d.max_buffered_per_stream,
+            max_segments_per_stream: d.max_segments_per_stream,
+            max_buffered_total: d.max_buffered_total,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefragCfg {
+    pub max_datagram: usize,
+    pub max_pending: usize,
+    pub max_fragments: usize,
+    pub timeout: Dur,
+}
+
+impl Default for DefragCfg {
+    fn default() -> Self {
+        let d = DefragLimits::default();
+        DefragCfg { max_datagram: d.max_datagram, max_pending: d.max_pending, max_fragments: d.max_fragments, timeout: Dur(d.timeout) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeCfg {
+    pub max_message: usize,
+    pub max_probe: usize,
+    pub max_probe_datagrams: u32,
+    pub max_headers: usize,
+    pub max_transactions: usize,
+    pub max_decompressed: usize,
+    pub max_depth: usize,
+}
+
+impl Default for DecodeCfg {
+    fn default() -> Self {
+        let d = DecodeLimits::default();
+        DecodeCfg {
+            max_message: d.max_message,
+            max_probe: d.max_probe,
+            max_probe_datagrams: d.max_probe_datagrams,
+            max_headers: d.max_headers,
+            max_transactions: d.max_transactions,
+            max_decompressed: d.max_decompressed,
+            max_depth: d.max_depth,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// The embedded SQLite store in the data directory.
+    Store,
+    /// One JSON document per line.
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputCfg {
+    pub kind: OutputKind,
+    pub data_dir: PathBuf,
+    /// NDJSON destination: a file path, or "-" for standard output.
+    pub ndjson_path: String,
+    /// NDJSON as Elasticsearch bulk lines (action + document).
+    pub bulk: bool,
+    pub bulk_index_prefix: String,
+    /// Documents per batch handed to the sink.
+    pub batch_size: usize,
+    /// Batches queued between the pipeline and the sink.
+    pub queue_batches: usize,
+}
+
+impl Default for OutputCfg {
+    fn default() -> Self {
+        OutputCfg {
+            kind: OutputKind::Store,
+            data_dir: PathBuf::from("./iotw-data"),
+            ndjson_path: "-".into(),
+            bulk: false,
+            bulk_index_prefix: "iotw".into(),
+            batch_size: 1000,
+            queue_batches: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyCfg {
+    /// Anomaly documents per reason code per second of packet time; the rest are counted only.
+    pub max_documents_per_second: u32,
+}
+
+impl Default for AnomalyCfg {
+    fn default() -> Self {
+        AnomalyCfg { max_documents_per_second: 100 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capture: CaptureCfg::default(),
+            flow: FlowCfg::default(),
+            reassembly: ReassemblyCfg::default(),
+            defrag: DefragCfg::default(),
+            decode: DecodeCfg::default(),
+            output: OutputCfg::default(),
+            anomalies: AnomalyCfg::default(),
+        }
+    }
+}
+
+/// A mistake in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": key `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Finds the line where `section.key` is set, for validation errors.
+fn locate(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(s) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            current = s.trim().to_owned();
+        } else if current == section && t.split('=').next().is_some_and(|k| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Parses and validates a config text. All mistakes name their key and line.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let cfg: Config = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
+        ConfigError { path: path.to_owned(), line, column, key: None, message: e.message().trim().to_owned() }
+    })?;
+    let problems = validate(&cfg);
+    if let Some((section, key, message)) = problems.into_iter().next() {
+        return Err(ConfigError {
+            path: path.to_owned(),
+            line: locate(text, section, key),
+            column: None,
+            key: Some(format!("{section}.{key}")),
+            message,
+        });
+    }
+    Ok(cfg)
+}
+
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(parse(path, &text)?)
+}
+
+/// Range checks that the types cannot express: `(section, key, message)`.
+fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
+    let mut p = Vec::new();
+    let mut positive = |section, key, v: usize| {
+        if v == 0 {
+            p.push((section, key, "must be greater than 0".to_owned()));
+        }
+    };
+    positive("flow", "max_flows", c.flow.max_flows);
+    positive("reassembly", "max_segments_per_stream", c.reassembly.max_segments_per_stream);
+    positive("defrag", "max_pending", c.defrag.max_pending);
+    positive("defrag", "max_fragments", c.defrag.max_fragments);
+    positive("decode", "max_message", c.decode.max_message);
+    positive("decode", "max_probe", c.decode.max_probe);
+    positive("output", "batch_size", c.output.batch_size);
+    positive("output", "queue_batches", c.output.queue_batches);
+    positive("capture", "queue_blocks", c.capture.queue_blocks);
+    for (key, d) in [("tcp_idle", c.flow.tcp_idle), ("udp_idle", c.flow.udp_idle), ("other_idle", c.flow.other_idle)] {
+        if d.0 <= 0 {
+            p.push(("flow", key, "must be longer than 0s".to_owned()));
+        }
+    }
+    if c.defrag.timeout.0 <= 0 {
+        p.push(("defrag", "timeout", "must be longer than 0s".to_owned()));
+    }
+    if c.defrag.max_datagram > 65_535 {
+        p.push(("defrag", "max_datagram", "cannot exceed 65535 (jumbograms are not reassembled)".to_owned()));
+    }
+    let bs = c.capture.ring_block_size;
+    if !bs.is_power_of_two() || bs < 4096 {
+        p.push(("capture", "ring_block_size", "must be a power of two of at least 4096".to_owned()));
+    }
+    if c.capture.ring_blocks == 0 {
+        p.push(("capture", "ring_blocks", "must be greater than 0".to_owned()));
+    }
+    if c.capture.snaplen < 64 {
+        p.push(("capture", "snaplen", "must be at least 64".to_owned()));
+    }
+    if c.capture.snaplen as u64 >= bs as u64 {
+        p.push(("capture", "snaplen", format!("must be smaller than ring_block_size ({bs})")));
+    }
+    if let Err(e) = iotw_capture::filter::parse(&c.capture.filter) {
+        p.push(("capture", "filter", e.to_string()));
+    }
+    p
+}
+
+impl Config {
+    pub fn flow_config(&self) -> FlowConfig {
+        FlowConfig {
+            tcp_idle: self.flow.tcp_idle.0,
+            udp_idle: self.flow.udp_idle.0,
+            other_idle: self.flow.other_idle.0,
+            tcp_closed_linger: self.flow.tcp_closed_linger.0,
+            active_report: (self.flow.active_report.0 > 0).then_some(self.flow.active_report.0),
+            max_flows: self.flow.max_flows,
+            community_id_seed: self.flow.community_id_seed,
+            reassembly: ReassemblyLimits {
+                max_buffered_per_stream: self.reassembly.max_buffered_per_stream,
+                max_segments_per_stream: self.reassembly.max_segments_per_stream,
+                max_buffered_total: self.reassembly.max_buffered_total,
+            },
+            defrag: DefragLimits {
+                max_datagram: self.defrag.max_datagram,
+                max_pending: self.defrag.max_pending,
+                max_fragments: self.defrag.max_fragments,
+                timeout: self.defrag.timeout.0,
+            },
+        }
+    }
+
+    pub fn decode_limits(&self) -> DecodeLimits {
+        let d = &self.decode;
+        DecodeLimits {
+            max_message: d.max_message,
+            max_probe: d.max_probe,
+            max_probe_datagrams: d.max_probe_datagrams,
+            max_headers: d.max_headers,
+            max_transactions: d.max_transactions,
+            max_decompressed: d.max_decompressed,
+            max_depth: d.max_depth,
+        }
+    }
+
+    pub fn file_limits(&self) -> iotw_capture::FileLimits {
+        iotw_capture::FileLimits { max_packet: self.capture.max_file_packet, max_block: self.capture.max_file_block }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("t.toml"), text)
+    }
+
+    #[test]
+    fn the_example_is_valid_and_equals_the_defaults() {
+        let c = check(EXAMPLE).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"), "iotw.example.toml must state the defaults");
+    }
+
+    #[test]
+    fn every_key_of_the_example_is_documented() {
+        let mut comment = false;
+        for (i, line) in EXAMPLE.lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with('#') {
+                comment = true;
+            } else if t.contains('=') {
+                assert!(comment, "line {}: `{t}` has no comment above it", i + 1);
+                comment = false;
+            } else if t.starts_with('[') {
+                comment = false;
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = check("[flow]\ntcp_idle = \"5m\"\nmax_flow = 10\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.to_string().starts_with("t.toml:3:1: unknown field `max_flow`"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_and_range_name_their_key() {
+        let e = check("[flow]\n\nudp_idle = \"5 parsecs\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("duration"), "{e}");
+        let e = check("[output]\nbatch_size = 0\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("output.batch_size")));
+        let e = check("[capture]\nfilter = \"port 99999\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("capture.filter"), "{e}");
+    }
+}
