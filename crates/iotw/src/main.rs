@@ -1,1 +1,59 @@
-fn main(){}
+//! `iotw`: Integration On The Wire.
+
+mod capture_cmd;
+mod config;
+mod pipeline;
+mod search_cmd;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "iotw", version, about = "Watches a contact centre's network and turns it into searchable events.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read capture files or live interfaces, decode, and store or print the documents.
+    Capture(capture_cmd::CaptureArgs),
+    /// Search the embedded store.
+    Search(search_cmd::SearchArgs),
+    /// Check or print the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Check a configuration file; every mistake names its line and key.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+    /// Print the default configuration, every key documented.
+    Default,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Capture(a) => capture_cmd::run(a),
+        Command::Search(a) => search_cmd::run(a),
+        Command::Config(ConfigCmd::Default) => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
+        }
+        Command::Config(ConfigCmd::Check { file }) => config::load(&file).map(|_| println!("{}: OK", file.display())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iotw: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

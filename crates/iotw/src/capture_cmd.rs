@@ -1,0 +1,441 @@
+//! `iotw capture`: the main job. Sources (files merged in time order, or live interfaces, one
+//! thread each) feed the pipeline thread; a shipper thread writes batches to the output.
+//!
+//! Queues: live frames -> pipeline (DropNewest, counted), pipeline -> shipper (Block for
+//! files, DropNewest for live). SIGINT/SIGTERM stop the sources; everything already
+//! accepted is flushed and stored before exit.
+
+use crate::config::{self, Config, OutputKind};
+use crate::pipeline::{Counters, Pipeline};
+use anyhow::{bail, Context, Result};
+use iotw_capture::{CaptureFile, Merge};
+use iotw_event::Event;
+use iotw_ship::ndjson::NdjsonSink;
+use iotw_ship::queue::{queue, FullPolicy};
+use iotw_ship::store::Store;
+use iotw_ship::Sink;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Read a pcap or pcapng file (plain or gzip); repeat to merge several in time order.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Capture live on an interface (Linux AF_PACKET); repeat for several.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    interfaces: Vec<String>,
+    /// tcpdump-syntax filter (host, net, port, portrange, tcp, udp, vlan, and/or/not, parentheses).
+    #[arg(short = 'f', long)]
+    filter: Option<String>,
+    /// Where documents go.
+    #[arg(long, value_enum)]
+    output: Option<OutputKind>,
+    /// With --output ndjson: write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<String>,
+    /// With --output ndjson: Elasticsearch bulk lines (create action + document).
+    #[arg(long)]
+    bulk: bool,
+    /// The embedded store's directory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (see `iotw config default`).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Live: stop after this long (e.g. 30s, 5m).
+    #[arg(long)]
+    duration: Option<String>,
+    /// Stop after this many packets.
+    #[arg(long)]
+    count: Option<u64>,
+    /// No progress display.
+    #[arg(long)]
+    no_progress: bool,
+    /// No summary at the end.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// What the shipper thread did.
+#[derive(Debug, Default)]
+struct ShipReport {
+    written: u64,
+    duplicates: u64,
+    failed: u64,
+    last_error: Option<String>,
+}
+
+fn spawn_shipper(mut sink: Box<dyn Sink>, rx: crossbeam_channel::Receiver<Vec<Event>>) -> std::thread::JoinHandle<ShipReport> {
+    std::thread::Builder::new()
+        .name("iotw-ship".into())
+        .spawn(move || {
+            let mut r = ShipReport::default();
+            for batch in rx {
+                match sink.write(&batch) {
+                    Ok(()) => r.written += batch.len() as u64,
+                    Err(e) => {
+                        r.failed += batch.len() as u64;
+                        r.last_error = Some(e.to_string());
+                    }
+                }
+            }
+            if let Err(e) = sink.flush() {
+                r.last_error = Some(e.to_string());
+            }
+            r
+        })
+        .unwrap_or_else(|e| panic!("cannot start the shipper thread: {e}"))
+}
+
+fn wall_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+pub fn run(a: CaptureArgs) -> Result<()> {
+    let mut cfg = match &a.config {
+        Some(p) => config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(k) = a.output {
+        cfg.output.kind = k;
+    }
+    if let Some(d) = &a.data_dir {
+        cfg.output.data_dir = d.clone();
+    }
+    if let Some(o) = &a.out {
+        cfg.output.ndjson_path = o.clone();
+    }
+    cfg.output.bulk |= a.bulk;
+    if let Some(f) = &a.filter {
+        cfg.capture.filter = f.clone();
+    }
+    let filter = iotw_capture::filter::parse(&cfg.capture.filter).context("--filter")?;
+    let interfaces = if a.interfaces.is_empty() && a.files.is_empty() { cfg.capture.interfaces.clone() } else { a.interfaces.clone() };
+    if a.files.is_empty() && interfaces.is_empty() {
+        bail!("nothing to capture: give -r FILE or -i INTERFACE");
+    }
+    if !a.files.is_empty() && !interfaces.is_empty() {
+        bail!("give capture files (-r) or interfaces (-i), not both");
+    }
+    let duration = a.duration.as_deref().map(iotw_event::parse_duration).transpose().context("--duration")?;
+
+    // Open every input before anything runs: a bad path is an error, not a partial run.
+    let mut files = Vec::new();
+    for (i, p) in a.files.iter().enumerate() {
+        files.push(CaptureFile::open(p, i as u16, cfg.file_limits())?);
+    }
+
+    let sink: Box<dyn Sink> = match cfg.output.kind {
+        OutputKind::Store => Box::new(Store::open(&cfg.output.data_dir)?),
+        OutputKind::Ndjson => {
+            let prefix = cfg.output.bulk.then(|| cfg.output.bulk_index_prefix.clone());
+            let out: Box<dyn std::io::Write + Send> = if cfg.output.ndjson_path == "-" {
+                Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))
+            } else {
+                let f = std::fs::File::create(&cfg.output.ndjson_path).with_context(|| format!("--out {}", cfg.output.ndjson_path))?;
+                Box::new(std::io::BufWriter::with_capacity(1 << 16, f))
+            };
+            Box::new(NdjsonSink::new(out, cfg.output.ndjson_path.clone(), prefix))
+        }
+    };
+    let live = files.is_empty();
+    let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
+    let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
+    let shipper = spawn_shipper(sink, rx);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let first = AtomicBool::new(true);
+        ctrlc::set_handler(move || {
+            if !first.swap(false, Ordering::SeqCst) {
+                eprintln!("iotw: second interrupt, exiting without flushing");
+                std::process::exit(130);
+            }
+            stop.store(true, Ordering::SeqCst);
+        })
+        .context("installing the signal handler")?;
+    }
+
+    let started = Instant::now();
+    let sources: Vec<String> =
+        if live { interfaces.clone() } else { a.files.iter().map(|p| p.display().to_string()).collect() };
+    let mut pipeline = Pipeline::new(&cfg, Some(filter.clone()), sources, tx);
+    let show_progress = !a.no_progress && std::io::stderr().is_terminal();
+    let limit = a.count.unwrap_or(u64::MAX);
+    let mut damaged = Vec::new();
+    let mut live_report = Vec::new();
+
+    if !live {
+        let progress = show_progress.then(|| Progress::start(&files, pipeline.progress_packets.clone()));
+        let mut merge = Merge::new(files);
+        let mut n = 0u64;
+        let mut last_ts = 0;
+        loop {
+            if stop.load(Ordering::Relaxed) || n >= limit {
+                break;
+            }
+            match merge.advance() {
+                Ok(true) => {
+                    if let Some(f) = merge.current() {
+                        last_ts = f.ts;
+                        pipeline.frame(&f);
+                        n += 1;
+                    }
+                }
+                Ok(false) => break,
+                Err(e) if e.is_damage() => {
+                    eprintln!("iotw: warning: {e}; frames before it were kept");
+                    let source = match &e {
+                        iotw_capture::CaptureError::Truncated { path, .. } | iotw_capture::CaptureError::Malformed { path, .. } => {
+                            path.display().to_string()
+                        }
+                        _ => String::new(),
+                    };
+                    pipeline.source_damaged(last_ts, &source, &e.to_string());
+                    damaged.push(e.to_string());
+                }
+                Err(e) => {
+                    eprintln!("iotw: error: {e}");
+                    damaged.push(e.to_string());
+                }
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
+        }
+    } else {
+        live_report = run_live(&cfg, &filter, &interfaces, &mut pipeline, &stop, duration, limit, show_progress)?;
+    }
+
+    let interrupted = stop.load(Ordering::Relaxed);
+    let counters = pipeline.finish();
+    let report = shipper.join().map_err(|_| anyhow::anyhow!("the shipper thread panicked"))?;
+    if !a.quiet {
+        summary(&counters, &report, dropped_batches.load(Ordering::Relaxed), &live_report, &damaged, started.elapsed(), interrupted);
+    }
+    if report.failed > 0 {
+        bail!("{} documents could not be written: {}", report.failed, report.last_error.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// Kernel and queue counters of one live interface.
+#[derive(Debug, Clone)]
+struct LiveReport {
+    interface: String,
+    kernel: Option<(u64, u64)>,
+    queue_dropped: u64,
+    delivered: u64,
+}
+
+#[cfg(target_os = "linux")]
+#[allow(clippy::too_many_arguments)]
+fn run_live(
+    cfg: &Config,
+    filter: &iotw_capture::filter::Filter,
+    interfaces: &[String],
+    pipeline: &mut Pipeline,
+    stop: &Arc<AtomicBool>,
+    duration: Option<i64>,
+    limit: u64,
+    show_progress: bool,
+) -> Result<Vec<LiveReport>> {
+    use iotw_capture::live::{LiveCapture, LiveConfig};
+    use iotw_wire::LinkType;
+
+    struct Owned {
+        ts: i64,
+        link: LinkType,
+        source: u16,
+        orig_len: u32,
+        data: Vec<u8>,
+    }
+
+    let mut caps = Vec::new();
+    for (i, name) in interfaces.iter().enumerate() {
+        let lc = LiveConfig {
+            interface: name.clone(),
+            snaplen: cfg.capture.snaplen,
+            block_size: cfg.capture.ring_block_size,
+            blocks: cfg.capture.ring_blocks,
+            filter: filter.clone(),
+        };
+        caps.push(LiveCapture::open(&lc, i as u16)?);
+    }
+    let (ftx, frx) = crossbeam_channel::bounded::<Vec<Owned>>(cfg.capture.queue_blocks);
+    let mut threads = Vec::new();
+    for mut cap in caps {
+        let (ftx, stop) = (ftx.clone(), stop.clone());
+        let dropped = Arc::new(AtomicU64::new(0));
+        let d2 = dropped.clone();
+        threads.push(std::thread::Builder::new().name(format!("iotw-cap-{}", cap.interface())).spawn(move || {
+            let mut result = Ok(());
+            while !stop.load(Ordering::Relaxed) {
+                let mut batch = Vec::new();
+                let r = cap.poll_block(100, &mut |f| {
+                    batch.push(Owned { ts: f.ts, link: f.link, source: f.source, orig_len: f.orig_len, data: f.data.to_vec() });
+                });
+                if let Err(e) = r {
+                    result = Err(e);
+                    break;
+                }
+                if !batch.is_empty() {
+                    let n = batch.len() as u64;
+                    if let Err(crossbeam_channel::TrySendError::Full(_)) = ftx.try_send(batch) {
+                        d2.fetch_add(n, Ordering::Relaxed);
+                    }
+                }
+            }
+            let k = cap.stats();
+            (result, LiveReport { interface: cap.interface().to_owned(), kernel: Some((k.packets, k.drops)), queue_dropped: dropped.load(Ordering::Relaxed), delivered: cap.delivered })
+        })?);
+    }
+    drop(ftx);
+    let started = Instant::now();
+    let mut seen = 0u64;
+    let mut last_tick = Instant::now();
+    if show_progress {
+        eprintln!("iotw: capturing on {} (Ctrl-C to stop)", interfaces.join(", "));
+    }
+    loop {
+        if duration.is_some_and(|d| started.elapsed().as_nanos() as i64 >= d) || seen >= limit {
+            stop.store(true, Ordering::SeqCst);
+        }
+        match frx.recv_timeout(Duration::from_millis(100)) {
+            Ok(batch) => {
+                for o in batch {
+                    let f = iotw_capture::Frame { ts: o.ts, link: o.link, source: o.source, interface: 0, data: &o.data, orig_len: o.orig_len };
+                    pipeline.frame(&f);
+                    seen += 1;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            pipeline.tick(wall_now());
+            last_tick = Instant::now();
+            if show_progress {
+                eprint!("\r{seen} packets");
+            }
+        }
+    }
+    if show_progress {
+        eprintln!();
+    }
+    let mut reports = Vec::new();
+    for t in threads {
+        let (r, rep) = t.join().map_err(|_| anyhow::anyhow!("a capture thread panicked"))?;
+        if let Err(e) = r {
+            eprintln!("iotw: error: {e}");
+        }
+        reports.push(rep);
+    }
+    Ok(reports)
+}
+
+#[cfg(not(target_os = "linux"))]
+#[allow(clippy::too_many_arguments)]
+fn run_live(
+    _cfg: &Config,
+    _filter: &iotw_capture::filter::Filter,
+    _interfaces: &[String],
+    _pipeline: &mut Pipeline,
+    _stop: &Arc<AtomicBool>,
+    _duration: Option<i64>,
+    _limit: u64,
+    _show_progress: bool,
+) -> Result<Vec<LiveReport>> {
+    bail!("live capture on this system needs the `libpcap` feature")
+}
+
+/// The progress bar for file replay: bytes, packets/s, ETA.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(files: &[CaptureFile], packets: Arc<AtomicU64>) -> Self {
+        let parts: Vec<(Arc<AtomicU64>, u64)> = files.iter().map(|f| f.progress()).collect();
+        let total: u64 = parts.iter().map(|p| p.1).sum();
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg} ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let done = Arc::new(AtomicBool::new(false));
+        let (b, d) = (bar.clone(), done.clone());
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            while !d.load(Ordering::Relaxed) {
+                let read: u64 = parts.iter().map(|p| p.0.load(Ordering::Relaxed)).sum();
+                let n = packets.load(Ordering::Relaxed);
+                let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                b.set_position(read);
+                b.set_message(format!("{n} packets, {rate:.0} packets/s"));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Progress { bar, done, thread }
+    }
+
+    fn finish(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        self.bar.finish_and_clear();
+    }
+}
+
+fn summary(c: &Counters, r: &ShipReport, dropped_batches: u64, live: &[LiveReport], damaged: &[String], took: Duration, interrupted: bool) {
+    let secs = took.as_secs_f64().max(1e-6);
+    eprintln!(
+        "iotw: {} packets ({} bytes) in {:.2} s, {:.0} packets/s{}",
+        c.packets,
+        c.bytes,
+        secs,
+        c.packets as f64 / secs,
+        if interrupted { " (interrupted)" } else { "" }
+    );
+    let by: Vec<String> = c.flows_by_transport.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!("  flows: {} ({})", c.flows.flows_created, if by.is_empty() { "none".into() } else { by.join(", ") });
+    let docs: u64 = c.documents.values().sum();
+    let kinds: Vec<String> = c.documents.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "  documents: {docs} ({}); written {}, already stored {}, failed {}",
+        if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
+        r.written,
+        r.duplicates,
+        r.failed
+    );
+    if !c.anomalies.is_empty() {
+        let a: Vec<String> = c.anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!("  anomalies: {} ({} documents suppressed by rate limit)", a.join(", "), c.anomaly_documents_suppressed);
+    } else {
+        eprintln!("  anomalies: none");
+    }
+    if c.filtered_out > 0 || c.snaplen_truncated > 0 {
+        eprintln!("  filtered out: {}, cut by snaplen: {}", c.filtered_out, c.snaplen_truncated);
+    }
+    let mut drops = format!("  drops: output queue {dropped_batches} batches");
+    for l in live {
+        let (kp, kd) = l.kernel.unwrap_or((0, 0));
+        drops.push_str(&format!(
+            "; {}: kernel accepted {kp}, kernel dropped {kd}, queue dropped {}, delivered {}",
+            l.interface, l.queue_dropped, l.delivered
+        ));
+    }
+    eprintln!("{drops}");
+    for d in damaged {
+        eprintln!("  damaged input: {d}");
+    }
+    if let Some(e) = &r.last_error {
+        eprintln!("  output error: {e}");
+    }
+}
