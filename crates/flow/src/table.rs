@@ -182,6 +182,8 @@ impl FlowAnomaly {
 
 /// What the table calls as flows progress. `U` is the consumer's per-flow state.
 pub trait FlowHandler<U> {
+    /// A flow was created by its first packet (called before that packet's payload).
+    fn flow_start(&mut self, _meta: &FlowMeta, _user: &mut U) {}
     fn payload(&mut self, meta: &FlowMeta, user: &mut U, dir: Dir, ts: Nanos, payload: Payload<'_>);
     /// A flow ended; `user` is dropped after this.
     fn flow_end(&mut self, meta: &FlowMeta, user: &mut U, reason: EndReason);
@@ -440,7 +442,9 @@ impl<U: Default> FlowTable<U> {
             self.reports.push_back((ts + every, key, self.serial));
         }
         let streams = tcp.map(|_| Box::new([Stream::default(), Stream::default()]));
-        self.flows.insert(key, Entry { meta, streams, user: U::default() });
+        let mut user = U::default();
+        h.flow_start(&meta, &mut user);
+        self.flows.insert(key, Entry { meta, streams, user });
     }
 
     fn idle(&self, class: Class) -> Nanos {

@@ -2,6 +2,7 @@
 
 mod capture_cmd;
 mod config;
+mod follow_cmd;
 mod pipeline;
 mod search_cmd;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Read capture files or live interfaces, decode, and store or print the documents.
     Capture(capture_cmd::CaptureArgs),
+    /// Write the reassembled payload of TCP streams (Follow TCP Stream).
+    Follow(follow_cmd::FollowArgs),
     /// Search the embedded store.
     Search(search_cmd::SearchArgs),
     /// Check or print the configuration file.
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Capture(a) => capture_cmd::run(a),
         Command::Search(a) => search_cmd::run(a),
+        Command::Follow(a) => follow_cmd::run(a),
         Command::Config(ConfigCmd::Default) => {
             print!("{}", config::EXAMPLE);
             Ok(())
