@@ -8,7 +8,7 @@
    direction, byte for byte; tshark's "[N bytes missing in capture file]" marker counts as a
    gap of N, which iotw reports as a gap.
 
-Usage: scripts/compare-tshark.py [--iotw PATH] [CAPTURE ...]   (default: ../shared/captures/*)
+Usage: scripts/compare-tshark.py [--iotw PATH] [CAPTURE ...]   (default: ../shared/captures/*, else testdata/captures/*)
 Exit status 0 only when everything agrees.
 """
 import argparse
@@ -204,6 +204,7 @@ def main():
     if not os.path.exists(a.iotw):
         sys.exit(f"{a.iotw} is missing: build it first (cargo build --release)")
     caps = a.captures or sorted(glob.glob(os.path.join(ROOT, "..", "shared", "captures", "*.pcap*")))
+    caps = caps or sorted(glob.glob(os.path.join(ROOT, "testdata", "captures", "*.pcap*")))
     failed = 0
     print(f"{'capture':32} {'conversations':>14} {'tcp streams':>12}  result")
     for c in caps:

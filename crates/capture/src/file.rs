@@ -124,12 +124,21 @@ impl CaptureFile {
         if meta.is_dir() {
             return Err(CaptureError::IsDirectory { path: path.to_owned() });
         }
-        if meta.len() == 0 {
-            return Err(CaptureError::Empty { path: path.to_owned() });
-        }
         let file = File::open(path).map_err(io_err)?;
+        Self::from_reader(path, Box::new(file), meta.len(), source, limits)
+    }
+
+    /// Reads a capture from any byte source; `path` only names it in errors, `len` is its
+    /// size for progress (0 if unknown).
+    pub fn from_reader(
+        path: &Path,
+        reader: Box<dyn Read + Send>,
+        len: u64,
+        source: u16,
+        limits: FileLimits,
+    ) -> Result<Self, CaptureError> {
         let file_bytes = Arc::new(AtomicU64::new(0));
-        let mut raw = BufReader::with_capacity(1 << 16, Counting { inner: file, count: file_bytes.clone() });
+        let mut raw = BufReader::with_capacity(1 << 16, Counting { inner: reader, count: file_bytes.clone() });
         let head = peek(&mut raw, path)?;
         let compressed = head[..2] == [0x1f, 0x8b];
         let mut input: Box<dyn Read + Send> = if compressed {
@@ -160,7 +169,7 @@ impl CaptureFile {
             big_endian: false,
             offset: 4,
             file_bytes,
-            file_len: meta.len(),
+            file_len: len,
             compressed,
             source,
             buf: Vec::with_capacity(1 << 16),
@@ -586,6 +595,9 @@ fn to_nanos(units: u64, (base, exp): (u8, u8)) -> Nanos {
 fn peek<R: Read>(r: &mut BufReader<R>, path: &Path) -> Result<[u8; 2], CaptureError> {
     use std::io::BufRead;
     let buf = r.fill_buf().map_err(|source| CaptureError::Io { path: path.to_owned(), source })?;
+    if buf.is_empty() {
+        return Err(CaptureError::Empty { path: path.to_owned() });
+    }
     if buf.len() < 2 {
         return Err(CaptureError::NotACapture {
             path: path.to_owned(),

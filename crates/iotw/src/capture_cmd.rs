@@ -76,7 +76,10 @@ fn spawn_shipper(mut sink: Box<dyn Sink>, rx: crossbeam_channel::Receiver<Vec<Ev
             let mut r = ShipReport::default();
             for batch in rx {
                 match sink.write(&batch) {
-                    Ok(()) => r.written += batch.len() as u64,
+                    Ok(w) => {
+                        r.written += w.stored;
+                        r.duplicates += w.duplicates;
+                    }
                     Err(e) => {
                         r.failed += batch.len() as u64;
                         r.last_error = Some(e.to_string());

@@ -33,10 +33,19 @@ pub enum ShipError {
     Query(#[from] query::QueryError),
 }
 
+/// What a sink did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Documents newly stored (or sent).
+    pub stored: u64,
+    /// Documents whose id was already stored: success, not a second copy.
+    pub duplicates: u64,
+}
+
 /// A destination for documents. `write` takes whole batches; `flush` makes them durable.
 pub trait Sink: Send {
     fn name(&self) -> &'static str;
-    fn write(&mut self, batch: &[Event]) -> Result<(), ShipError>;
+    fn write(&mut self, batch: &[Event]) -> Result<Written, ShipError>;
     fn flush(&mut self) -> Result<(), ShipError>;
 }
 

@@ -1,7 +1,7 @@
 //! NDJSON output: one JSON document per line, or Elasticsearch `_bulk` pairs
 //! (`{"create":{"_index":..,"_id":..}}` then the document) ready for `curl --data-binary`.
 
-use crate::{daily_index, ShipError, Sink};
+use crate::{daily_index, ShipError, Sink, Written};
 use iotw_event::Event;
 use std::io::Write;
 
@@ -30,7 +30,7 @@ impl Sink for NdjsonSink {
         "ndjson"
     }
 
-    fn write(&mut self, batch: &[Event]) -> Result<(), ShipError> {
+    fn write(&mut self, batch: &[Event]) -> Result<Written, ShipError> {
         for e in batch {
             self.line.clear();
             if let Some(prefix) = &self.bulk_prefix {
@@ -42,7 +42,7 @@ impl Sink for NdjsonSink {
             self.line.push(b'\n');
             self.out.write_all(&self.line).map_err(|source| ShipError::Io { what: self.what.clone(), source })?;
         }
-        Ok(())
+        Ok(Written { stored: batch.len() as u64, duplicates: 0 })
     }
 
     fn flush(&mut self) -> Result<(), ShipError> {

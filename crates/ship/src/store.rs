@@ -2,7 +2,7 @@
 //! in batched transactions, found again with [`crate::query`].
 
 use crate::query::{self, Param};
-use crate::{ShipError, Sink};
+use crate::{ShipError, Sink, Written};
 use iotw_event::{Event, Nanos};
 use rusqlite::{params_from_iter, Connection, OpenFlags, ToSql};
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ impl Sink for Store {
         "store"
     }
 
-    fn write(&mut self, batch: &[Event]) -> Result<(), ShipError> {
+    fn write(&mut self, batch: &[Event]) -> Result<Written, ShipError> {
         let path = self.path.display().to_string();
         let err = |source| ShipError::Store { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
@@ -145,9 +145,10 @@ impl Sink for Store {
             }
         }
         tx.commit().map_err(err)?;
+        let duplicates = batch.len() as u64 - inserted;
         self.inserted += inserted;
-        self.duplicates += batch.len() as u64 - inserted;
-        Ok(())
+        self.duplicates += duplicates;
+        Ok(Written { stored: inserted, duplicates })
     }
 
     fn flush(&mut self) -> Result<(), ShipError> {
