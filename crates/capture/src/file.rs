@@ -283,7 +283,9 @@ impl CaptureFile {
     // ---- pcap ----------------------------------------------------------------------------
 
     fn read_pcap_header(&mut self) -> Result<(), CaptureError> {
-        let Format::Pcap { swapped, nanos } = self.format else { return Ok(()) };
+        let Format::Pcap { swapped, nanos } = self.format else {
+            return Ok(());
+        };
         if !self.fill(20, "pcap file header")? {
             return Err(self.truncated("pcap file header"));
         }
@@ -348,7 +350,7 @@ impl CaptureFile {
 
     /// Validates a block's total length and returns the bytes left after type and length.
     fn block_body_len(&self, total: usize) -> Result<usize, CaptureError> {
-        if total < 12 || total % 4 != 0 {
+        if total < 12 || !total.is_multiple_of(4) {
             return Err(self.malformed(format!("block length {total} is not a multiple of 4 of at least 12")));
         }
         if total > self.limits.max_block {
@@ -567,7 +569,13 @@ fn options(mut b: &[u8], be: bool) -> impl Iterator<Item = (u16, &[u8])> {
         if b.len() < 4 {
             return None;
         }
-        let rd = |x: [u8; 2]| if be { u16::from_be_bytes(x) } else { u16::from_le_bytes(x) };
+        let rd = |x: [u8; 2]| {
+            if be {
+                u16::from_be_bytes(x)
+            } else {
+                u16::from_le_bytes(x)
+            }
+        };
         let code = rd([b[0], b[1]]);
         let len = usize::from(rd([b[2], b[3]]));
         if code == 0 || 4 + len > b.len() {

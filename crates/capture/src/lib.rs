@@ -13,10 +13,10 @@
 
 pub mod file;
 pub mod filter;
-#[cfg(target_os = "linux")]
-pub mod live;
 #[cfg(feature = "libpcap")]
 pub mod libpcap;
+#[cfg(target_os = "linux")]
+pub mod live;
 mod merge;
 
 pub use file::{CaptureFile, FileLimits, InterfaceInfo, NameRecord, Secrets};
@@ -45,7 +45,7 @@ pub struct Frame<'a> {
 /// Why a capture could not be read (further). Frames read before the error stay valid.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -61,7 +61,7 @@ pub enum CaptureError {
     Truncated { path: PathBuf, offset: u64, what: &'static str },
     #[error("{path}: malformed at byte {offset}: {what}")]
     Malformed { path: PathBuf, offset: u64, what: String },
-    #[error("{interface}: {what}: {source}")]
+    #[error("{interface}: {what}")]
     Live {
         interface: String,
         what: &'static str,

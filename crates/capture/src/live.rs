@@ -99,7 +99,13 @@ fn last_err(interface: &str, what: &'static str) -> CaptureError {
 fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
     // SAFETY: `v` points to a live value of the size passed.
     let r = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), std::mem::size_of::<T>() as libc::socklen_t)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
     };
     if r == 0 {
         Ok(())
@@ -127,8 +133,11 @@ impl LiveCapture {
             }
         };
         let loopback = hw_type == ARPHRD_LOOPBACK;
-        let cname = std::ffi::CString::new(name)
-            .map_err(|_| CaptureError::Live { interface: name.into(), what: "bad interface name", source: io::Error::from(io::ErrorKind::InvalidInput) })?;
+        let cname = std::ffi::CString::new(name).map_err(|_| CaptureError::Live {
+            interface: name.into(),
+            what: "bad interface name",
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        })?;
         // SAFETY: plain libc calls with valid arguments; results are checked.
         let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
         if ifindex == 0 {
@@ -136,7 +145,8 @@ impl LiveCapture {
         }
         let proto_all = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: socket(2); the descriptor is owned right away.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::c_int::from(proto_all)) };
+        let raw =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::c_int::from(proto_all)) };
         if raw < 0 {
             return Err(last_err(name, "cannot open an AF_PACKET socket (needs root or CAP_NET_RAW)"));
         }
@@ -157,11 +167,17 @@ impl LiveCapture {
         })?;
         prog.extend(body);
         let fprog = SockFprog { len: prog.len() as u16, filter: prog.as_ptr() };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
-            .map_err(|source| CaptureError::Live { interface: name.into(), what: "kernel refused the filter", source })?;
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog).map_err(|source| CaptureError::Live {
+            interface: name.into(),
+            what: "kernel refused the filter",
+            source,
+        })?;
 
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
-            .map_err(|source| CaptureError::Live { interface: name.into(), what: "TPACKET_V3 not supported", source })?;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3).map_err(|source| CaptureError::Live {
+            interface: name.into(),
+            what: "TPACKET_V3 not supported",
+            source,
+        })?;
         let frame_size = 2048u32;
         let req = TpacketReq3 {
             tp_block_size: cfg.block_size,
@@ -172,12 +188,22 @@ impl LiveCapture {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
-            .map_err(|source| CaptureError::Live { interface: name.into(), what: "cannot set up the receive ring", source })?;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req).map_err(|source| CaptureError::Live {
+            interface: name.into(),
+            what: "cannot set up the receive ring",
+            source,
+        })?;
         let ring_len = cfg.block_size as usize * cfg.blocks as usize;
         // SAFETY: mapping the ring the kernel just allocated for this socket.
         let ring = unsafe {
-            libc::mmap(std::ptr::null_mut(), ring_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                ring_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
         };
         if ring == libc::MAP_FAILED {
             return Err(last_err(name, "cannot map the receive ring"));
@@ -279,19 +305,27 @@ impl LiveCapture {
                 // SAFETY: the range lies inside this block, which the kernel handed to us.
                 let data = unsafe { std::slice::from_raw_parts(self.ring.add(at + mac), snaplen) };
                 let ts = sec * 1_000_000_000 + nsec;
-                let frame_data: &[u8] = if status & TP_STATUS_VLAN_VALID != 0 && self.link == LinkType::ETHERNET && data.len() >= 12 {
-                    // Put the stripped 802.1Q tag back after the MAC addresses.
-                    let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 && tpid != 0 { tpid } else { 0x8100 };
-                    tagged.clear();
-                    tagged.extend_from_slice(&data[..12]);
-                    tagged.extend_from_slice(&tpid.to_be_bytes());
-                    tagged.extend_from_slice(&tci.to_be_bytes());
-                    tagged.extend_from_slice(&data[12..]);
-                    &tagged
-                } else {
-                    data
-                };
-                f(Frame { ts, link: self.link, source: self.source, interface: 0, data: frame_data, orig_len: len + (frame_data.len() - data.len()) as u32 });
+                let frame_data: &[u8] =
+                    if status & TP_STATUS_VLAN_VALID != 0 && self.link == LinkType::ETHERNET && data.len() >= 12 {
+                        // Put the stripped 802.1Q tag back after the MAC addresses.
+                        let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 && tpid != 0 { tpid } else { 0x8100 };
+                        tagged.clear();
+                        tagged.extend_from_slice(&data[..12]);
+                        tagged.extend_from_slice(&tpid.to_be_bytes());
+                        tagged.extend_from_slice(&tci.to_be_bytes());
+                        tagged.extend_from_slice(&data[12..]);
+                        &tagged
+                    } else {
+                        data
+                    };
+                f(Frame {
+                    ts,
+                    link: self.link,
+                    source: self.source,
+                    interface: 0,
+                    data: frame_data,
+                    orig_len: len + (frame_data.len() - data.len()) as u32,
+                });
                 n += 1;
             }
             if next_off == 0 {
@@ -312,7 +346,13 @@ impl LiveCapture {
         let mut len = std::mem::size_of::<TpacketStatsV3>() as libc::socklen_t;
         // SAFETY: `s` is writable and `len` is its size.
         let r = unsafe {
-            libc::getsockopt(self.fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS, (&mut s as *mut TpacketStatsV3).cast(), &mut len)
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut s as *mut TpacketStatsV3).cast(),
+                &mut len,
+            )
         };
         if r == 0 {
             self.stats.packets += u64::from(s.tp_packets);

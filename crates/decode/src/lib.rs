@@ -28,7 +28,10 @@ use std::borrow::Cow;
 pub enum Progress {
     /// Every byte of the input was consumed.
     Done,
-    NeedMore { consumed: usize, needed: usize },
+    NeedMore {
+        consumed: usize,
+        needed: usize,
+    },
     /// The input at this point is not a valid message; the session re-probes for a boundary.
     Invalid(Anomaly),
 }

@@ -24,7 +24,11 @@ pub fn set_endpoints(e: &mut Event, m: &FlowMeta, dir: Dir) {
     if m.key.vlan != 0 {
         e.set(f::NETWORK_VLAN_ID, m.key.vlan.to_string());
     }
-    let related: Vec<Value> = if s.ip == d.ip { vec![s.ip.to_string().into()] } else { vec![s.ip.to_string().into(), d.ip.to_string().into()] };
+    let related: Vec<Value> = if s.ip == d.ip {
+        vec![s.ip.to_string().into()]
+    } else {
+        vec![s.ip.to_string().into(), d.ip.to_string().into()]
+    };
     e.set(f::RELATED_IP, related);
 }
 
@@ -98,11 +102,18 @@ fn fmt_ep(ip: IpAddr, port: u16) -> String {
 
 /// An anomaly document: malformed traffic, a limit hit, a damaged capture.
 /// `frame` is the capture's frame number (1-based) where known.
-pub fn anomaly(ts: Nanos, code: &str, detail: &str, flow: Option<(&FlowMeta, Dir)>, frame: Option<(u64, &str)>) -> Event {
+pub fn anomaly(
+    ts: Nanos,
+    code: &str,
+    detail: &str,
+    flow: Option<(&FlowMeta, Dir)>,
+    frame: Option<(u64, &str)>,
+) -> Event {
     let frame_no = frame.map_or(0, |(n, _)| n).to_be_bytes();
     let ts_b = ts.to_be_bytes();
     let cid = flow.map_or("", |(m, _)| m.community_id.as_str());
-    let mut e = Event::new("anomaly", "event", ts, &[code.as_bytes(), detail.as_bytes(), &ts_b, &frame_no, cid.as_bytes()]);
+    let mut e =
+        Event::new("anomaly", "event", ts, &[code.as_bytes(), detail.as_bytes(), &ts_b, &frame_no, cid.as_bytes()]);
     e.set(f::EVENT_CATEGORY, vec!["network"]);
     e.set(f::EVENT_TYPE, vec!["info"]);
     e.set(f::EVENT_REASON, code);

@@ -79,7 +79,15 @@ impl Session {
     }
 
     /// Feeds one piece of payload; documents go to `out`.
-    pub fn payload(&mut self, reg: &Registry, meta: &FlowMeta, dir: Dir, ts: Nanos, p: Payload<'_>, out: &mut Vec<Event>) {
+    pub fn payload(
+        &mut self,
+        reg: &Registry,
+        meta: &FlowMeta,
+        dir: Dir,
+        ts: Nanos,
+        p: Payload<'_>,
+        out: &mut Vec<Event>,
+    ) {
         if reg.is_empty() || matches!(self.state, State::Unrecognised) {
             return;
         }
@@ -169,7 +177,9 @@ impl Session {
     }
 
     fn parse_stream(&mut self, ctx: &mut Ctx<'_>) {
-        let State::Active { decoder, .. } = &mut self.state else { return };
+        let State::Active { decoder, .. } = &mut self.state else {
+            return;
+        };
         let d = &mut self.dirs[ctx.dir.index()];
         let mut start = 0usize;
         if d.resyncing {

@@ -1,6 +1,8 @@
 //! The decoder contract, exercised with a small length-prefixed test protocol ("TLV"):
 //! each message is `b'T'`, a 2-byte big-endian body length, then the body.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use iotw_decode::{Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol, Registry, Session, Transports};
 use iotw_event::Event;
 use iotw_flow::{Dir, Endpoint, FlowKey, FlowMeta, Payload};

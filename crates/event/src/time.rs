@@ -44,12 +44,7 @@ pub fn format_rfc3339_micros(ts: Nanos) -> String {
     let micros = ts.rem_euclid(1_000_000_000) / 1000;
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, (sod / 60) % 60, sod % 60)
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h`, `7d` (or a bare number of seconds) into nanoseconds.
@@ -79,7 +74,8 @@ pub fn parse_duration(s: &str) -> Result<Nanos, TimeError> {
 /// (`2026-11-26`, midnight UTC), or a duration meaning "that long before `now`" (`15m`, `2h`).
 pub fn parse_time(s: &str, now: Nanos) -> Result<Nanos, TimeError> {
     let s = s.trim();
-    let bad = || TimeError(format!("`{s}` is not a time: use RFC 3339 (2026-11-26T04:37:18Z), a date, or an age like 15m"));
+    let bad =
+        || TimeError(format!("`{s}` is not a time: use RFC 3339 (2026-11-26T04:37:18Z), a date, or an age like 15m"));
     if s.len() < 10 || s.as_bytes().get(4) != Some(&b'-') {
         return parse_duration(s).map(|d| now - d).map_err(|_| bad());
     }

@@ -127,7 +127,9 @@ impl Defrag {
         }
         if !self.pending.contains_key(&key) {
             while self.pending.len() >= limits.max_pending {
-                let Some((_, old, serial)) = self.order.pop_front() else { break };
+                let Some((_, old, serial)) = self.order.pop_front() else {
+                    break;
+                };
                 if self.pending.get(&old).is_some_and(|p| p.serial == serial) {
                     self.pending.remove(&old);
                     anomalies(DefragAnomaly::PendingLimit);
@@ -243,7 +245,6 @@ fn copy_missing(p: &mut Pending, start: usize, data: &[u8]) -> bool {
     overlapped
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,7 +279,11 @@ mod tests {
         let l = DefragLimits::default();
         let (r, an) = run(
             &mut d,
-            &[frag("10.0.0.1", 7, 16, false, b"CCCC"), frag("10.0.0.1", 7, 0, true, b"AAAAAAAA"), frag("10.0.0.1", 7, 8, true, b"BBBBBBBB")],
+            &[
+                frag("10.0.0.1", 7, 16, false, b"CCCC"),
+                frag("10.0.0.1", 7, 0, true, b"AAAAAAAA"),
+                frag("10.0.0.1", 7, 8, true, b"BBBBBBBB"),
+            ],
             &l,
         );
         let r = r.unwrap();
@@ -303,8 +308,11 @@ mod tests {
     #[test]
     fn ipv6_overlap_drops_the_datagram() {
         let mut d = Defrag::default();
-        let (r, an) =
-            run(&mut d, &[frag("::1", 1, 0, true, b"AAAAAAAA"), frag("::1", 1, 0, false, b"XXXXXXXXYY")], &DefragLimits::default());
+        let (r, an) = run(
+            &mut d,
+            &[frag("::1", 1, 0, true, b"AAAAAAAA"), frag("::1", 1, 0, false, b"XXXXXXXXYY")],
+            &DefragLimits::default(),
+        );
         assert!(r.is_none());
         assert_eq!(an, vec![DefragAnomaly::OverlapDropped]);
         assert_eq!(d.pending(), 0);

@@ -15,4 +15,6 @@ pub mod table;
 pub mod tcp;
 
 pub use key::{community_id, Endpoint, FlowKey};
-pub use table::{Counts, Dir, EndReason, FlowAnomaly, FlowConfig, FlowHandler, FlowMeta, FlowStats, FlowTable, Nanos, Payload};
+pub use table::{
+    Counts, Dir, EndReason, FlowAnomaly, FlowConfig, FlowHandler, FlowMeta, FlowStats, FlowTable, Nanos, Payload,
+};

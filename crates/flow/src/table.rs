@@ -351,7 +351,9 @@ impl<U: Default> FlowTable<U> {
         };
         let orig = dir == Dir::Orig;
         let Entry { meta, streams, user } = e;
-        let (Some(state), Some(streams)) = (meta.tcp.as_mut(), streams.as_mut()) else { return };
+        let (Some(state), Some(streams)) = (meta.tcp.as_mut(), streams.as_mut()) else {
+            return;
+        };
         let was_closed = state.closed();
         {
             let seen = if orig { &mut state.orig } else { &mut state.resp };
@@ -464,13 +466,14 @@ impl<U: Default> FlowTable<U> {
         }
         self.now = ts;
         for class in [Class::Closed, Class::Udp, Class::Other, Class::Tcp] {
-            loop {
-                let Some(&(deadline, key, serial)) = self.queues[class as usize].front() else { break };
+            while let Some(&(deadline, key, serial)) = self.queues[class as usize].front() {
                 if deadline > ts {
                     break;
                 }
                 self.queues[class as usize].pop_front();
-                let Some(e) = self.flows.get(&key) else { continue };
+                let Some(e) = self.flows.get(&key) else {
+                    continue;
+                };
                 if e.meta.serial != serial {
                     continue;
                 }
@@ -523,7 +526,9 @@ impl<U: Default> FlowTable<U> {
     }
 
     fn end(&mut self, key: &FlowKey, reason: EndReason, h: &mut impl FlowHandler<U>) {
-        let Some(mut e) = self.flows.remove(key) else { return };
+        let Some(mut e) = self.flows.remove(key) else {
+            return;
+        };
         self.stats.flows_ended += 1;
         let Entry { meta, streams, user } = &mut e;
         if let Some(streams) = streams.as_mut() {

@@ -69,7 +69,10 @@ struct ShipReport {
     last_error: Option<String>,
 }
 
-fn spawn_shipper(mut sink: Box<dyn Sink>, rx: crossbeam_channel::Receiver<Vec<Event>>) -> std::thread::JoinHandle<ShipReport> {
+fn spawn_shipper(
+    mut sink: Box<dyn Sink>,
+    rx: crossbeam_channel::Receiver<Vec<Event>>,
+) -> Result<std::thread::JoinHandle<ShipReport>> {
     std::thread::Builder::new()
         .name("iotw-ship".into())
         .spawn(move || {
@@ -82,16 +85,16 @@ fn spawn_shipper(mut sink: Box<dyn Sink>, rx: crossbeam_channel::Receiver<Vec<Ev
                     }
                     Err(e) => {
                         r.failed += batch.len() as u64;
-                        r.last_error = Some(e.to_string());
+                        r.last_error = Some(crate::chain(&e));
                     }
                 }
             }
             if let Err(e) = sink.flush() {
-                r.last_error = Some(e.to_string());
+                r.last_error = Some(crate::chain(&e));
             }
             r
         })
-        .unwrap_or_else(|e| panic!("cannot start the shipper thread: {e}"))
+        .context("starting the shipper thread")
 }
 
 fn wall_now() -> i64 {
@@ -117,7 +120,11 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         cfg.capture.filter = f.clone();
     }
     let filter = iotw_capture::filter::parse(&cfg.capture.filter).context("--filter")?;
-    let interfaces = if a.interfaces.is_empty() && a.files.is_empty() { cfg.capture.interfaces.clone() } else { a.interfaces.clone() };
+    let interfaces = if a.interfaces.is_empty() && a.files.is_empty() {
+        cfg.capture.interfaces.clone()
+    } else {
+        a.interfaces.clone()
+    };
     if a.files.is_empty() && interfaces.is_empty() {
         bail!("nothing to capture: give -r FILE or -i INTERFACE");
     }
@@ -139,7 +146,8 @@ pub fn run(a: CaptureArgs) -> Result<()> {
             let out: Box<dyn std::io::Write + Send> = if cfg.output.ndjson_path == "-" {
                 Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))
             } else {
-                let f = std::fs::File::create(&cfg.output.ndjson_path).with_context(|| format!("--out {}", cfg.output.ndjson_path))?;
+                let f = std::fs::File::create(&cfg.output.ndjson_path)
+                    .with_context(|| format!("--out {}", cfg.output.ndjson_path))?;
                 Box::new(std::io::BufWriter::with_capacity(1 << 16, f))
             };
             Box::new(NdjsonSink::new(out, cfg.output.ndjson_path.clone(), prefix))
@@ -148,7 +156,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let live = files.is_empty();
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
-    let shipper = spawn_shipper(sink, rx);
+    let shipper = spawn_shipper(sink, rx)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -192,19 +200,18 @@ pub fn run(a: CaptureArgs) -> Result<()> {
                 }
                 Ok(false) => break,
                 Err(e) if e.is_damage() => {
-                    eprintln!("iotw: warning: {e}; frames before it were kept");
+                    eprintln!("iotw: warning: {}; frames before it were kept", crate::chain(&e));
                     let source = match &e {
-                        iotw_capture::CaptureError::Truncated { path, .. } | iotw_capture::CaptureError::Malformed { path, .. } => {
-                            path.display().to_string()
-                        }
+                        iotw_capture::CaptureError::Truncated { path, .. }
+                        | iotw_capture::CaptureError::Malformed { path, .. } => path.display().to_string(),
                         _ => String::new(),
                     };
-                    pipeline.source_damaged(last_ts, &source, &e.to_string());
-                    damaged.push(e.to_string());
+                    pipeline.source_damaged(last_ts, &source, &crate::chain(&e));
+                    damaged.push(crate::chain(&e));
                 }
                 Err(e) => {
-                    eprintln!("iotw: error: {e}");
-                    damaged.push(e.to_string());
+                    eprintln!("iotw: error: {}", crate::chain(&e));
+                    damaged.push(crate::chain(&e));
                 }
             }
         }
@@ -212,14 +219,23 @@ pub fn run(a: CaptureArgs) -> Result<()> {
             p.finish();
         }
     } else {
-        live_report = run_live(&cfg, &filter, &interfaces, &mut pipeline, &stop, duration, limit, show_progress)?;
+        live_report =
+            run_live(&cfg, &filter, &interfaces, &mut pipeline, &stop, duration, limit, show_progress, !a.quiet)?;
     }
 
     let interrupted = stop.load(Ordering::Relaxed);
     let counters = pipeline.finish();
     let report = shipper.join().map_err(|_| anyhow::anyhow!("the shipper thread panicked"))?;
     if !a.quiet {
-        summary(&counters, &report, dropped_batches.load(Ordering::Relaxed), &live_report, &damaged, started.elapsed(), interrupted);
+        summary(
+            &counters,
+            &report,
+            dropped_batches.load(Ordering::Relaxed),
+            &live_report,
+            &damaged,
+            started.elapsed(),
+            interrupted,
+        );
     }
     if report.failed > 0 {
         bail!("{} documents could not be written: {}", report.failed, report.last_error.unwrap_or_default());
@@ -247,6 +263,7 @@ fn run_live(
     duration: Option<i64>,
     limit: u64,
     show_progress: bool,
+    announce: bool,
 ) -> Result<Vec<LiveReport>> {
     use iotw_capture::live::{LiveCapture, LiveConfig};
     use iotw_wire::LinkType;
@@ -281,7 +298,13 @@ fn run_live(
             while !stop.load(Ordering::Relaxed) {
                 let mut batch = Vec::new();
                 let r = cap.poll_block(100, &mut |f| {
-                    batch.push(Owned { ts: f.ts, link: f.link, source: f.source, orig_len: f.orig_len, data: f.data.to_vec() });
+                    batch.push(Owned {
+                        ts: f.ts,
+                        link: f.link,
+                        source: f.source,
+                        orig_len: f.orig_len,
+                        data: f.data.to_vec(),
+                    });
                 });
                 if let Err(e) = r {
                     result = Err(e);
@@ -295,14 +318,22 @@ fn run_live(
                 }
             }
             let k = cap.stats();
-            (result, LiveReport { interface: cap.interface().to_owned(), kernel: Some((k.packets, k.drops)), queue_dropped: dropped.load(Ordering::Relaxed), delivered: cap.delivered })
+            (
+                result,
+                LiveReport {
+                    interface: cap.interface().to_owned(),
+                    kernel: Some((k.packets, k.drops)),
+                    queue_dropped: dropped.load(Ordering::Relaxed),
+                    delivered: cap.delivered,
+                },
+            )
         })?);
     }
     drop(ftx);
     let started = Instant::now();
     let mut seen = 0u64;
     let mut last_tick = Instant::now();
-    if show_progress {
+    if announce {
         eprintln!("iotw: capturing on {} (Ctrl-C to stop)", interfaces.join(", "));
     }
     loop {
@@ -312,7 +343,14 @@ fn run_live(
         match frx.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => {
                 for o in batch {
-                    let f = iotw_capture::Frame { ts: o.ts, link: o.link, source: o.source, interface: 0, data: &o.data, orig_len: o.orig_len };
+                    let f = iotw_capture::Frame {
+                        ts: o.ts,
+                        link: o.link,
+                        source: o.source,
+                        interface: 0,
+                        data: &o.data,
+                        orig_len: o.orig_len,
+                    };
                     pipeline.frame(&f);
                     seen += 1;
                 }
@@ -335,7 +373,7 @@ fn run_live(
     for t in threads {
         let (r, rep) = t.join().map_err(|_| anyhow::anyhow!("a capture thread panicked"))?;
         if let Err(e) = r {
-            eprintln!("iotw: error: {e}");
+            eprintln!("iotw: error: {}", crate::chain(&e));
         }
         reports.push(rep);
     }
@@ -353,6 +391,7 @@ fn run_live(
     _duration: Option<i64>,
     _limit: u64,
     _show_progress: bool,
+    _announce: bool,
 ) -> Result<Vec<LiveReport>> {
     bail!("live capture on this system needs the `libpcap` feature")
 }
@@ -396,7 +435,15 @@ impl Progress {
     }
 }
 
-fn summary(c: &Counters, r: &ShipReport, dropped_batches: u64, live: &[LiveReport], damaged: &[String], took: Duration, interrupted: bool) {
+fn summary(
+    c: &Counters,
+    r: &ShipReport,
+    dropped_batches: u64,
+    live: &[LiveReport],
+    damaged: &[String],
+    took: Duration,
+    interrupted: bool,
+) {
     let secs = took.as_secs_f64().max(1e-6);
     eprintln!(
         "iotw: {} packets ({} bytes) in {:.2} s, {:.0} packets/s{}",
@@ -419,7 +466,11 @@ fn summary(c: &Counters, r: &ShipReport, dropped_batches: u64, live: &[LiveRepor
     );
     if !c.anomalies.is_empty() {
         let a: Vec<String> = c.anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        eprintln!("  anomalies: {} ({} documents suppressed by rate limit)", a.join(", "), c.anomaly_documents_suppressed);
+        eprintln!(
+            "  anomalies: {} ({} documents suppressed by rate limit)",
+            a.join(", "),
+            c.anomaly_documents_suppressed
+        );
     } else {
         eprintln!("  anomalies: none");
     }

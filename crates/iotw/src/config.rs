@@ -32,7 +32,7 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub capture: CaptureCfg,
@@ -139,7 +139,12 @@ pub struct DefragCfg {
 impl Default for DefragCfg {
     fn default() -> Self {
         let d = DefragLimits::default();
-        DefragCfg { max_datagram: d.max_datagram, max_pending: d.max_pending, max_fragments: d.max_fragments, timeout: Dur(d.timeout) }
+        DefragCfg {
+            max_datagram: d.max_datagram,
+            max_pending: d.max_pending,
+            max_fragments: d.max_fragments,
+            timeout: Dur(d.timeout),
+        }
     }
 }
 
@@ -219,20 +224,6 @@ pub struct AnomalyCfg {
 impl Default for AnomalyCfg {
     fn default() -> Self {
         AnomalyCfg { max_documents_per_second: 100 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            capture: CaptureCfg::default(),
-            flow: FlowCfg::default(),
-            reassembly: ReassemblyCfg::default(),
-            defrag: DefragCfg::default(),
-            decode: DecodeCfg::default(),
-            output: OutputCfg::default(),
-            anomalies: AnomalyCfg::default(),
-        }
     }
 }
 

@@ -110,14 +110,24 @@ impl FlowHandler<State> for Collect {
         if self.only.is_some_and(|o| o != i) {
             return;
         }
-        self.done.push(Followed { index: i, orig: ep(meta.orig), resp: ep(meta.resp), pieces: std::mem::take(&mut s.pieces) });
+        self.done.push(Followed {
+            index: i,
+            orig: ep(meta.orig),
+            resp: ep(meta.resp),
+            pieces: std::mem::take(&mut s.pieces),
+        });
     }
 
     fn anomaly(&mut self, _ts: Nanos, _key: Option<&FlowKey>, _a: FlowAnomaly) {}
 }
 
 /// Follows every TCP stream of the files (or only `only`).
-pub fn follow(files: Vec<CaptureFile>, cfg: &Config, filter: &iotw_capture::filter::Filter, only: Option<u64>) -> Result<Vec<Followed>> {
+pub fn follow(
+    files: Vec<CaptureFile>,
+    cfg: &Config,
+    filter: &iotw_capture::filter::Filter,
+    only: Option<u64>,
+) -> Result<Vec<Followed>> {
     // Every packet starts its flow's stream number on first sight, as tshark does.
     let mut table: FlowTable<State> = FlowTable::new(cfg.flow_config());
     let mut c = Collect { only, ..Collect::default() };
@@ -126,7 +136,9 @@ pub fn follow(files: Vec<CaptureFile>, cfg: &Config, filter: &iotw_capture::filt
         match merge.advance() {
             Ok(true) => {
                 let Some(f) = merge.current() else { continue };
-                let Ok(pkt) = iotw_wire::parse(f.link, f.data) else { continue };
+                let Ok(pkt) = iotw_wire::parse(f.link, f.data) else {
+                    continue;
+                };
                 if !filter.matches(&pkt) {
                     continue;
                 }

@@ -41,6 +41,18 @@ enum ConfigCmd {
     Default,
 }
 
+/// An error with its causes, joined by ": ", for one-line messages.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

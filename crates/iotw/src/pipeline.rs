@@ -54,7 +54,9 @@ impl FlowHandler<Session> for Emit {
 
     fn anomaly(&mut self, ts: Nanos, _key: Option<&FlowKey>, a: FlowAnomaly) {
         let detail = match a {
-            FlowAnomaly::Defrag(d) => format!("IP fragment reassembly: {}", d.code().replace('_', " ")),
+            FlowAnomaly::Defrag(d) => {
+                format!("IP fragment reassembly: {}", d.code().replace('_', " "))
+            }
             FlowAnomaly::TableFull => "flow table full: the flow closest to expiry was ended".into(),
             FlowAnomaly::ReassemblyLimit => "TCP out-of-order buffer limit: missing bytes handed on as a gap".into(),
             FlowAnomaly::InconsistentOverlap => "overlapping TCP data differs from the first copy (first kept)".into(),
@@ -92,7 +94,11 @@ impl Pipeline {
     pub fn new(cfg: &Config, filter: Option<Filter>, sources: Vec<String>, out: QueueSender<Vec<Event>>) -> Self {
         Pipeline {
             table: FlowTable::new(cfg.flow_config()),
-            emit: Emit { reg: Registry::new(cfg.decode_limits()), pending: Vec::new(), flows_by_transport: BTreeMap::new() },
+            emit: Emit {
+                reg: Registry::new(cfg.decode_limits()),
+                pending: Vec::new(),
+                flows_by_transport: BTreeMap::new(),
+            },
             enrich: Chain::default(),
             fireman: Stage::default(),
             filter: filter.filter(|f| !f.is_empty()),
@@ -112,7 +118,7 @@ impl Pipeline {
         self.frame_no += 1;
         self.counters.packets += 1;
         self.counters.bytes += u64::from(f.orig_len);
-        if self.frame_no % 4096 == 0 {
+        if self.frame_no.is_multiple_of(4096) {
             self.progress_packets.store(self.frame_no, Ordering::Relaxed);
         }
         match iotw_wire::parse(f.link, f.data) {

@@ -1,5 +1,7 @@
 //! The `iotw` binary end to end: real captures in, documents out, bad input handled.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,10 @@ fn run(cmd: &mut Command) -> Output {
 
 fn ndjson(args: &[&str]) -> (Vec<Value>, String, i32) {
     let out = run(iotw().args(["capture", "--output", "ndjson", "--no-progress"]).args(args));
-    let docs = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON document per line")).collect();
+    let docs = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect();
     (docs, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap_or(-1))
 }
 
@@ -42,14 +47,35 @@ fn capture_stores_and_search_finds_it_again_without_duplicates() {
         let want = if round == 0 { "written 7, already stored 0" } else { "written 0, already stored 7" };
         assert!(stderr.contains(want), "round {round}: {stderr}");
     }
-    let out = run(iotw().args(["search", "--data-dir", data, "--format", "json", "--limit", "100", "destination.port:443 AND flow.state:OTH"]));
+    let out = run(iotw().args([
+        "search",
+        "--data-dir",
+        data,
+        "--format",
+        "json",
+        "--limit",
+        "100",
+        "destination.port:443 AND flow.state:OTH",
+    ]));
     assert!(out.status.success());
-    let hits: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let hits: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(hits.len(), 7, "each TLS connection once; the capture starts mid-stream (no SYN)");
     assert!(hits.iter().all(|h| h["network"]["community_id"].as_str().is_some_and(|c| c.starts_with("1:"))));
-    let out = run(iotw().args(["search", "--data-dir", data, "--since", "2000-01-01", "--until", "2001-01-01", "--format", "json"]));
+    let out = run(iotw().args([
+        "search",
+        "--data-dir",
+        data,
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2001-01-01",
+        "--format",
+        "json",
+    ]));
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "time range excludes everything");
-    let out = run(iotw().args(["search", "--data-dir", data, "source.ip:10.42.0.1", "--fields", "source.port,flow.history"]));
+    let out =
+        run(iotw().args(["search", "--data-dir", data, "source.ip:10.42.0.1", "--fields", "source.port,flow.history"]));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("source.port"), "{table}");
     assert_eq!(table.lines().count(), 8, "header and 7 rows: {table}");
@@ -162,9 +188,7 @@ fn bad_inputs_are_one_line_errors() {
 /// A pcap file of raw-IP (LINKTYPE_RAW) frames, or of any link type.
 fn pcap(link: u32, frames: &[Vec<u8>]) -> Vec<u8> {
     let mut b = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     b.extend_from_slice(&2u16.to_le_bytes());
     b.extend_from_slice(&4u16.to_le_bytes());
     b.extend_from_slice(&[0; 8]);
@@ -223,7 +247,10 @@ fn unknown_link_type_and_impossible_lengths_are_counted_anomalies() {
     let mut bad_tcp = ipv4_fragment(1, 0, false, &[0u8; 20]);
     bad_tcp[9] = 6;
     bad_tcp[20 + 12] = 0xf0;
-    let t = write_tmp(&pcap(101, &[vec![0x4f, 0, 0, 24, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0], bad_tcp]));
+    let t = write_tmp(&pcap(
+        101,
+        &[vec![0x4f, 0, 0, 24, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0], bad_tcp],
+    ));
     let (docs, stderr, code) = ndjson(&["-r", t.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("ip_truncated 1") && stderr.contains("l4_truncated 1"), "{stderr}");
@@ -256,7 +283,11 @@ fn every_subcommand_has_help() {
 #[test]
 fn follow_writes_each_direction_of_each_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(iotw().args(["follow", "--format", "raw", "--out"]).arg(dir.path()).arg("-r").arg(testdata("http-ooo.pcap")));
+    let out = run(iotw()
+        .args(["follow", "--format", "raw", "--out"])
+        .arg(dir.path())
+        .arg("-r")
+        .arg(testdata("http-ooo.pcap")));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let req = std::fs::read(dir.path().join("stream-0-orig.bin")).unwrap();
     assert!(req.starts_with(b"PUT /1 HTTP/1.1\r\n"));

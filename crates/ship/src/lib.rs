@@ -17,13 +17,13 @@ use iotw_event::Event;
 /// Why a sink failed. The documents of a failed batch are not acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum ShipError {
-    #[error("store {path}: {source}")]
+    #[error("store {path}")]
     Store {
         path: String,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]

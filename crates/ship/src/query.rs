@@ -42,7 +42,11 @@ pub enum Node {
     Or(Vec<Node>),
     Not(Box<Node>),
     /// `field` is `None` for a bare term (any field).
-    Term { field: Option<String>, op: Op, value: String },
+    Term {
+        field: Option<String>,
+        op: Op,
+        value: String,
+    },
     /// The empty query: everything.
     All,
 }
@@ -219,7 +223,7 @@ fn term(text: &str, quoted_at: Option<usize>) -> Result<Node, QueryError> {
     // The field ends at the first ':' before any quote.
     let colon = text.find(':').filter(|&c| quoted_at.is_none_or(|q| c < q));
     let (field, value, value_quoted) = match colon {
-        Some(c) if c > 0 => (Some(&text[..c]), &text[c + 1..], quoted_at.is_some_and(|q| q >= c + 1)),
+        Some(c) if c > 0 => (Some(&text[..c]), &text[c + 1..], quoted_at.is_some_and(|q| q > c)),
         _ => (None, text, quoted_at.is_some()),
     };
     if let Some(f) = field {
@@ -355,7 +359,10 @@ mod tests {
         let n = parse("a:1 b:2 OR NOT c:3").unwrap();
         assert_eq!(
             n,
-            Node::Or(vec![Node::And(vec![t("a", Op::Eq, "1"), t("b", Op::Eq, "2")]), Node::Not(Box::new(t("c", Op::Eq, "3")))])
+            Node::Or(vec![
+                Node::And(vec![t("a", Op::Eq, "1"), t("b", Op::Eq, "2")]),
+                Node::Not(Box::new(t("c", Op::Eq, "3")))
+            ])
         );
     }
 

@@ -79,7 +79,10 @@ impl Store {
     }
 
     pub fn count(&self) -> Result<u64, ShipError> {
-        self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
     }
 
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>, ShipError> {
@@ -171,7 +174,8 @@ mod tests {
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(dir.path()).unwrap();
-        s.write(&[ev(1, "10.0.0.1", 5060, "SF"), ev(2, "10.0.0.2", 5070, "S0"), ev(3, "192.168.1.1", 80, "REJ")]).unwrap();
+        s.write(&[ev(1, "10.0.0.1", 5060, "SF"), ev(2, "10.0.0.2", 5070, "S0"), ev(3, "192.168.1.1", 80, "REJ")])
+            .unwrap();
         (dir, s)
     }
 
@@ -200,7 +204,13 @@ mod tests {
     #[test]
     fn time_range_limit_and_order() {
         let (_d, s) = store();
-        let req = SearchRequest { query: String::new(), since: Some(2_000_000_000), until: Some(3_000_000_000), limit: 10, oldest_first: false };
+        let req = SearchRequest {
+            query: String::new(),
+            since: Some(2_000_000_000),
+            until: Some(3_000_000_000),
+            limit: 10,
+            oldest_first: false,
+        };
         assert_eq!(s.search(&req).unwrap().len(), 1);
         let req = SearchRequest { query: String::new(), limit: 2, ..Default::default() };
         let got: Vec<i64> = s.search(&req).unwrap().iter().map(|h| h.ts / 1_000_000_000).collect();

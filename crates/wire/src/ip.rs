@@ -64,11 +64,7 @@ impl Ipv4Header {
         let ff = be16(buf, v4::FLAGS_FRAG);
         let more = ff & 0x2000 != 0;
         let offset = u32::from(ff & 0x1fff) * 8;
-        let fragment = (more || offset != 0).then_some(Fragment {
-            id: u32::from(be16(buf, v4::IDENT)),
-            offset,
-            more,
-        });
+        let fragment = (more || offset != 0).then_some(Fragment { id: u32::from(be16(buf, v4::IDENT)), offset, more });
         let end = total_len.min(buf.len());
         let h = Ipv4Header {
             src: Ipv4Addr::new(buf[v4::SRC], buf[v4::SRC + 1], buf[v4::SRC + 2], buf[v4::SRC + 3]),
@@ -158,11 +154,8 @@ impl Ipv6Header {
                 44 => {
                     need("ipv6", &buf[..end], at + 8)?;
                     let ol = be16(buf, at + 2);
-                    fragment = Some(Fragment {
-                        id: be32(buf, at + 4),
-                        offset: u32::from(ol & 0xfff8),
-                        more: ol & 1 != 0,
-                    });
+                    fragment =
+                        Some(Fragment { id: be32(buf, at + 4), offset: u32::from(ol & 0xfff8), more: ol & 1 != 0 });
                     next = buf[at];
                     at += 8;
                 }

@@ -14,9 +14,9 @@ mod link;
 mod packet;
 mod transport;
 
+pub use ip::IpHeader;
 pub use ip::{Fragment, Ipv4Header, Ipv6Header};
 pub use link::{LinkType, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
-pub use ip::IpHeader;
 pub use packet::{parse, parse_transport, Ip, Packet, Transport, MAX_VLANS};
 pub use transport::{TcpFlags, TcpHeader, UdpHeader};
 

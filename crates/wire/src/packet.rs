@@ -19,7 +19,9 @@ pub enum Transport<'a> {
     /// Another IP protocol (ICMP, SCTP, ESP, ...): the payload as carried.
     Other(&'a [u8]),
     /// Not IP at all (ARP, LLDP, ...).
-    NotIp { ethertype: u16 },
+    NotIp {
+        ethertype: u16,
+    },
 }
 
 /// A frame's parsed headers and payload. All slices borrow from the frame.
@@ -66,11 +68,8 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, WireError> {
         }
     };
     let truncated = ip.header_len() + payload.len() < ip.total_len();
-    let transport = if ip.fragment().is_some() {
-        Transport::Fragment(payload)
-    } else {
-        parse_transport(ip.protocol(), payload)?
-    };
+    let transport =
+        if ip.fragment().is_some() { Transport::Fragment(payload) } else { parse_transport(ip.protocol(), payload)? };
     Ok(Packet { vlans: lv.vlans, vlan_count: lv.vlan_count, ip: Some(ip), transport, truncated })
 }
 

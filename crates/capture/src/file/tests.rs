@@ -2,8 +2,20 @@ use super::*;
 use std::io::Write;
 
 fn pcap(nanos: bool, big: bool, link: u32, recs: &[(u32, u32, &[u8])]) -> Vec<u8> {
-    let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let w32 = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut b = Vec::new();
     b.extend_from_slice(&w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
     b.extend_from_slice(&w16(2));
@@ -33,14 +45,22 @@ impl Ng {
         ng
     }
     fn w32(&self, v: u32) -> [u8; 4] {
-        if self.big { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn w16(&self, v: u16) -> [u8; 2] {
-        if self.big { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn block(&mut self, kind: u32, body: &[u8]) {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let total = (body.len() + 12) as u32;
@@ -61,7 +81,7 @@ impl Ng {
         let mut o = self.w16(code).to_vec();
         o.extend_from_slice(&self.w16(v.len() as u16));
         o.extend_from_slice(v);
-        while o.len() % 4 != 0 {
+        while !o.len().is_multiple_of(4) {
             o.push(0);
         }
         o
@@ -94,7 +114,9 @@ fn write(bytes: &[u8]) -> tempfile::NamedTempFile {
     f
 }
 
-fn read_all(path: &Path) -> (Vec<(i64, u32, Vec<u8>)>, Option<CaptureError>, CaptureFile) {
+type Frames = Vec<(i64, u32, Vec<u8>)>;
+
+fn read_all(path: &Path) -> (Frames, Option<CaptureError>, CaptureFile) {
     let mut f = CaptureFile::open(path, 0, FileLimits::default()).unwrap();
     let mut out = Vec::new();
     let err = loop {

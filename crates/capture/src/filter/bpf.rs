@@ -10,6 +10,7 @@ use super::{Dirn, Expr, Filter, Prim, Proto};
 use std::net::IpAddr;
 
 /// One `struct sock_filter`.
+#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Insn {
     pub code: u16,
@@ -225,7 +226,13 @@ impl Gen {
         }
         // Two instructions: "next" must mean after both, not the second one.
         let after = self.label();
-        let fix = |t: Target| if t == Target::Next { Target::Label(after) } else { t };
+        let fix = |t: Target| {
+            if t == Target::Next {
+                Target::Label(after)
+            } else {
+                t
+            }
+        };
         self.cond(op::JGE_K, u32::from(lo), Target::Next, fix(miss));
         self.cond(op::JGT_K, u32::from(hi), fix(miss), fix(hit));
         self.place(after);
@@ -319,7 +326,9 @@ pub fn compile(f: &Filter, layout: Layout, snaplen: u32) -> Result<Vec<Insn>, Co
         let rel = |t: Target| -> Result<u8, CompileError> {
             match t {
                 Target::Next => Ok(0),
-                Target::Label(l) => u8::try_from(at[l] - here - 1).map_err(|_| CompileError("a jump is longer than 255 instructions")),
+                Target::Label(l) => {
+                    u8::try_from(at[l] - here - 1).map_err(|_| CompileError("a jump is longer than 255 instructions"))
+                }
             }
         };
         match *it {

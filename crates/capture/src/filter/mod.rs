@@ -218,7 +218,9 @@ impl Parser {
             }
         }
         let dir_or = dir.unwrap_or(Dirn::SrcOrDst);
-        let Some(word) = self.next() else { return Err(self.err("filter ends inside a primitive".into())) };
+        let Some(word) = self.next() else {
+            return Err(self.err("filter ends inside a primitive".into()));
+        };
         let kind = match word.as_str() {
             "host" => Kind::Host(dir_or),
             "net" => Kind::Net(dir_or),
@@ -248,10 +250,14 @@ impl Parser {
             other => return Err(self.err(format!("`{other}` is not a primitive this filter supports"))),
         };
         self.last = Some(kind);
-        let Some(id) = self.next() else { return Err(self.err("filter ends where a value was expected".into())) };
+        let Some(id) = self.next() else {
+            return Err(self.err("filter ends where a value was expected".into()));
+        };
         match kind {
             Kind::Host(dir) => {
-                let addr: IpAddr = id.parse().map_err(|_| self.err(format!("`{id}` is not an IP address (names are not resolved)")))?;
+                let addr: IpAddr = id
+                    .parse()
+                    .map_err(|_| self.err(format!("`{id}` is not an IP address (names are not resolved)")))?;
                 check_family(proto, addr).map_err(|m| self.err(m))?;
                 Ok(Prim::Host { dir, addr })
             }
@@ -265,12 +271,17 @@ impl Parser {
                 Ok(Prim::Port { dir, proto, lo: p, hi: p })
             }
             Kind::PortRange(dir, proto) => {
-                let (a, b) = id.split_once('-').ok_or_else(|| self.err(format!("`{id}` is not a port range like 5060-5070")))?;
+                let (a, b) =
+                    id.split_once('-').ok_or_else(|| self.err(format!("`{id}` is not a port range like 5060-5070")))?;
                 let (lo, hi) = (port(a).map_err(|m| self.err(m))?, port(b).map_err(|m| self.err(m))?);
                 Ok(Prim::Port { dir, proto, lo: lo.min(hi), hi: lo.max(hi) })
             }
             Kind::Vlan => {
-                let id: u16 = id.parse().ok().filter(|v| *v <= 4095).ok_or_else(|| self.err(format!("`{id}` is not a VLAN id")))?;
+                let id: u16 = id
+                    .parse()
+                    .ok()
+                    .filter(|v| *v <= 4095)
+                    .ok_or_else(|| self.err(format!("`{id}` is not a VLAN id")))?;
                 Ok(Prim::Vlan(Some(id)))
             }
         }
@@ -288,7 +299,8 @@ impl Parser {
                 if self.peek() == Some("mask") {
                     self.pos += 1;
                     let m = self.next().unwrap_or_default();
-                    let mask: std::net::Ipv4Addr = m.parse().map_err(|_| self.err(format!("`{m}` is not a netmask")))?;
+                    let mask: std::net::Ipv4Addr =
+                        m.parse().map_err(|_| self.err(format!("`{m}` is not a netmask")))?;
                     let bits = u32::from(mask);
                     if bits.leading_ones() + bits.trailing_zeros() != 32 {
                         return Err(self.err(format!("netmask {m} is not contiguous")));
@@ -323,7 +335,9 @@ fn proto_name(t: &str) -> Option<Proto> {
 
 fn check_family(proto: Option<Proto>, addr: IpAddr) -> Result<(), String> {
     match (proto, addr) {
-        (Some(Proto::Ip), IpAddr::V6(_)) | (Some(Proto::Ip6), IpAddr::V4(_)) => Err(format!("{addr} does not match the address family")),
+        (Some(Proto::Ip), IpAddr::V6(_)) | (Some(Proto::Ip6), IpAddr::V4(_)) => {
+            Err(format!("{addr} does not match the address family"))
+        }
         _ => Ok(()),
     }
 }

@@ -8,10 +8,7 @@ fn p(s: &str) -> Expr {
 
 #[test]
 fn primitives_and_qualifiers_parse() {
-    assert_eq!(
-        p("src host 10.0.0.1"),
-        Expr::Prim(Prim::Host { dir: Dirn::Src, addr: "10.0.0.1".parse().unwrap() })
-    );
+    assert_eq!(p("src host 10.0.0.1"), Expr::Prim(Prim::Host { dir: Dirn::Src, addr: "10.0.0.1".parse().unwrap() }));
     assert_eq!(
         p("tcp dst portrange 5070-5060"),
         Expr::Prim(Prim::Port { dir: Dirn::Dst, proto: Some(Proto::Tcp), lo: 5060, hi: 5070 })
@@ -54,15 +51,32 @@ struct Sample {
 fn sample(v6: bool, proto: u8, sport: u16, dport: u16, last_octet: u8, vlan: Option<u16>) -> Sample {
     let mut l4 = Vec::new();
     match proto {
-        6 => TcpHeader { src_port: sport, dst_port: dport, seq: 1, ack: 0, header_len: 20, flags: TcpFlags(2), window: 1 }.emit(&mut l4),
+        6 => TcpHeader {
+            src_port: sport,
+            dst_port: dport,
+            seq: 1,
+            ack: 0,
+            header_len: 20,
+            flags: TcpFlags(2),
+            window: 1,
+        }
+        .emit(&mut l4),
         17 => UdpHeader { src_port: sport, dst_port: dport, length: 8 }.emit(&mut l4),
         _ => l4.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0]),
     }
     let mut l3 = Vec::new();
     if v6 {
         let src = format!("2001:db8::{last_octet}").parse().unwrap();
-        Ipv6Header { src, dst: "2001:db8:1::2".parse().unwrap(), protocol: proto, hop_limit: 64, header_len: 40, total_len: 0, fragment: None }
-            .emit(l4.len(), &mut l3);
+        Ipv6Header {
+            src,
+            dst: "2001:db8:1::2".parse().unwrap(),
+            protocol: proto,
+            hop_limit: 64,
+            header_len: 40,
+            total_len: 0,
+            fragment: None,
+        }
+        .emit(l4.len(), &mut l3);
     } else {
         Ipv4Header {
             src: [10, 0, 0, last_octet].into(),

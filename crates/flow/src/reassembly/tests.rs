@@ -11,7 +11,14 @@ impl Rx {
     fn feed(&mut self, s: &mut Stream, seq: u32, flags: &str, data: &[u8]) -> SegmentOutcome {
         self.feed_with(s, seq, flags, data, &ReassemblyLimits::default())
     }
-    fn feed_with(&mut self, s: &mut Stream, seq: u32, flags: &str, data: &[u8], l: &ReassemblyLimits) -> SegmentOutcome {
+    fn feed_with(
+        &mut self,
+        s: &mut Stream,
+        seq: u32,
+        flags: &str,
+        data: &[u8],
+        l: &ReassemblyLimits,
+    ) -> SegmentOutcome {
         let (bytes, gaps) = (&mut self.bytes, &mut self.gaps);
         let mut out = |c: Chunk<'_>| match c {
             Chunk::Data(d) => bytes.extend_from_slice(d),

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Live capture, checked against tcpdump: sipp makes real SIP calls over loopback while iotw
+# (AF_PACKET, kernel filter) and tcpdump (libpcap) capture the same traffic. Every packet
+# tcpdump saw must be in iotw's stored flows exactly once; iotw must report its drop counters
+# and stop cleanly on SIGINT with everything stored.
+# Needs root (AF_PACKET), sipp and tcpdump (scripts/install-test-peers.sh).
+# Usage: scripts/live-test.sh [IOTW_BINARY] [CALLS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+iotw=${1:-$root/target/release/iotw}
+calls=${2:-300}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "live test: FAILED: $*"; echo "--- iotw stderr"; cat "$work/iotw.err" 2>/dev/null || true; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root for AF_PACKET"
+command -v sipp >/dev/null && command -v tcpdump >/dev/null || fail "sipp/tcpdump missing: run scripts/install-test-peers.sh"
+
+filter="udp and (port 5060 or port 5070)"
+tcpdump -i lo -U -n -w "$work/oracle.pcap" "$filter" 2>"$work/tcpdump.err" &
+pids+=($!); tcpdump_pid=$!
+"$iotw" capture -i lo --filter "$filter" --data-dir "$work/data" --no-progress 2>"$work/iotw.err" &
+pids+=($!); iotw_pid=$!
+for _ in $(seq 100); do
+  grep -q "listening on" "$work/tcpdump.err" 2>/dev/null && grep -q "capturing on" "$work/iotw.err" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "capturing on" "$work/iotw.err" || fail "iotw did not start"
+
+cd "$work"
+# sipp -bg prints "Background mode - PID=[N]" and exits 99.
+uas_out=$(sipp -sn uas -i 127.0.0.1 -p 5070 -bg -nostdin 2>&1 || true)
+uas_pid=$(echo "$uas_out" | grep -o 'PID=\[[0-9]*\]' | grep -o '[0-9]\+' || true)
+[ -n "$uas_pid" ] || fail "sipp uas did not start: $uas_out"
+pids+=("$uas_pid")
+sleep 0.3
+kill -0 "$uas_pid" 2>/dev/null || fail "sipp uas exited (is port 5070 in use?)"
+sipp -sn uac 127.0.0.1:5070 -i 127.0.0.1 -p 5060 -m "$calls" -r 200 -nostdin -timeout 60s >/dev/null 2>&1 || fail "sipp uac failed"
+kill "$uas_pid" 2>/dev/null || true
+sleep 1
+
+kill -INT "$iotw_pid"
+wait "$iotw_pid" || fail "iotw exited with status $? after SIGINT"
+kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" 2>/dev/null || true
+
+oracle=$(tcpdump -r "$work/oracle.pcap" -n 2>/dev/null | wc -l)
+stored=$("$iotw" search --data-dir "$work/data" --format json --limit 100000 'event.dataset:flow' \
+  | python3 -c 'import sys,json; print(sum(json.loads(l)["network"]["packets"] for l in sys.stdin))')
+drops=$(grep -o "kernel dropped [0-9]*" "$work/iotw.err" || true)
+echo "live test: $calls calls; tcpdump saw $oracle packets; iotw stored flows with $stored packets; $drops"
+grep -q "kernel accepted" "$work/iotw.err" || fail "no kernel counters in the summary"
+[ "$oracle" -ge $((calls * 6)) ] || fail "tcpdump saw too few packets ($oracle) for $calls calls"
+[ "$stored" -eq "$oracle" ] || fail "iotw stored $stored packets, tcpdump saw $oracle"
+echo "live test: 1 passed, 0 failed"

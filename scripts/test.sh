@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command: installs the test peers, then runs every suite.
+#   1. cargo test: unit, contract, end-to-end CLI tests (all crates)
+#   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture
+#   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+suite() {
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== $name FAILED"; fi
+}
+
+scripts/install-test-peers.sh || { echo "installing test peers failed"; exit 1; }
+suite "cargo test" cargo test --workspace --locked
+cargo build --release --locked --quiet || { echo "release build failed"; exit 1; }
+suite "tshark comparison" python3 scripts/compare-tshark.py
+if [ "$(id -u)" -eq 0 ]; then
+  suite "live capture" scripts/live-test.sh
+else
+  echo "=== live capture: needs root (AF_PACKET); run as root to include it"
+  failed=$((failed + 1))
+fi
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
