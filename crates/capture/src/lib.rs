@@ -20,6 +20,8 @@ pub mod live;
 mod merge;
 
 pub use file::{CaptureFile, FileLimits, InterfaceInfo, NameRecord, Secrets};
+#[cfg(target_os = "linux")]
+pub use live::LiveCapture;
 pub use merge::Merge;
 
 use iotw_wire::LinkType;
@@ -70,6 +72,59 @@ pub enum CaptureError {
     },
     #[error("filter: {0}")]
     Filter(#[from] filter::FilterError),
+}
+
+/// What to capture live and how much memory the capture buffer gets.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub interface: String,
+    pub snaplen: u32,
+    /// AF_PACKET: ring block size (libpcap: buffer = block_size x blocks).
+    pub block_size: u32,
+    pub blocks: u32,
+    pub filter: filter::Filter,
+}
+
+/// A live packet source on one interface, whatever the backend.
+pub trait LiveSource: Send {
+    fn interface(&self) -> &str;
+    /// Waits up to `timeout_ms` for packets and hands each to `f`; returns how many.
+    fn poll_block(&mut self, timeout_ms: i32, f: &mut dyn FnMut(Frame<'_>)) -> Result<usize, CaptureError>;
+    /// Packets the kernel (or driver) accepted and dropped so far.
+    fn counters(&mut self) -> (u64, u64);
+    /// Frames handed to the caller so far.
+    fn delivered(&self) -> u64;
+}
+
+/// Opens a live capture with the platform's backend: AF_PACKET on Linux, libpcap/Npcap
+/// elsewhere (feature `libpcap`), or libpcap on Linux too when `prefer_libpcap` is set.
+pub fn open_live(cfg: &LiveConfig, source: u16, prefer_libpcap: bool) -> Result<Box<dyn LiveSource>, CaptureError> {
+    #[cfg(not(feature = "libpcap"))]
+    if prefer_libpcap {
+        return Err(CaptureError::Live {
+            interface: cfg.interface.clone(),
+            what: "backend \"libpcap\" needs a build with `--features libpcap`",
+            source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+        });
+    }
+    #[cfg(feature = "libpcap")]
+    if prefer_libpcap || !cfg!(target_os = "linux") {
+        return Ok(Box::new(libpcap::PcapCapture::open(cfg, source)?));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let _ = prefer_libpcap;
+        Ok(Box::new(live::LiveCapture::open(cfg, source)?))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (cfg, source, prefer_libpcap);
+        Err(CaptureError::Live {
+            interface: cfg.interface.clone(),
+            what: "live capture on this system needs the `libpcap` feature",
+            source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+        })
+    }
 }
 
 impl CaptureError {

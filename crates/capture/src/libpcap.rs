@@ -2,19 +2,9 @@
 //! feature. The filter text is compiled by libpcap itself (same tcpdump syntax). Same shape
 //! as [`crate::live::LiveCapture`] so the binary drives either.
 
-use crate::filter::Filter;
-use crate::{CaptureError, Frame};
+use crate::{CaptureError, Frame, LiveConfig, LiveSource};
 use iotw_wire::LinkType;
 use std::io;
-
-/// What to capture.
-#[derive(Debug, Clone)]
-pub struct PcapConfig {
-    pub interface: String,
-    pub snaplen: u32,
-    pub buffer_bytes: u32,
-    pub filter: Filter,
-}
 
 /// An open libpcap capture on one interface.
 pub struct PcapCapture {
@@ -37,13 +27,13 @@ fn err(interface: &str, what: &'static str, e: pcap::Error) -> CaptureError {
 }
 
 impl PcapCapture {
-    pub fn open(cfg: &PcapConfig, source: u16) -> Result<Self, CaptureError> {
+    pub fn open(cfg: &LiveConfig, source: u16) -> Result<Self, CaptureError> {
         let name = cfg.interface.as_str();
         let cap = pcap::Capture::from_device(name)
             .map_err(|e| err(name, "no such interface", e))?
             .promisc(true)
             .snaplen(cfg.snaplen as i32)
-            .buffer_size(cfg.buffer_bytes as i32)
+            .buffer_size(cfg.block_size.saturating_mul(cfg.blocks).min(i32::MAX as u32) as i32)
             .immediate_mode(true)
             .open()
             .map_err(|e| err(name, "cannot open the interface (needs administrator rights)", e))?;
@@ -69,6 +59,8 @@ impl PcapCapture {
         while n < 4096 {
             match self.cap.next_packet() {
                 Ok(p) => {
+                    // timeval fields are i64 on Linux and macOS but c_long (i32) on Windows.
+                    #[allow(clippy::unnecessary_cast)]
                     let ts = p.header.ts.tv_sec as i64 * 1_000_000_000 + p.header.ts.tv_usec as i64 * 1000;
                     f(Frame {
                         ts,
@@ -97,5 +89,21 @@ impl PcapCapture {
             Ok(s) => (u64::from(s.received), u64::from(s.dropped), u64::from(s.if_dropped)),
             Err(_) => (0, 0, 0),
         }
+    }
+}
+
+impl LiveSource for PcapCapture {
+    fn interface(&self) -> &str {
+        &self.interface
+    }
+    fn poll_block(&mut self, timeout_ms: i32, f: &mut dyn FnMut(Frame<'_>)) -> Result<usize, CaptureError> {
+        PcapCapture::poll_block(self, timeout_ms, f)
+    }
+    fn counters(&mut self) -> (u64, u64) {
+        let (recv, drop, if_drop) = self.stats();
+        (recv, drop + if_drop)
+    }
+    fn delivered(&self) -> u64 {
+        self.delivered
     }
 }

@@ -12,21 +12,10 @@
 #![allow(unsafe_code)]
 
 use crate::filter::bpf::{self, Insn, Layout};
-use crate::filter::Filter;
-use crate::{CaptureError, Frame};
+use crate::{CaptureError, Frame, LiveConfig, LiveSource};
 use iotw_wire::LinkType;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-/// What to capture and how big the ring is.
-#[derive(Debug, Clone)]
-pub struct LiveConfig {
-    pub interface: String,
-    pub snaplen: u32,
-    pub block_size: u32,
-    pub blocks: u32,
-    pub filter: Filter,
-}
 
 /// Kernel counters since the socket was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -374,5 +363,21 @@ impl Drop for LiveCapture {
         unsafe {
             libc::munmap(self.ring.cast(), self.ring_len);
         }
+    }
+}
+
+impl LiveSource for LiveCapture {
+    fn interface(&self) -> &str {
+        &self.interface
+    }
+    fn poll_block(&mut self, timeout_ms: i32, f: &mut dyn FnMut(Frame<'_>)) -> Result<usize, CaptureError> {
+        LiveCapture::poll_block(self, timeout_ms, f)
+    }
+    fn counters(&mut self) -> (u64, u64) {
+        let k = self.stats();
+        (k.packets, k.drops)
+    }
+    fn delivered(&self) -> u64 {
+        self.delivered
     }
 }

@@ -159,14 +159,16 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let shipper = spawn_shipper(sink, rx)?;
 
     let stop = Arc::new(AtomicBool::new(false));
+    let signalled = Arc::new(AtomicBool::new(false));
     {
-        let stop = stop.clone();
+        let (stop, signalled) = (stop.clone(), signalled.clone());
         let first = AtomicBool::new(true);
         ctrlc::set_handler(move || {
             if !first.swap(false, Ordering::SeqCst) {
                 eprintln!("iotw: second interrupt, exiting without flushing");
                 std::process::exit(130);
             }
+            signalled.store(true, Ordering::SeqCst);
             stop.store(true, Ordering::SeqCst);
         })
         .context("installing the signal handler")?;
@@ -223,7 +225,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
             run_live(&cfg, &filter, &interfaces, &mut pipeline, &stop, duration, limit, show_progress, !a.quiet)?;
     }
 
-    let interrupted = stop.load(Ordering::Relaxed);
+    let interrupted = signalled.load(Ordering::Relaxed);
     let counters = pipeline.finish();
     let report = shipper.join().map_err(|_| anyhow::anyhow!("the shipper thread panicked"))?;
     if !a.quiet {
@@ -252,7 +254,6 @@ struct LiveReport {
     delivered: u64,
 }
 
-#[cfg(target_os = "linux")]
 #[allow(clippy::too_many_arguments)]
 fn run_live(
     cfg: &Config,
@@ -265,7 +266,7 @@ fn run_live(
     show_progress: bool,
     announce: bool,
 ) -> Result<Vec<LiveReport>> {
-    use iotw_capture::live::{LiveCapture, LiveConfig};
+    use iotw_capture::LiveConfig;
     use iotw_wire::LinkType;
 
     struct Owned {
@@ -285,16 +286,16 @@ fn run_live(
             blocks: cfg.capture.ring_blocks,
             filter: filter.clone(),
         };
-        caps.push(LiveCapture::open(&lc, i as u16)?);
+        caps.push(iotw_capture::open_live(&lc, i as u16, cfg.capture.backend == config::Backend::Libpcap)?);
     }
     let (ftx, frx) = crossbeam_channel::bounded::<Vec<Owned>>(cfg.capture.queue_blocks);
     let mut threads = Vec::new();
     for mut cap in caps {
         let (ftx, stop) = (ftx.clone(), stop.clone());
-        let dropped = Arc::new(AtomicU64::new(0));
-        let d2 = dropped.clone();
-        threads.push(std::thread::Builder::new().name(format!("iotw-cap-{}", cap.interface())).spawn(move || {
+        let name = format!("iotw-cap-{}", cap.interface());
+        threads.push(std::thread::Builder::new().name(name).spawn(move || {
             let mut result = Ok(());
+            let mut queue_dropped = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let mut batch = Vec::new();
                 let r = cap.poll_block(100, &mut |f| {
@@ -312,21 +313,19 @@ fn run_live(
                 }
                 if !batch.is_empty() {
                     let n = batch.len() as u64;
+                    // The pipeline is behind: drop the newest frames and count them.
                     if let Err(crossbeam_channel::TrySendError::Full(_)) = ftx.try_send(batch) {
-                        d2.fetch_add(n, Ordering::Relaxed);
+                        queue_dropped += n;
                     }
                 }
             }
-            let k = cap.stats();
-            (
-                result,
-                LiveReport {
-                    interface: cap.interface().to_owned(),
-                    kernel: Some((k.packets, k.drops)),
-                    queue_dropped: dropped.load(Ordering::Relaxed),
-                    delivered: cap.delivered,
-                },
-            )
+            let report = LiveReport {
+                interface: cap.interface().to_owned(),
+                kernel: Some(cap.counters()),
+                queue_dropped,
+                delivered: cap.delivered(),
+            };
+            (result, report)
         })?);
     }
     drop(ftx);
@@ -378,22 +377,6 @@ fn run_live(
         reports.push(rep);
     }
     Ok(reports)
-}
-
-#[cfg(not(target_os = "linux"))]
-#[allow(clippy::too_many_arguments)]
-fn run_live(
-    _cfg: &Config,
-    _filter: &iotw_capture::filter::Filter,
-    _interfaces: &[String],
-    _pipeline: &mut Pipeline,
-    _stop: &Arc<AtomicBool>,
-    _duration: Option<i64>,
-    _limit: u64,
-    _show_progress: bool,
-    _announce: bool,
-) -> Result<Vec<LiveReport>> {
-    bail!("live capture on this system needs the `libpcap` feature")
 }
 
 /// The progress bar for file replay: bytes, packets/s, ETA.

@@ -44,9 +44,21 @@ pub struct Config {
     pub anomalies: AnomalyCfg,
 }
 
+/// Which live-capture implementation to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// AF_PACKET on Linux; libpcap/Npcap elsewhere (feature `libpcap`).
+    Auto,
+    /// libpcap/Npcap even on Linux (needs the `libpcap` feature).
+    Libpcap,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureCfg {
+    /// Live-capture backend.
+    pub backend: Backend,
     /// Interfaces to capture on when none is given with `-i`.
     pub interfaces: Vec<String>,
     /// tcpdump-syntax filter applied in the kernel (live) or before decoding (files).
@@ -68,6 +80,7 @@ pub struct CaptureCfg {
 impl Default for CaptureCfg {
     fn default() -> Self {
         CaptureCfg {
+            backend: Backend::Auto,
             interfaces: Vec::new(),
             filter: String::new(),
             snaplen: 262_144,
