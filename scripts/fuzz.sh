@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 600), JOBS at a time (default 2), on the
+# stable toolchain (no sanitizer: `-s none`; debug assertions and overflow checks on).
+# Seeds: the test captures for the file reader. Crashes land in fuzz/artifacts/<target>/ and
+# must become named regression tests. Needs: cargo install cargo-fuzz --locked
+# Usage: scripts/fuzz.sh [SECONDS] [JOBS] [TARGET ...]
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+secs=${1:-600}
+jobs=${2:-2}
+shift $(( $# > 2 ? 2 : $# ))
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query)
+cargo fuzz build -O -a -s none
+mkdir -p corpus/capture_file
+cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
+run() {
+  local t=$1
+  mkdir -p "corpus/$t" "artifacts/$t"
+  if cargo fuzz run -O -a -s none "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
+       -artifact_prefix="artifacts/$t/" >"fuzz-$t.log" 2>&1; then
+    echo "$t: $(grep -o '#[0-9]* *DONE.*' "fuzz-$t.log" | tail -1) ok"
+  else
+    echo "$t: FAILED, see fuzz/fuzz-$t.log and fuzz/artifacts/$t/"
+    return 1
+  fi
+}
+status=0
+running=0
+for t in "${targets[@]}"; do
+  run "$t" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then wait -n || status=1; running=$((running - 1)); fi
+done
+while [ "$running" -gt 0 ]; do wait -n || status=1; running=$((running - 1)); done
+exit $status
