@@ -19,7 +19,7 @@ run() {
   mkdir -p "corpus/$t" "artifacts/$t"
   if cargo fuzz run -O -a -s none "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
        -artifact_prefix="artifacts/$t/" >"fuzz-$t.log" 2>&1; then
-    echo "$t: $(grep -o '#[0-9]* *DONE.*' "fuzz-$t.log" | tail -1) ok"
+    echo "$t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "fuzz-$t.log" | tail -1), no crash"
   else
     echo "$t: FAILED, see fuzz/fuzz-$t.log and fuzz/artifacts/$t/"
     return 1

@@ -7,7 +7,10 @@ use crate::key::{community_id, Endpoint, FlowKey};
 use crate::reassembly::{Chunk, ReassemblyLimits, Stream};
 use crate::tcp::{self, DirSeen, History};
 use iotw_wire::{ipproto, Packet, TcpHeader, Transport};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+
+mod slab;
+use slab::{Chain, List, Slab};
 
 pub type Nanos = i64;
 const SEC: Nanos = 1_000_000_000;
@@ -212,9 +215,11 @@ struct Entry<U> {
     meta: FlowMeta,
     streams: Option<Box<[Stream; 2]>>,
     user: U,
+    class: Class,
+    next_report: Nanos,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Tcp,
     Udp,
@@ -222,13 +227,20 @@ enum Class {
     Closed,
 }
 
+const CLASSES: [Class; 4] = [Class::Closed, Class::Udp, Class::Other, Class::Tcp];
+
 /// The flow table. One per pipeline thread; not shared.
+///
+/// Flows live in a slab, found by key through a hash index, and sit on two intrusive lists:
+/// their timeout class's list in order of last activity (so the head is always the next to
+/// expire) and the report list in order of next periodic report. A packet moves its flow to
+/// the back of its list in O(1); memory is proportional to the live flows only.
 pub struct FlowTable<U> {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Entry<U>, foldhash::fast::RandomState>,
-    /// Expiry queues, one per timeout class so each stays in deadline order.
-    queues: [VecDeque<(Nanos, FlowKey, u64)>; 4],
-    reports: VecDeque<(Nanos, FlowKey, u64)>,
+    index: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    slab: Slab<Entry<U>>,
+    idle: [List; 4],
+    reports: List,
     defrag: Defrag,
     serial: u64,
     now: Nanos,
@@ -238,7 +250,7 @@ pub struct FlowTable<U> {
 
 impl<U> std::fmt::Debug for FlowTable<U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FlowTable").field("flows", &self.flows.len()).field("stats", &self.stats).finish()
+        f.debug_struct("FlowTable").field("flows", &self.slab.len()).field("stats", &self.stats).finish()
     }
 }
 
@@ -246,9 +258,10 @@ impl<U: Default> FlowTable<U> {
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
             cfg,
-            flows: HashMap::with_hasher(foldhash::fast::RandomState::default()),
-            queues: Default::default(),
-            reports: VecDeque::new(),
+            index: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            slab: Slab::default(),
+            idle: Default::default(),
+            reports: List::default(),
             defrag: Defrag::default(),
             serial: 0,
             now: i64::MIN,
@@ -258,7 +271,7 @@ impl<U: Default> FlowTable<U> {
     }
 
     pub fn stats(&self) -> FlowStats {
-        FlowStats { active_flows: self.flows.len(), buffered_bytes: self.buffered, ..self.stats }
+        FlowStats { active_flows: self.slab.len(), buffered_bytes: self.buffered, ..self.stats }
     }
 
     /// Processes one parsed packet captured at `ts` with `frame_len` bytes on the wire.
@@ -324,36 +337,40 @@ impl<U: Default> FlowTable<U> {
         let d = Endpoint { ip: dst, port: dport };
         let (key, _) = FlowKey::new(vlan, proto, s, d);
 
+        let mut idx = self.index.get(&key).copied();
         // A SYN on the key of a closed TCP connection starts a new connection.
-        if let (Some(th), Some(e)) = (tcp, self.flows.get(&key)) {
-            if th.flags.syn() && !th.flags.ack() && e.meta.tcp.as_ref().is_some_and(TcpState::closed) {
-                self.end(&key, EndReason::Reused, h);
+        if let (Some(th), Some(i)) = (tcp, idx) {
+            let closed = self.slab.get(i).is_some_and(|e| e.meta.tcp.as_ref().is_some_and(TcpState::closed));
+            if th.flags.syn() && !th.flags.ack() && closed {
+                self.end(i, EndReason::Reused, h);
+                idx = None;
             }
         }
-        if !self.flows.contains_key(&key) {
-            self.create(ts, key, proto, s, d, tcp, h);
-        }
+        let i = match idx {
+            Some(i) => i,
+            None => self.create(ts, key, proto, s, d, tcp, h),
+        };
         let cfg = self.cfg;
-        let FlowTable { flows, buffered, stats, queues, .. } = self;
-        let Some(e) = flows.get_mut(&key) else { return };
+        let FlowTable { slab, buffered, stats, idle, .. } = self;
+        let Some(e) = slab.get_mut(i) else { return };
         let dir = if e.meta.orig == s { Dir::Orig } else { Dir::Resp };
         e.meta.last = e.meta.last.max(ts);
         let c = &mut e.meta.counts[dir.index()];
         c.packets += frames;
         c.bytes += frame_bytes;
         c.payload_bytes += data.len() as u64;
+        let class = e.class;
 
         let Some(th) = tcp else {
             if proto == ipproto::UDP {
                 h.payload(&e.meta, &mut e.user, dir, ts, Payload::Datagram(data));
             }
+            slab.touch(&mut idle[class as usize], Chain::Idle, i);
             return;
         };
         let orig = dir == Dir::Orig;
-        let Entry { meta, streams, user } = e;
-        let (Some(state), Some(streams)) = (meta.tcp.as_mut(), streams.as_mut()) else {
-            return;
-        };
+        let Entry { meta, streams, user, .. } = e;
+        let (Some(state), Some(streams)) = (meta.tcp.as_mut(), streams.as_mut()) else { return };
         let was_closed = state.closed();
         {
             let seen = if orig { &mut state.orig } else { &mut state.resp };
@@ -381,6 +398,7 @@ impl<U: Default> FlowTable<U> {
                 state.history.add(orig, tcp::letter::GAP);
             }
         }
+        let now_closed = !was_closed && meta.tcp.as_ref().is_some_and(TcpState::closed);
         if outcome.evicted {
             stats.anomalies += 1;
             h.anomaly(ts, Some(&key), FlowAnomaly::ReassemblyLimit);
@@ -389,8 +407,15 @@ impl<U: Default> FlowTable<U> {
             stats.anomalies += 1;
             h.anomaly(ts, Some(&key), FlowAnomaly::InconsistentOverlap);
         }
-        if !was_closed && meta.tcp.as_ref().is_some_and(TcpState::closed) {
-            queues[Class::Closed as usize].push_back((ts + cfg.tcp_closed_linger, key, meta.serial));
+        if now_closed {
+            // Closed connections linger on their own, shorter list.
+            slab.unlink(&mut idle[class as usize], Chain::Idle, i);
+            if let Some(e) = slab.get_mut(i) {
+                e.class = Class::Closed;
+            }
+            slab.push_back(&mut idle[Class::Closed as usize], Chain::Idle, i);
+        } else {
+            slab.touch(&mut idle[class as usize], Chain::Idle, i);
         }
     }
 
@@ -404,8 +429,8 @@ impl<U: Default> FlowTable<U> {
         d: Endpoint,
         tcp: Option<TcpHeader>,
         h: &mut impl FlowHandler<U>,
-    ) {
-        while self.flows.len() >= self.cfg.max_flows {
+    ) -> u32 {
+        while self.slab.len() >= self.cfg.max_flows {
             if !self.evict_oldest(h) {
                 break;
             }
@@ -438,18 +463,20 @@ impl<U: Default> FlowTable<U> {
             ipproto::UDP => Class::Udp,
             _ => Class::Other,
         };
-        let idle = self.idle(class);
-        self.queues[class as usize].push_back((ts + idle, key, self.serial));
-        if let Some(every) = self.cfg.active_report {
-            self.reports.push_back((ts + every, key, self.serial));
-        }
         let streams = tcp.map(|_| Box::new([Stream::default(), Stream::default()]));
         let mut user = U::default();
         h.flow_start(&meta, &mut user);
-        self.flows.insert(key, Entry { meta, streams, user });
+        let next_report = self.cfg.active_report.map_or(Nanos::MAX, |every| ts.saturating_add(every));
+        let i = self.slab.insert(Entry { meta, streams, user, class, next_report });
+        self.slab.push_back(&mut self.idle[class as usize], Chain::Idle, i);
+        if self.cfg.active_report.is_some() {
+            self.slab.push_back(&mut self.reports, Chain::Report, i);
+        }
+        self.index.insert(key, i);
+        i
     }
 
-    fn idle(&self, class: Class) -> Nanos {
+    fn timeout(&self, class: Class) -> Nanos {
         match class {
             Class::Tcp => self.cfg.tcp_idle,
             Class::Udp => self.cfg.udp_idle,
@@ -465,41 +492,27 @@ impl<U: Default> FlowTable<U> {
             return;
         }
         self.now = ts;
-        for class in [Class::Closed, Class::Udp, Class::Other, Class::Tcp] {
-            while let Some(&(deadline, key, serial)) = self.queues[class as usize].front() {
-                if deadline > ts {
+        for class in CLASSES {
+            let timeout = self.timeout(class);
+            while let Some(i) = self.idle[class as usize].front() {
+                let Some(e) = self.slab.get(i) else { break };
+                if e.meta.last.saturating_add(timeout) > ts {
                     break;
                 }
-                self.queues[class as usize].pop_front();
-                let Some(e) = self.flows.get(&key) else {
-                    continue;
-                };
-                if e.meta.serial != serial {
-                    continue;
-                }
-                if class == Class::Closed {
-                    self.end(&key, EndReason::Closed, h);
-                    continue;
-                }
-                let due = e.meta.last + self.idle(class);
-                if due <= ts {
-                    self.end(&key, EndReason::Idle, h);
-                } else {
-                    self.queues[class as usize].push_back((due, key, serial));
-                }
+                let reason = if class == Class::Closed { EndReason::Closed } else { EndReason::Idle };
+                self.end(i, reason, h);
             }
         }
         if let Some(every) = self.cfg.active_report {
-            while let Some(&(due, key, serial)) = self.reports.front() {
-                if due > ts {
+            while let Some(i) = self.reports.front() {
+                let Some(e) = self.slab.get_mut(i) else { break };
+                if e.next_report > ts {
                     break;
                 }
-                self.reports.pop_front();
-                if let Some(e) = self.flows.get_mut(&key).filter(|e| e.meta.serial == serial) {
-                    e.meta.reports += 1;
-                    h.flow_update(&e.meta, &mut e.user);
-                    self.reports.push_back((due + every, key, serial));
-                }
+                e.meta.reports += 1;
+                e.next_report = e.next_report.saturating_add(every);
+                h.flow_update(&e.meta, &mut e.user);
+                self.slab.touch(&mut self.reports, Chain::Report, i);
             }
         }
         let mut anomalies = Vec::new();
@@ -510,27 +523,29 @@ impl<U: Default> FlowTable<U> {
         }
     }
 
+    /// Ends the flow closest to expiry (closed first, then UDP, other, TCP).
     fn evict_oldest(&mut self, h: &mut impl FlowHandler<U>) -> bool {
-        for class in [Class::Closed, Class::Udp, Class::Other, Class::Tcp] {
-            while let Some((_, key, serial)) = self.queues[class as usize].pop_front() {
-                if self.flows.get(&key).is_some_and(|e| e.meta.serial == serial) {
-                    self.stats.flows_evicted += 1;
-                    self.stats.anomalies += 1;
-                    h.anomaly(self.now, Some(&key), FlowAnomaly::TableFull);
-                    self.end(&key, EndReason::Evicted, h);
-                    return true;
-                }
+        for class in CLASSES {
+            if let Some(i) = self.idle[class as usize].front() {
+                let key = self.slab.get(i).map(|e| e.meta.key);
+                self.stats.flows_evicted += 1;
+                self.stats.anomalies += 1;
+                h.anomaly(self.now, key.as_ref(), FlowAnomaly::TableFull);
+                self.end(i, EndReason::Evicted, h);
+                return true;
             }
         }
         false
     }
 
-    fn end(&mut self, key: &FlowKey, reason: EndReason, h: &mut impl FlowHandler<U>) {
-        let Some(mut e) = self.flows.remove(key) else {
-            return;
-        };
+    fn end(&mut self, i: u32, reason: EndReason, h: &mut impl FlowHandler<U>) {
+        let Some(class) = self.slab.get(i).map(|e| e.class) else { return };
+        self.slab.unlink(&mut self.idle[class as usize], Chain::Idle, i);
+        self.slab.unlink(&mut self.reports, Chain::Report, i);
+        let Some(mut e) = self.slab.remove(i) else { return };
+        self.index.remove(&e.meta.key);
         self.stats.flows_ended += 1;
-        let Entry { meta, streams, user } = &mut e;
+        let Entry { meta, streams, user, .. } = &mut e;
         if let Some(streams) = streams.as_mut() {
             for (i, dir) in [(0, Dir::Orig), (1, Dir::Resp)] {
                 let stream = &mut streams[i];
@@ -559,15 +574,12 @@ impl<U: Default> FlowTable<U> {
 
     /// Ends every flow (end of capture or shutdown), oldest first.
     pub fn flush(&mut self, h: &mut impl FlowHandler<U>) {
-        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, e)| (e.meta.serial, *k)).collect();
-        keys.sort_unstable_by_key(|(s, _)| *s);
-        for (_, k) in keys {
-            self.end(&k, EndReason::CaptureEnd, h);
+        let mut all: Vec<(u64, u32)> =
+            self.index.values().filter_map(|&i| Some((self.slab.get(i)?.meta.serial, i))).collect();
+        all.sort_unstable();
+        for (_, i) in all {
+            self.end(i, EndReason::CaptureEnd, h);
         }
-        for q in &mut self.queues {
-            q.clear();
-        }
-        self.reports.clear();
     }
 }
 
