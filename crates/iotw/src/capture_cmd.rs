@@ -181,6 +181,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let show_progress = !a.no_progress && std::io::stderr().is_terminal();
     let limit = a.count.unwrap_or(u64::MAX);
     let mut damaged = Vec::new();
+    let mut capture_drops = Vec::new();
     let mut live_report = Vec::new();
 
     if !live {
@@ -219,6 +220,15 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         }
         if let Some(p) = progress {
             p.finish();
+        }
+        // What the capturing host said about its own drops (pcapng Interface Statistics).
+        for f in merge.files() {
+            for (i, iface) in f.interfaces.iter().enumerate() {
+                if let Some(d) = iface.dropped.filter(|d| *d > 0) {
+                    let name = iface.name.clone().unwrap_or_else(|| format!("interface {i}"));
+                    capture_drops.push(format!("{}: {name} dropped {d} packets while capturing", f.path().display()));
+                }
+            }
         }
     } else {
         live_report =

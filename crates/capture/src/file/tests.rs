@@ -193,6 +193,12 @@ fn pcapng_interfaces_resolutions_names_and_secrets() {
     dsb.extend_from_slice(b"CLIEN");
     ng.block(10, &dsb);
     ng.block(0x0000_0bad, b"custom");
+    let mut isb = ng.w32(1).to_vec();
+    isb.extend_from_slice(&[0; 8]);
+    isb.extend(ng.opt(4, &1000u64.to_le_bytes()));
+    isb.extend(ng.opt(5, &7u64.to_le_bytes()));
+    isb.extend(ng.opt(0, &[]));
+    ng.block(5, &isb);
     let t = write(&ng.b);
     let (frames, err, f) = read_all(t.path());
     assert!(err.is_none(), "{err:?}");
@@ -204,6 +210,7 @@ fn pcapng_interfaces_resolutions_names_and_secrets() {
     assert_eq!(f.names, vec![NameRecord { addr: "192.0.2.7".parse().unwrap(), names: vec!["sip.test".into()] }]);
     assert_eq!(f.secrets, vec![Secrets { kind: 0x544c_534b, data: b"CLIEN".to_vec() }]);
     assert_eq!(f.skipped_blocks, 1);
+    assert_eq!((f.interfaces[1].received, f.interfaces[1].dropped), (Some(1000), Some(7)));
     assert!(!format!("{:?}", f.secrets).contains("CLIEN"), "secrets never reach Debug output");
 }
 
