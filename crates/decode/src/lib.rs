@@ -68,8 +68,10 @@ impl Anomaly {
     }
 }
 
-/// Caps every decoder honours. Defaults are in docs/ARCHITECTURE.md.
-#[derive(Debug, Clone, Copy)]
+/// Caps every decoder honours (the `[decode]` section of the config file). Defaults are in
+/// docs/ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DecodeLimits {
     /// Largest message a decoder may ask to buffer.
     pub max_message: usize,

@@ -21,6 +21,15 @@ pub enum Chunk<'a> {
     Gap(u64),
 }
 
+/// One TCP segment as the stream sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    pub seq: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub payload: &'a [u8],
+}
+
 /// What one segment did to the stream, for history letters and counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SegmentOutcome {
@@ -34,8 +43,9 @@ pub struct SegmentOutcome {
     pub evicted: bool,
 }
 
-/// Limits on buffered out-of-order data.
-#[derive(Debug, Clone, Copy)]
+/// Limits on buffered out-of-order data (the `[reassembly]` section of the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ReassemblyLimits {
     /// Out-of-order bytes one direction may buffer before its gap is declared.
     pub max_buffered_per_stream: usize,
@@ -83,30 +93,23 @@ impl Stream {
 
     /// Feeds one segment. `total` is the buffered byte count across all streams, kept by the
     /// caller and updated here.
-    #[allow(clippy::too_many_arguments)]
     pub fn segment(
         &mut self,
-        seq: u32,
-        syn: bool,
-        fin: bool,
-        payload: &[u8],
+        seg: Segment<'_>,
         limits: &ReassemblyLimits,
         total: &mut usize,
         out: &mut dyn FnMut(Chunk<'_>),
     ) -> SegmentOutcome {
         *total = total.saturating_sub(self.ooo_bytes);
-        let outcome = self.segment_inner(seq, syn, fin, payload, limits, *total, out);
+        let outcome = self.apply(seg, limits, *total, out);
         *total += self.ooo_bytes;
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn segment_inner(
+    /// `others`: bytes buffered by all other streams.
+    fn apply(
         &mut self,
-        seq: u32,
-        syn: bool,
-        fin: bool,
-        payload: &[u8],
+        Segment { seq, syn, fin, payload }: Segment<'_>,
         limits: &ReassemblyLimits,
         others: usize,
         out: &mut dyn FnMut(Chunk<'_>),

@@ -4,7 +4,7 @@
 
 use crate::defrag::{Defrag, DefragAnomaly, DefragLimits, FragmentIn};
 use crate::key::{community_id, Endpoint, FlowKey};
-use crate::reassembly::{Chunk, ReassemblyLimits, Stream};
+use crate::reassembly::{Chunk, ReassemblyLimits, Segment, Stream};
 use crate::tcp::{self, DirSeen, History};
 use iotw_wire::{ipproto, Packet, TcpHeader, Transport};
 use std::collections::HashMap;
@@ -386,7 +386,8 @@ impl<U: Default> FlowTable<U> {
                     h.payload(meta, user, dir, ts, Payload::Gap(n));
                 }
             };
-            stream.segment(th.seq, th.flags.syn(), th.flags.fin(), data, &cfg.reassembly, buffered, &mut out)
+            let seg = Segment { seq: th.seq, syn: th.flags.syn(), fin: th.flags.fin(), payload: data };
+            stream.segment(seg, &cfg.reassembly, buffered, &mut out)
         };
         if let Some(state) = meta.tcp.as_mut() {
             state.duplicate[dir.index()] = stream.duplicate;

@@ -37,9 +37,9 @@ impl<'de> Deserialize<'de> for Dur {
 pub struct Config {
     pub capture: CaptureCfg,
     pub flow: FlowCfg,
-    pub reassembly: ReassemblyCfg,
+    pub reassembly: ReassemblyLimits,
     pub defrag: DefragCfg,
-    pub decode: DecodeCfg,
+    pub decode: DecodeLimits,
     pub output: OutputCfg,
     pub anomalies: AnomalyCfg,
 }
@@ -123,25 +123,6 @@ impl Default for FlowCfg {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ReassemblyCfg {
-    pub max_buffered_per_stream: usize,
-    pub max_segments_per_stream: usize,
-    pub max_buffered_total: usize,
-}
-
-impl Default for ReassemblyCfg {
-    fn default() -> Self {
-        let d = ReassemblyLimits::default();
-        ReassemblyCfg {
-            max_buffered_per_stream: d.max_buffered_per_stream,
-            max_segments_per_stream: d.max_segments_per_stream,
-            max_buffered_total: d.max_buffered_total,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct DefragCfg {
     pub max_datagram: usize,
     pub max_pending: usize,
@@ -157,33 +138,6 @@ impl Default for DefragCfg {
             max_pending: d.max_pending,
             max_fragments: d.max_fragments,
             timeout: Dur(d.timeout),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DecodeCfg {
-    pub max_message: usize,
-    pub max_probe: usize,
-    pub max_probe_datagrams: u32,
-    pub max_headers: usize,
-    pub max_transactions: usize,
-    pub max_decompressed: usize,
-    pub max_depth: usize,
-}
-
-impl Default for DecodeCfg {
-    fn default() -> Self {
-        let d = DecodeLimits::default();
-        DecodeCfg {
-            max_message: d.max_message,
-            max_probe: d.max_probe,
-            max_probe_datagrams: d.max_probe_datagrams,
-            max_headers: d.max_headers,
-            max_transactions: d.max_transactions,
-            max_decompressed: d.max_decompressed,
-            max_depth: d.max_depth,
         }
     }
 }
@@ -370,11 +324,7 @@ impl Config {
             active_report: (self.flow.active_report.0 > 0).then_some(self.flow.active_report.0),
             max_flows: self.flow.max_flows,
             community_id_seed: self.flow.community_id_seed,
-            reassembly: ReassemblyLimits {
-                max_buffered_per_stream: self.reassembly.max_buffered_per_stream,
-                max_segments_per_stream: self.reassembly.max_segments_per_stream,
-                max_buffered_total: self.reassembly.max_buffered_total,
-            },
+            reassembly: self.reassembly,
             defrag: DefragLimits {
                 max_datagram: self.defrag.max_datagram,
                 max_pending: self.defrag.max_pending,
@@ -385,16 +335,7 @@ impl Config {
     }
 
     pub fn decode_limits(&self) -> DecodeLimits {
-        let d = &self.decode;
-        DecodeLimits {
-            max_message: d.max_message,
-            max_probe: d.max_probe,
-            max_probe_datagrams: d.max_probe_datagrams,
-            max_headers: d.max_headers,
-            max_transactions: d.max_transactions,
-            max_decompressed: d.max_decompressed,
-            max_depth: d.max_depth,
-        }
+        self.decode
     }
 
     pub fn file_limits(&self) -> iotw_capture::FileLimits {

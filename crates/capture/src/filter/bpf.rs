@@ -203,19 +203,29 @@ impl Gen {
 
     #[allow(clippy::too_many_arguments)]
     fn port_tests(&mut self, dir: Dirn, load: u16, base: u32, lo: u16, hi: u16, t: Target, f: Target) {
-        let (src_hit, src_miss, check_dst) = match dir {
-            Dirn::Src => (t, f, false),
-            Dirn::Dst => (t, f, true),
-            Dirn::SrcOrDst => (t, Target::Next, true),
-            Dirn::SrcAndDst => (Target::Next, f, true),
+        self.by_dir(dir, t, f, &|g, is_dst, hit, miss| {
+            g.ld(load, base + if is_dst { 2 } else { 0 });
+            g.range(lo, hi, hit, miss);
+        });
+    }
+
+    /// Emits the source test, the destination test, or both, as `dir` asks, so that the
+    /// whole jumps to `t` on a match and `f` otherwise. `test(gen, is_dst, hit, miss)`.
+    fn by_dir(&mut self, dir: Dirn, t: Target, f: Target, test: &dyn Fn(&mut Self, bool, Target, Target)) {
+        let (src_hit, src_miss) = match dir {
+            Dirn::Src | Dirn::Dst => (t, f),
+            Dirn::SrcOrDst => (t, Target::Next),
+            Dirn::SrcAndDst => (Target::Next, f),
         };
         if dir != Dirn::Dst {
-            self.ld(load, base);
-            self.range(lo, hi, src_hit, src_miss);
+            // "Next" must mean after the whole source test, not its next instruction.
+            let after = self.label();
+            let fix = |x: Target| if x == Target::Next { Target::Label(after) } else { x };
+            test(self, false, fix(src_hit), fix(src_miss));
+            self.place(after);
         }
-        if check_dst {
-            self.ld(load, base + 2);
-            self.range(lo, hi, t, f);
+        if dir != Dirn::Src {
+            test(self, true, t, f);
         }
     }
 
@@ -248,22 +258,9 @@ impl Gen {
             }
         };
         self.family(addr.is_ipv6(), f);
-        let (src_hit, src_miss, check_dst) = match dir {
-            Dirn::Src => (t, f, false),
-            Dirn::Dst => (t, f, true),
-            Dirn::SrcOrDst => (t, Target::Next, true),
-            Dirn::SrcAndDst => (Target::Next, f, true),
-        };
-        if dir != Dirn::Dst {
-            let after = self.label();
-            let miss = if src_miss == Target::Next { Target::Label(after) } else { src_miss };
-            let hit = if src_hit == Target::Next { Target::Label(after) } else { src_hit };
-            self.words(&words, prefix, src_off, hit, miss);
-            self.place(after);
-        }
-        if check_dst {
-            self.words(&words, prefix, dst_off, t, f);
-        }
+        self.by_dir(dir, t, f, &|g, is_dst, hit, miss| {
+            g.words(&words, prefix, if is_dst { dst_off } else { src_off }, hit, miss);
+        });
     }
 
     /// Compares `prefix` bits of the address at `off` with `words`.

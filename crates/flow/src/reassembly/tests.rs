@@ -24,7 +24,8 @@ impl Rx {
             Chunk::Data(d) => bytes.extend_from_slice(d),
             Chunk::Gap(n) => gaps.push(n),
         };
-        s.segment(seq, flags.contains('S'), flags.contains('F'), data, l, &mut self.total, &mut out)
+        let seg = Segment { seq, syn: flags.contains('S'), fin: flags.contains('F'), payload: data };
+        s.segment(seg, l, &mut self.total, &mut out)
     }
     fn flush(&mut self, s: &mut Stream) {
         let (bytes, gaps) = (&mut self.bytes, &mut self.gaps);
