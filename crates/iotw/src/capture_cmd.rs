@@ -448,6 +448,13 @@ fn summary(
     );
     let by: Vec<String> = c.flows_by_transport.iter().map(|(k, v)| format!("{k} {v}")).collect();
     eprintln!("  flows: {} ({})", c.flows.flows_created, if by.is_empty() { "none".into() } else { by.join(", ") });
+    let f = &c.flows;
+    if f.non_ip + f.fragments + f.flows_evicted + f.tcp_gap_bytes > 0 {
+        eprintln!(
+            "  packets: non-IP {}, IP fragments {} ({} datagrams reassembled); flows evicted {}; TCP bytes missing {}",
+            f.non_ip, f.fragments, f.reassembled_datagrams, f.flows_evicted, f.tcp_gap_bytes
+        );
+    }
     let docs: u64 = c.documents.values().sum();
     let kinds: Vec<String> = c.documents.iter().map(|(k, v)| format!("{k} {v}")).collect();
     eprintln!(

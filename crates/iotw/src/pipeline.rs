@@ -30,147 +30,35 @@ pub struct Counters {
     pub flows_by_transport: BTreeMap<String, u64>,
 }
 
-/// Collects what the flow table reports into documents.
+/// Turns what the flow table reports into documents and ships them in bounded batches, so
+/// no burst (such as ending a million flows at once) piles up in memory.
 struct Emit {
     reg: Registry,
     pending: Vec<Event>,
     flows_by_transport: BTreeMap<String, u64>,
-}
-
-impl FlowHandler<Session> for Emit {
-    fn payload(&mut self, meta: &FlowMeta, s: &mut Session, dir: Dir, ts: Nanos, p: Payload<'_>) {
-        s.payload(&self.reg, meta, dir, ts, p, &mut self.pending);
-    }
-
-    fn flow_end(&mut self, meta: &FlowMeta, s: &mut Session, reason: EndReason) {
-        s.finish(&self.reg, meta, meta.last, &mut self.pending);
-        *self.flows_by_transport.entry(meta.transport_name()).or_default() += 1;
-        self.pending.push(records::flow(meta, Some(reason), s.protocol()));
-    }
-
-    fn flow_update(&mut self, meta: &FlowMeta, s: &mut Session) {
-        self.pending.push(records::flow(meta, None, s.protocol()));
-    }
-
-    fn anomaly(&mut self, ts: Nanos, _key: Option<&FlowKey>, a: FlowAnomaly) {
-        let detail = match a {
-            FlowAnomaly::Defrag(d) => {
-                format!("IP fragment reassembly: {}", d.code().replace('_', " "))
-            }
-            FlowAnomaly::TableFull => "flow table full: the flow closest to expiry was ended".into(),
-            FlowAnomaly::ReassemblyLimit => "TCP out-of-order buffer limit: missing bytes handed on as a gap".into(),
-            FlowAnomaly::InconsistentOverlap => "overlapping TCP data differs from the first copy (first kept)".into(),
-            FlowAnomaly::BadReassembledDatagram => "reassembled IP datagram has an unreadable transport header".into(),
-        };
-        self.pending.push(records::anomaly(ts, a.code(), &detail, None, None));
-    }
-}
-
-/// The pipeline of one run.
-pub struct Pipeline {
-    table: FlowTable<Session>,
-    emit: Emit,
     enrich: Chain,
     fireman: Stage,
-    filter: Option<Filter>,
     batch_size: usize,
     out: QueueSender<Vec<Event>>,
     counters: Counters,
-    sources: Vec<String>,
-    frame_no: u64,
     max_anomaly_docs: u32,
     anomaly_budget: HashMap<String, (i64, u32)>,
-    /// Packets so far, for the progress display.
-    pub progress_packets: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for Pipeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("table", &self.table).finish()
-    }
-}
-
-impl Pipeline {
-    pub fn new(cfg: &Config, filter: Option<Filter>, sources: Vec<String>, out: QueueSender<Vec<Event>>) -> Self {
-        Pipeline {
-            table: FlowTable::new(cfg.flow_config()),
-            emit: Emit {
-                reg: Registry::new(cfg.decode_limits()),
-                pending: Vec::new(),
-                flows_by_transport: BTreeMap::new(),
-            },
-            enrich: Chain::default(),
-            fireman: Stage::default(),
-            filter: filter.filter(|f| !f.is_empty()),
-            batch_size: cfg.output.batch_size,
-            out,
-            counters: Counters::default(),
-            sources,
-            frame_no: 0,
-            max_anomaly_docs: cfg.anomalies.max_documents_per_second,
-            anomaly_budget: HashMap::new(),
-            progress_packets: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    /// One captured frame, all the way through.
-    pub fn frame(&mut self, f: &Frame<'_>) {
-        self.frame_no += 1;
-        self.counters.packets += 1;
-        self.counters.bytes += u64::from(f.orig_len);
-        if self.frame_no.is_multiple_of(4096) {
-            self.progress_packets.store(self.frame_no, Ordering::Relaxed);
-        }
-        match iotw_wire::parse(f.link, f.data) {
-            Ok(pkt) => {
-                if self.filter.as_ref().is_some_and(|flt| !flt.matches(&pkt)) {
-                    self.counters.filtered_out += 1;
-                    return;
-                }
-                if pkt.truncated {
-                    self.counters.snaplen_truncated += 1;
-                }
-                self.table.packet(f.ts, f.orig_len, &pkt, &mut self.emit);
-            }
-            Err(e) => {
-                let source = self.sources.get(usize::from(f.source)).map_or("", String::as_str);
-                let doc = records::anomaly(f.ts, e.code(), &e.to_string(), None, Some((self.frame_no, source)));
-                self.emit.pending.push(doc);
-            }
-        }
-        if self.emit.pending.len() >= self.batch_size {
+impl Emit {
+    fn push(&mut self, e: Event) {
+        self.pending.push(e);
+        if self.pending.len() >= self.batch_size {
             self.ship();
         }
     }
 
-    /// A capture source was damaged part-way: record it as an anomaly document.
-    pub fn source_damaged(&mut self, ts: Nanos, source: &str, what: &str) {
-        let doc = records::anomaly(ts, "capture_damaged", what, None, Some((self.frame_no, source)));
-        self.emit.pending.push(doc);
-    }
-
-    /// Moves time on without packets (live capture), and ships what is pending.
-    pub fn tick(&mut self, now: Nanos) {
-        self.table.advance(now, &mut self.emit);
-        self.ship();
-    }
-
-    /// Ends every flow and ships everything. Returns the run's counters.
-    pub fn finish(mut self) -> Counters {
-        self.table.flush(&mut self.emit);
-        self.ship();
-        self.counters.flows = self.table.stats();
-        self.counters.flows_by_transport = std::mem::take(&mut self.emit.flows_by_transport);
-        self.progress_packets.store(self.frame_no, Ordering::Relaxed);
-        self.counters
-    }
-
     /// Runs enrichment and rules over the pending documents and queues them for the sink.
     fn ship(&mut self) {
-        if self.emit.pending.is_empty() {
+        if self.pending.is_empty() {
             return;
         }
-        let mut batch = std::mem::take(&mut self.emit.pending);
+        let mut batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_size));
         self.limit_anomalies(&mut batch);
         self.enrich.apply(&mut batch);
         self.fireman.observe(&mut batch);
@@ -178,7 +66,6 @@ impl Pipeline {
             *self.counters.documents.entry(e.dataset).or_default() += 1;
         }
         self.out.send(batch);
-        self.emit.pending = Vec::with_capacity(self.batch_size);
     }
 
     /// Counts every anomaly; keeps at most `max_anomaly_docs` documents per reason per second.
@@ -202,5 +89,129 @@ impl Pipeline {
             }
             true
         });
+    }
+}
+
+impl FlowHandler<Session> for Emit {
+    fn payload(&mut self, meta: &FlowMeta, s: &mut Session, dir: Dir, ts: Nanos, p: Payload<'_>) {
+        s.payload(&self.reg, meta, dir, ts, p, &mut self.pending);
+    }
+
+    fn flow_end(&mut self, meta: &FlowMeta, s: &mut Session, reason: EndReason) {
+        s.finish(&self.reg, meta, meta.last, &mut self.pending);
+        *self.flows_by_transport.entry(meta.transport_name()).or_default() += 1;
+        self.push(records::flow(meta, Some(reason), s.protocol()));
+    }
+
+    fn flow_update(&mut self, meta: &FlowMeta, s: &mut Session) {
+        self.push(records::flow(meta, None, s.protocol()));
+    }
+
+    fn anomaly(&mut self, ts: Nanos, _key: Option<&FlowKey>, a: FlowAnomaly) {
+        let detail = match a {
+            FlowAnomaly::Defrag(d) => {
+                format!("IP fragment reassembly: {}", d.code().replace('_', " "))
+            }
+            FlowAnomaly::TableFull => "flow table full: the flow closest to expiry was ended".into(),
+            FlowAnomaly::ReassemblyLimit => "TCP out-of-order buffer limit: missing bytes handed on as a gap".into(),
+            FlowAnomaly::InconsistentOverlap => "overlapping TCP data differs from the first copy (first kept)".into(),
+            FlowAnomaly::BadReassembledDatagram => "reassembled IP datagram has an unreadable transport header".into(),
+        };
+        self.push(records::anomaly(ts, a.code(), &detail, None, None));
+    }
+}
+
+/// The pipeline of one run.
+pub struct Pipeline {
+    table: FlowTable<Session>,
+    emit: Emit,
+    filter: Option<Filter>,
+    sources: Vec<String>,
+    frame_no: u64,
+    /// Packets so far, for the progress display.
+    pub progress_packets: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("table", &self.table).finish()
+    }
+}
+
+impl Pipeline {
+    pub fn new(cfg: &Config, filter: Option<Filter>, sources: Vec<String>, out: QueueSender<Vec<Event>>) -> Self {
+        Pipeline {
+            table: FlowTable::new(cfg.flow_config()),
+            emit: Emit {
+                reg: Registry::new(cfg.decode_limits()),
+                pending: Vec::new(),
+                flows_by_transport: BTreeMap::new(),
+                enrich: Chain::default(),
+                fireman: Stage::default(),
+                batch_size: cfg.output.batch_size,
+                out,
+                counters: Counters::default(),
+                max_anomaly_docs: cfg.anomalies.max_documents_per_second,
+                anomaly_budget: HashMap::new(),
+            },
+            filter: filter.filter(|f| !f.is_empty()),
+            sources,
+            frame_no: 0,
+            progress_packets: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// One captured frame, all the way through.
+    pub fn frame(&mut self, f: &Frame<'_>) {
+        self.frame_no += 1;
+        self.emit.counters.packets += 1;
+        self.emit.counters.bytes += u64::from(f.orig_len);
+        if self.frame_no.is_multiple_of(4096) {
+            self.progress_packets.store(self.frame_no, Ordering::Relaxed);
+        }
+        match iotw_wire::parse(f.link, f.data) {
+            Ok(pkt) => {
+                if self.filter.as_ref().is_some_and(|flt| !flt.matches(&pkt)) {
+                    self.emit.counters.filtered_out += 1;
+                    return;
+                }
+                if pkt.truncated {
+                    self.emit.counters.snaplen_truncated += 1;
+                }
+                self.table.packet(f.ts, f.orig_len, &pkt, &mut self.emit);
+            }
+            Err(e) => {
+                let source = self.sources.get(usize::from(f.source)).map_or("", String::as_str);
+                let doc = records::anomaly(f.ts, e.code(), &e.to_string(), None, Some((self.frame_no, source)));
+                self.emit.push(doc);
+            }
+        }
+        // Decoders write documents straight into `pending`.
+        if self.emit.pending.len() >= self.emit.batch_size {
+            self.emit.ship();
+        }
+    }
+
+    /// A capture source was damaged part-way: record it as an anomaly document.
+    pub fn source_damaged(&mut self, ts: Nanos, source: &str, what: &str) {
+        let doc = records::anomaly(ts, "capture_damaged", what, None, Some((self.frame_no, source)));
+        self.emit.push(doc);
+    }
+
+    /// Moves time on without packets (live capture), and ships what is pending.
+    pub fn tick(&mut self, now: Nanos) {
+        self.table.advance(now, &mut self.emit);
+        self.emit.ship();
+    }
+
+    /// Ends every flow and ships everything. Returns the run's counters.
+    pub fn finish(mut self) -> Counters {
+        self.table.flush(&mut self.emit);
+        self.emit.ship();
+        let mut c = std::mem::take(&mut self.emit.counters);
+        c.flows = self.table.stats();
+        c.flows_by_transport = std::mem::take(&mut self.emit.flows_by_transport);
+        self.progress_packets.store(self.frame_no, Ordering::Relaxed);
+        c
     }
 }
