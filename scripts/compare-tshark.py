@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compares iotw with tshark on real captures.
 
-1. Conversations: per TCP/UDP conversation, frames and bytes each way from iotw's flow
+1. Conversations: per TCP/UDP conversation, network.community_id against the Community ID
+   reference implementation (PyPI `communityid`), and frames and bytes each way from iotw's flow
    documents against `tshark -q -z conv,tcp` / `-z conv,udp` (frames exactly; bytes exactly
    against tshark's per-frame `frame.len`, and rendered as tshark renders them, e.g. "6186 kB").
 2. Streams: every TCP stream N, `iotw follow` against `tshark -q -z follow,tcp,raw,N`, per
@@ -81,13 +82,32 @@ def tshark_exact_bytes(path, proto):
     return sums
 
 
-def iotw_flows(iotw, path):
+def reference_community_id(d):
+    """network.community_id as Corelight's reference implementation computes it."""
+    import communityid
+
+    cid = communityid.CommunityID()
+    t = d["network"]["transport"]
+    s, r = d["source"], d["destination"]
+    if t == "tcp":
+        tup = communityid.FlowTuple.make_tcp(s["ip"], r["ip"], s["port"], r["port"])
+    elif t == "udp":
+        tup = communityid.FlowTuple.make_udp(s["ip"], r["ip"], s["port"], r["port"])
+    else:
+        return None
+    return cid.calc(tup)
+
+
+def iotw_flows(iotw, path, problems):
     out = run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"])
     flows = collections.defaultdict(lambda: [0, 0, 0, 0])
     for line in out.splitlines():
         d = json.loads(line)
         if d.get("event", {}).get("dataset") != "flow" or not d.get("flow", {}).get("final"):
             continue
+        want = reference_community_id(d)
+        if want is not None and d["network"]["community_id"] != want:
+            problems.append(f"community_id {d['network']['community_id']} != reference {want}")
         t = d["network"]["transport"]
         if t not in ("tcp", "udp"):
             continue
@@ -102,8 +122,8 @@ def iotw_flows(iotw, path):
 
 
 def compare_convs(iotw, path):
-    ours = iotw_flows(iotw, path)
     problems, compared = [], 0
+    ours = iotw_flows(iotw, path, problems)
     for proto in ("tcp", "udp"):
         theirs = tshark_convs(path, proto)
         exact = tshark_exact_bytes(path, proto)
@@ -201,6 +221,10 @@ def main():
     a = ap.parse_args()
     if not shutil.which("tshark"):
         sys.exit("tshark is missing: run scripts/install-test-peers.sh")
+    try:
+        import communityid  # noqa: F401
+    except ImportError:
+        sys.exit("the communityid package is missing: run scripts/install-test-peers.sh")
     if not os.path.exists(a.iotw):
         sys.exit(f"{a.iotw} is missing: build it first (cargo build --release)")
     caps = a.captures or sorted(glob.glob(os.path.join(ROOT, "..", "shared", "captures", "*.pcap*")))

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests compare iotw against: tshark (decoding oracle),
-# tcpdump (live-capture oracle) and sipp (SIP traffic). Idempotent; needs root (or sudo).
+# tcpdump (live-capture oracle), sipp (SIP traffic) and the Community ID reference code. Idempotent; needs root (or sudo).
 set -euo pipefail
+
+# The Community ID reference implementation (Corelight's), to check network.community_id.
+python3 -c "import communityid" 2>/dev/null || python3 -m pip install -q communityid 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages communityid
 
 need=()
 command -v tshark  >/dev/null 2>&1 || need+=(tshark)
