@@ -57,6 +57,7 @@ grep -q "kernel accepted" "$work/iotw.err" || fail "no kernel counters in the su
 # Part 2: two interfaces in one process. A veth pair leads into a network namespace of this
 # test's own (a test host at 198.18.0.2, RFC 2544 benchmarking range); datagrams go out over
 # loopback and over the veth, and each interface's flow must hold exactly what was sent.
+# This part stops iotw with SIGTERM (the first part with SIGINT).
 if ip netns add iotw-live-peer 2>/dev/null; then
   cleanup2() { ip netns del iotw-live-peer 2>/dev/null || true; ip link del iotw-live0 2>/dev/null || true; cleanup; }
   trap cleanup2 EXIT
@@ -83,8 +84,8 @@ for i in range(500):
         time.sleep(0.01)
 PY
   sleep 1
-  kill -INT "$iotw_pid"
-  wait "$iotw_pid" || fail "iotw (two interfaces) exited with status $?"
+  kill -TERM "$iotw_pid"
+  wait "$iotw_pid" || fail "iotw (two interfaces) exited with status $? after SIGTERM"
   python3 - "$work/two.ndjson" <<'PY' || fail "two-interface flows are wrong"
 import json, sys
 flows = {}
