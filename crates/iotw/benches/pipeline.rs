@@ -42,15 +42,31 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Reads a shared in-memory copy of the capture, so replays do not copy it.
+struct Shared {
+    bytes: std::sync::Arc<Vec<u8>>,
+    at: usize,
+}
+
+impl std::io::Read for Shared {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.bytes[self.at.min(self.bytes.len())..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 fn throughput(path: &Path, replays: u32) -> (u64, f64) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = std::sync::Arc::new(std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     let mut table: FlowTable<()> = FlowTable::new(FlowConfig::default());
     let mut sink = Sink::default();
     let mut packets = 0u64;
     let mut shift = 0i64;
     let start = Instant::now();
     for _ in 0..replays {
-        let reader = Box::new(std::io::Cursor::new(bytes.clone()));
+        let reader = Box::new(Shared { bytes: bytes.clone(), at: 0 });
         let mut f = CaptureFile::from_reader(path, reader, bytes.len() as u64, 0, FileLimits::default())
             .unwrap_or_else(|e| panic!("{e}"));
         let mut last = 0;
