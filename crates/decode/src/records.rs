@@ -77,8 +77,8 @@ pub fn flow(m: &FlowMeta, end: Option<EndReason>, protocol: Option<&str>) -> Eve
         format!(
             "{} {} -> {} {}{} pkts {} bytes",
             m.transport_name(),
-            fmt_ep(m.orig.ip, m.orig.port),
-            fmt_ep(m.resp.ip, m.resp.port),
+            fmt_ep(m.orig.ip, m.orig.port, m.key.proto),
+            fmt_ep(m.resp.ip, m.resp.port, m.key.proto),
             if state.is_empty() { String::new() } else { format!("{state} ") },
             o.packets + r.packets,
             o.bytes + r.bytes
@@ -93,10 +93,12 @@ pub fn flow_id(m: &FlowMeta) -> String {
     Event::new("flow.id", "event", 0, &[m.community_id.as_bytes(), &start, &m.key.vlan.to_be_bytes()]).id
 }
 
-fn fmt_ep(ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
+/// `addr:port` for TCP and UDP, the address alone otherwise.
+fn fmt_ep(ip: IpAddr, port: u16, proto: u8) -> String {
+    match (ip, proto) {
+        (IpAddr::V4(a), 6 | 17) => format!("{a}:{port}"),
+        (IpAddr::V6(a), 6 | 17) => format!("[{a}]:{port}"),
+        (a, _) => a.to_string(),
     }
 }
 

@@ -92,9 +92,11 @@ fn v6(ip: IpAddr) -> [u8; 16] {
 fn icmp_counterpart(proto: u8, ty: u8) -> Option<u8> {
     const V4: [(u8, u8); 10] =
         [(8, 0), (0, 8), (13, 14), (14, 13), (15, 16), (16, 15), (10, 9), (9, 10), (17, 18), (18, 17)];
-    const V6: [(u8, u8); 10] = [
+    const V6: [(u8, u8); 12] = [
         (128, 129),
         (129, 128),
+        (130, 131),
+        (131, 130),
         (133, 134),
         (134, 133),
         (135, 136),
@@ -140,6 +142,13 @@ mod tests {
         let back = community_id(0, 1, ep("192.168.0.1", 3), ep("192.168.0.89", 1));
         assert_eq!(there, "1:LXCfhMUFbYXe+CEMrQuZCbiLY3o=");
         assert_eq!(back, "1:o3zT92uTgnRWv/YrDVeXcWumpC4=");
+    }
+
+    #[test]
+    fn community_id_icmpv6_mld_report_pairs_with_the_query() {
+        // Checked with the reference implementation (PyPI `communityid`).
+        let c = community_id(0, 58, ep("fe80::200:86ff:fe05:80fa", 131), ep("ff05::9999", 0));
+        assert_eq!(c, "1:JIRxdW9u79yEjJl0AKBeVJvU1CQ=");
     }
 
     #[test]
