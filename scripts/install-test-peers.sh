@@ -11,6 +11,7 @@ need=()
 command -v tshark  >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v sipp    >/dev/null 2>&1 || need+=(sip-tester)
+command -v ip      >/dev/null 2>&1 || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""
