@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs the test peers, then runs every suite.
-#   1. cargo test: unit, contract, end-to-end CLI tests (all crates)
+#   0. cargo fmt --check and clippy -D warnings
+#   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates)
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
 set -uo pipefail
@@ -14,6 +15,8 @@ suite() {
 }
 
 scripts/install-test-peers.sh || { echo "installing test peers failed"; exit 1; }
+suite "format" cargo fmt --all --check
+suite "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 suite "cargo test" cargo test --workspace --locked
 cargo build --release --locked --quiet || { echo "release build failed"; exit 1; }
 suite "tshark comparison" python3 scripts/compare-tshark.py
