@@ -9,15 +9,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cap=${1:-$(pwd)/../shared/captures/sipp-udp-5000calls.pcapng}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 cargo build --release --quiet
 cargo bench --quiet -p iotw --bench pipeline --no-run
 echo "== iotw: read + L2-L4 + flows + reassembly (in-process replays)"
-cargo bench --quiet -p iotw --bench pipeline -- "$cap" 100 5 | tail -1 | tee /tmp/iotw-bench.txt
+cargo bench --quiet -p iotw --bench pipeline -- "$cap" 100 5 | tail -1 | tee "$out"
 echo "== iotw: the same with TCP reassembly (sipp over TCP; TLS), in-process replays"
 cargo bench --quiet -p iotw --bench pipeline -- "$(pwd)/testdata/captures/sipp-tcp-10calls.pcap" 20000 5 | tail -1
 cargo bench --quiet -p iotw --bench pipeline -- "$(pwd)/testdata/captures/tls12-chacha20poly1305.pcap" 20000 5 | tail -1
 pkts=$(tshark -r "$cap" -T fields -e frame.number 2>/dev/null | wc -l)
-iotw_pps=$(grep -o 'median: [0-9]*' /tmp/iotw-bench.txt | grep -o '[0-9]*')
+iotw_pps=$(grep -o 'median: [0-9]*' "$out" | grep -o '[0-9]*')
 tshark_median() {
   local t=()
   for _ in 1 2 3; do
