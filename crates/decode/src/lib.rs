@@ -8,11 +8,12 @@
 //!
 //! This crate also turns flows and anomalies into documents ([`records`]).
 //!
-//! Protocols live in one folder each (`sip/`, `http/`, `tls/`, `genesys/`); none is built in
-//! yet — the registry is empty until the protocol issues land.
+//! Protocols live in one folder each (`sip/` today; `http/`, `tls/`, `genesys/` to come), each
+//! split into `parser.rs` (pure), `state.rs` (per-flow state) and `event.rs` (documents).
 
 pub mod records;
 mod session;
+pub mod sip;
 
 pub use session::{Registry, Session};
 
@@ -24,6 +25,9 @@ use std::borrow::Cow;
 ///
 /// Invariant for `NeedMore`: `consumed <= input.len() < consumed + needed`: the decoder used
 /// `consumed` bytes and cannot go on until `needed` bytes (counted from `consumed`) are there.
+/// When `consumed > 0` the session calls again with the rest at once, so a decoder that meets
+/// bytes it cannot parse after some good messages returns `NeedMore` for those messages and
+/// `Invalid` on the next call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// Every byte of the input was consumed.

@@ -207,8 +207,13 @@ impl Session {
                         ));
                         d.resyncing = true;
                         start = d.buf.len();
+                        break;
                     }
-                    break;
+                    // A decoder that made progress is asked again: it may have stopped at
+                    // bytes it could not parse, which it reports on the next call.
+                    if consumed == 0 {
+                        break;
+                    }
                 }
                 Progress::Invalid(a) => {
                     ctx.anomaly(&a);

@@ -61,11 +61,12 @@ impl Event {
                 obj.insert(part.to_owned(), value);
                 break;
             }
-            let slot = obj.entry(part.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
+            // Look up before inserting: most paths share their prefix with earlier fields,
+            // and an owned key is only needed for a new one.
+            if !matches!(obj.get(part), Some(Value::Object(_))) {
+                obj.insert(part.to_owned(), Value::Object(Map::new()));
             }
-            let Value::Object(next) = slot else { break };
+            let Some(Value::Object(next)) = obj.get_mut(part) else { break };
             obj = next;
         }
         self

@@ -121,6 +121,13 @@ impl FlowHandler<Session> for Emit {
     }
 }
 
+/// The protocols this build decodes.
+fn registry(cfg: &Config) -> Registry {
+    let mut r = Registry::new(cfg.decode_limits());
+    r.register(Box::new(iotw_decode::sip::Sip));
+    r
+}
+
 /// The pipeline of one run.
 pub struct Pipeline {
     table: FlowTable<Session>,
@@ -143,7 +150,7 @@ impl Pipeline {
         Pipeline {
             table: FlowTable::new(cfg.flow_config()),
             emit: Emit {
-                reg: Registry::new(cfg.decode_limits()),
+                reg: registry(cfg),
                 pending: Vec::new(),
                 flows_by_transport: BTreeMap::new(),
                 enrich: Chain::default(),

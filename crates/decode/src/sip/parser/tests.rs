@@ -1,0 +1,101 @@
+use super::*;
+
+const INVITE: &[u8] = b"INVITE sip:service@127.0.0.1:5070 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.1.1:5060;branch=z9hG4bK-1-0\r\n\
+From: \"Alice A\" <sip:alice@127.0.1.1:5060>;tag=1SIPpTag001\r\n\
+t: sut <sip:service@127.0.0.1:5070>\r\n\
+i: 1-12345@127.0.1.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: sip:alice@127.0.1.1:5060\r\n\
+Max-Forwards: 70\r\n\
+X-Genesys-CallUUID: ABCDEF0123\r\n\
+Subject: Performance\r\n  Test\r\n\
+Content-Type: application/sdp\r\n\
+l: 4\r\n\r\nv=0\r";
+
+#[test]
+fn request_with_compact_and_folded_headers() {
+    let Parsed::Message(m) = parse(INVITE, 65536, 64, false).unwrap() else { panic!("complete") };
+    assert_eq!(m.start, StartLine::Request { method: "INVITE", uri: "sip:service@127.0.0.1:5070" });
+    assert_eq!(m.version, "2.0");
+    assert_eq!(m.header("call-id"), Some("1-12345@127.0.1.1"));
+    assert_eq!(m.header("subject"), Some("Performance Test"));
+    assert_eq!(m.header("x-genesys-calluuid"), Some("ABCDEF0123"));
+    assert_eq!(m.body, b"v=0\r");
+    assert_eq!(m.len, INVITE.len());
+    let from = parse_name_addr(m.header("from").unwrap());
+    assert_eq!(from.display.as_deref(), Some("Alice A"));
+    assert_eq!((from.uri.user, from.uri.host, from.uri.port), (Some("alice"), Some("127.0.1.1"), Some(5060)));
+    assert_eq!(from.param("tag"), Some("1SIPpTag001"));
+    let via = parse_via(m.header("via").unwrap());
+    assert_eq!((via.transport, via.host, via.port, via.branch), ("UDP", "127.0.1.1", Some(5060), Some("z9hG4bK-1-0")));
+    assert_eq!(parse_cseq(m.header("cseq").unwrap()), Some((1, "INVITE")));
+}
+
+#[test]
+fn stream_framing_waits_for_headers_and_body() {
+    for cut in [10, INVITE.len() - 3] {
+        match parse(&INVITE[..cut], 65536, 64, false).unwrap() {
+            Parsed::Incomplete { needed } => assert!(needed > cut),
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    let mut two = INVITE.to_vec();
+    two.extend_from_slice(b"SIP/2.0 100 Trying\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+    let Parsed::Message(m) = parse(&two, 65536, 64, false).unwrap() else { panic!() };
+    let Parsed::Message(r) = parse(&two[m.len..], 65536, 64, false).unwrap() else { panic!() };
+    assert_eq!(r.start, StartLine::Response { code: 100, phrase: "Trying" });
+}
+
+#[test]
+fn datagram_without_content_length_takes_the_rest() {
+    let d = b"SIP/2.0 200 OK\r\nCSeq: 2 BYE\r\n\r\nbody";
+    let Parsed::Message(m) = parse(d, 65536, 64, true).unwrap() else { panic!() };
+    assert_eq!(m.body, b"body");
+    let short = b"SIP/2.0 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+    let Parsed::Message(m) = parse(short, 65536, 64, true).unwrap() else { panic!() };
+    assert!(m.body_truncated);
+}
+
+#[test]
+fn malformed_messages_are_named_errors() {
+    for (bytes, code) in [
+        (&b"SIP/2.0 abc OK\r\n\r\n"[..], "sip_bad_start_line"),
+        (b"INVITE sip:x\r\n\r\n", "sip_bad_start_line"),
+        (b"OPTIONS sip:x SIP/2.0\r\nNoColonHere\r\n\r\n", "sip_bad_header"),
+        (b"OPTIONS sip:x SIP/2.0\r\nContent-Length: lots\r\n\r\n", "sip_bad_content_length"),
+        (b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n", "sip_message_too_large"),
+    ] {
+        assert_eq!(parse(bytes, 65536, 64, false).unwrap_err().code, code, "{:?}", String::from_utf8_lossy(bytes));
+    }
+}
+
+#[test]
+fn header_limit_keeps_the_first_headers() {
+    let mut m = b"OPTIONS sip:x SIP/2.0\r\n".to_vec();
+    for i in 0..10 {
+        m.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+    }
+    m.extend_from_slice(b"\r\n");
+    let Parsed::Message(p) = parse(&m, 65536, 4, false).unwrap() else { panic!() };
+    assert_eq!((p.headers.len(), p.dropped_headers), (4, 6));
+}
+
+#[test]
+fn probe_recognises_requests_and_responses_only() {
+    assert_eq!(looks_like_sip(b"REGISTER sip:x SIP/2.0\r\n"), Some(true));
+    assert_eq!(looks_like_sip(b"SIP/2.0 180 Ringing\r\n"), Some(true));
+    assert_eq!(looks_like_sip(b"GET / HTTP/1.1\r\n"), Some(false));
+    assert_eq!(looks_like_sip(b"INV"), None);
+    assert_eq!(looks_like_sip(b"\x16\x03\x01"), Some(false));
+}
+
+#[test]
+fn uris_lists_and_ipv6() {
+    let u = parse_uri("sips:+441234567890@[2001:db8::1]:5061;transport=tls?subject=x");
+    assert_eq!((u.scheme, u.user, u.host, u.port), ("sips", Some("+441234567890"), Some("2001:db8::1"), Some(5061)));
+    let t = parse_uri("tel:+44-20-7946-0000;phone-context=x");
+    assert_eq!((t.scheme, t.user), ("tel", Some("+44-20-7946-0000")));
+    let parts: Vec<&str> = split_list("\"A, B\" <sip:a@x>;q=1, <sip:b@y>").collect();
+    assert_eq!(parts, ["\"A, B\" <sip:a@x>;q=1", "<sip:b@y>"]);
+}

@@ -1,0 +1,132 @@
+//! SDP (RFC 8866) bodies: the session fields and every media description. Pure; unknown
+//! lines are ignored, malformed ones skipped (the rest is still reported).
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sdp<'a> {
+    pub version: Option<&'a str>,
+    pub owner_username: Option<&'a str>,
+    pub owner_session_id: Option<&'a str>,
+    pub owner_version: Option<&'a str>,
+    pub owner_ip: Option<&'a str>,
+    pub session_name: Option<&'a str>,
+    /// Session-level `c=` line and its address.
+    pub connection_info: Option<&'a str>,
+    pub connection_address: Option<&'a str>,
+    pub direction: Option<&'a str>,
+    pub media: Vec<Media<'a>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Media<'a> {
+    pub kind: &'a str,
+    pub port: Option<u16>,
+    pub protocol: &'a str,
+    pub formats: Vec<&'a str>,
+    /// `a=rtpmap`: (payload type, encoding name, clock rate).
+    pub rtpmap: Vec<(&'a str, &'a str, Option<u32>)>,
+    pub connection_address: Option<&'a str>,
+    pub direction: Option<&'a str>,
+    pub ptime: Option<u32>,
+}
+
+const DIRECTIONS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
+
+/// Parses an SDP body; `max_media` caps the media descriptions kept.
+pub fn parse(body: &[u8], max_media: usize) -> Option<Sdp<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.starts_with("v=") {
+        return None;
+    }
+    let mut s = Sdp::default();
+    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let in_media = !s.media.is_empty();
+        match k {
+            "v" => s.version = Some(v),
+            "o" => {
+                let f: Vec<&str> = v.split_whitespace().collect();
+                if f.len() >= 6 {
+                    s.owner_username = Some(f[0]);
+                    s.owner_session_id = Some(f[1]);
+                    s.owner_version = Some(f[2]);
+                    s.owner_ip = Some(f[5]);
+                }
+            }
+            "s" => s.session_name = Some(v),
+            "c" => {
+                let addr = v.split_whitespace().nth(2).map(|a| a.split('/').next().unwrap_or(a));
+                match s.media.last_mut() {
+                    Some(m) => m.connection_address = addr,
+                    None => {
+                        s.connection_info = Some(v);
+                        s.connection_address = addr;
+                    }
+                }
+            }
+            "m" => {
+                if s.media.len() >= max_media {
+                    continue;
+                }
+                let mut f = v.split_whitespace();
+                let kind = f.next().unwrap_or("");
+                let port = f.next().and_then(|p| p.split('/').next()?.parse().ok());
+                let protocol = f.next().unwrap_or("");
+                s.media.push(Media { kind, port, protocol, formats: f.collect(), ..Media::default() });
+            }
+            "a" => {
+                let (name, value) = v.split_once(':').unwrap_or((v, ""));
+                if DIRECTIONS.contains(&name) {
+                    match s.media.last_mut() {
+                        Some(m) => m.direction = Some(name),
+                        None => s.direction = Some(name),
+                    }
+                } else if in_media {
+                    let Some(m) = s.media.last_mut() else { continue };
+                    match name {
+                        "rtpmap" => {
+                            let (pt, enc) = value.split_once(' ').unwrap_or((value, ""));
+                            let mut e = enc.split('/');
+                            let codec = e.next().unwrap_or("");
+                            let rate = e.next().and_then(|r| r.parse().ok());
+                            m.rtpmap.push((pt, codec, rate));
+                        }
+                        "ptime" => m.ptime = value.trim().parse().ok(),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &[u8] = b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.1.1\r\ns=-\r\nc=IN IP4 127.0.1.1\r\n\
+t=0 0\r\nm=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na=sendonly\r\nm=video 0 RTP/AVP 96\r\nc=IN IP4 10.0.0.9/127\r\n";
+
+    #[test]
+    fn session_and_media_descriptions() {
+        let s = parse(OFFER, 16).unwrap();
+        assert_eq!(s.owner_ip, Some("127.0.1.1"));
+        assert_eq!(s.connection_address, Some("127.0.1.1"));
+        assert_eq!(s.media.len(), 2);
+        let a = &s.media[0];
+        assert_eq!((a.kind, a.port, a.protocol), ("audio", Some(6000), "RTP/AVP"));
+        assert_eq!(a.formats, ["0", "8", "101"]);
+        assert_eq!(a.rtpmap[2], ("101", "telephone-event", Some(8000)));
+        assert_eq!((a.ptime, a.direction), (Some(20), Some("sendonly")));
+        assert_eq!(s.media[1].connection_address, Some("10.0.0.9"));
+        assert_eq!(s.media[1].port, Some(0));
+    }
+
+    #[test]
+    fn not_sdp_and_media_cap() {
+        assert!(parse(b"<xml/>", 16).is_none());
+        assert_eq!(parse(OFFER, 1).unwrap().media.len(), 1);
+    }
+}

@@ -1,0 +1,319 @@
+//! Per-flow SIP state: the parse loop over a stream or datagram, transactions (request ->
+//! final response) and INVITE dialogs (calls).
+
+use super::event::{call_document, message_document, TxInfo};
+use super::parser::{self, parse_cseq, parse_name_addr, parse_via, Message, Parsed, StartLine};
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
+use iotw_event::Nanos;
+use iotw_flow::Dir;
+use std::collections::HashMap;
+
+/// A transaction: one request and its responses (RFC 3261 §17), keyed by Call-ID, CSeq and
+/// the top Via branch.
+#[derive(Debug)]
+struct Tx {
+    request_ts: Nanos,
+    provisional: u32,
+    final_code: Option<u16>,
+}
+
+/// An INVITE dialog, as far as this flow sees it.
+#[derive(Debug, Default)]
+pub(crate) struct Call {
+    pub call_id: String,
+    pub invite_dir: Option<Dir>,
+    pub caller: (Option<String>, Option<String>, Option<String>),
+    pub callee: (Option<String>, Option<String>, Option<String>),
+    pub start: Nanos,
+    pub ringing: Option<Nanos>,
+    pub answer: Option<Nanos>,
+    pub end: Option<Nanos>,
+    pub hangup_by: Option<&'static str>,
+    pub end_cause: Option<String>,
+    pub final_code: Option<u16>,
+    pub reason: Option<String>,
+    pub reinvites: u32,
+    pub holds: u32,
+    pub media: Vec<String>,
+    pub genesys_uuid: Option<String>,
+    pub messages: u32,
+    pub state: &'static str,
+    bye_seen: bool,
+    cancelled: bool,
+}
+
+type TxKey = (String, u32, String, String);
+
+/// A completed transaction is remembered this long, to recognise retransmitted requests and
+/// responses (RFC 3261 Timer J/K: 64 x T1 = 32 s).
+const TX_LINGER: Nanos = 32_000_000_000;
+
+/// Open calls and transactions per flow are capped by `max_transactions`.
+pub struct SipDecoder {
+    limits: DecodeLimits,
+    messages: u64,
+    txs: HashMap<TxKey, Tx>,
+    /// Completed transactions in completion order, forgotten after `TX_LINGER`.
+    completed: std::collections::VecDeque<(Nanos, TxKey)>,
+    calls: HashMap<String, Call>,
+}
+
+impl std::fmt::Debug for SipDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipDecoder").field("messages", &self.messages).field("calls", &self.calls.len()).finish()
+    }
+}
+
+fn who(u: &parser::NameAddr<'_>) -> (Option<String>, Option<String>, Option<String>) {
+    (u.uri.user.map(str::to_owned), u.display.clone(), u.uri.host.map(str::to_owned))
+}
+
+impl SipDecoder {
+    pub fn new(limits: DecodeLimits) -> Self {
+        SipDecoder { limits, messages: 0, txs: HashMap::new(), completed: Default::default(), calls: HashMap::new() }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, raw_len: usize) {
+        self.messages += 1;
+        let call_id = m.header("call-id").unwrap_or("").to_owned();
+        let (cseq_n, cseq_m) = m.header("cseq").and_then(parse_cseq).unwrap_or((0, ""));
+        let branch = m.header_values("via").next().map(parse_via).and_then(|v| v.branch).unwrap_or("").to_owned();
+        let key = (call_id.clone(), cseq_n, cseq_m.to_owned(), branch);
+        // Forget completed transactions after the linger time, or early when too many linger.
+        while let Some((t, _)) = self.completed.front() {
+            if ctx.ts - *t < TX_LINGER && self.completed.len() <= 16 * self.limits.max_transactions {
+                break;
+            }
+            if let Some((_, k)) = self.completed.pop_front() {
+                self.txs.remove(&k);
+            }
+        }
+        let mut tx_info = TxInfo::default();
+        match m.start {
+            StartLine::Request { method, .. } => {
+                if self.txs.contains_key(&key) {
+                    tx_info.retransmission = true;
+                } else if method != "ACK" {
+                    let open = self.txs.len() - self.completed.len().min(self.txs.len());
+                    if open >= self.limits.max_transactions {
+                        ctx.anomaly(&Anomaly::new(
+                            "sip_transaction_limit",
+                            "too many open transactions in one flow; their state was dropped",
+                        ));
+                        self.txs.clear();
+                        self.completed.clear();
+                    }
+                    self.txs.insert(key, Tx { request_ts: ctx.ts, provisional: 0, final_code: None });
+                }
+            }
+            StartLine::Response { code, .. } => {
+                if let Some(tx) = self.txs.get_mut(&key) {
+                    tx_info.response_time = Some(ctx.ts - tx.request_ts);
+                    if code < 200 {
+                        tx.provisional += 1;
+                    } else if tx.final_code.is_some() {
+                        tx_info.retransmission = true;
+                    } else {
+                        tx.final_code = Some(code);
+                        self.completed.push_back((ctx.ts, key.clone()));
+                    }
+                    tx_info.provisional = tx.provisional;
+                } else {
+                    tx_info.orphan = true;
+                }
+            }
+        }
+        let doc = message_document(ctx, m, self.messages, raw_len, &tx_info, &self.limits);
+        ctx.emit(doc);
+        if !tx_info.retransmission {
+            self.track_call(ctx, m, &call_id, cseq_m);
+        }
+    }
+
+    fn track_call(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, call_id: &str, cseq_method: &str) {
+        if call_id.is_empty() {
+            return;
+        }
+        let dir = ctx.dir;
+        match m.start {
+            StartLine::Request { method: "INVITE", .. } => {
+                let to_tag = m.header("to").map(parse_name_addr).and_then(|t| t.param("tag").map(str::to_owned));
+                if let Some(c) = self.calls.get_mut(call_id) {
+                    c.messages += 1;
+                    if to_tag.is_some() {
+                        c.reinvites += 1;
+                        if let Some(s) = super::sdp::parse(m.body, 16) {
+                            let dir_attr = s.media.first().and_then(|x| x.direction).or(s.direction);
+                            if matches!(dir_attr, Some("sendonly" | "inactive")) {
+                                c.holds += 1;
+                            }
+                        }
+                    }
+                    return;
+                }
+                if self.calls.len() >= self.limits.max_transactions {
+                    ctx.anomaly(&Anomaly::new("sip_call_limit", "too many open calls in one flow"));
+                    return;
+                }
+                let from = m.header("from").map(parse_name_addr).unwrap_or_default();
+                let to = m.header("to").map(parse_name_addr).unwrap_or_default();
+                let mut c = Call {
+                    call_id: call_id.to_owned(),
+                    invite_dir: Some(dir),
+                    caller: who(&from),
+                    callee: who(&to),
+                    start: ctx.ts,
+                    genesys_uuid: m.header("x-genesys-calluuid").map(str::to_owned),
+                    messages: 1,
+                    state: "setup",
+                    ..Call::default()
+                };
+                add_media(&mut c, m.body);
+                self.calls.insert(call_id.to_owned(), c);
+            }
+            StartLine::Request { method, .. } => {
+                let Some(c) = self.calls.get_mut(call_id) else { return };
+                c.messages += 1;
+                match method {
+                    "BYE" => {
+                        c.bye_seen = true;
+                        c.end.get_or_insert(ctx.ts);
+                        c.hangup_by = Some(if Some(dir) == c.invite_dir { "caller" } else { "callee" });
+                        c.end_cause = Some("bye".into());
+                        c.reason = m.header("reason").map(str::to_owned).or(c.reason.take());
+                    }
+                    "CANCEL" => {
+                        c.cancelled = true;
+                        c.end.get_or_insert(ctx.ts);
+                        c.hangup_by = Some("caller");
+                        c.end_cause = Some("cancel".into());
+                        c.reason = m.header("reason").map(str::to_owned).or(c.reason.take());
+                    }
+                    _ => {}
+                }
+            }
+            StartLine::Response { code, .. } => {
+                let Some(c) = self.calls.get_mut(call_id) else { return };
+                c.messages += 1;
+                match (cseq_method, code) {
+                    ("INVITE", 180..=199) => {
+                        c.ringing.get_or_insert(ctx.ts);
+                    }
+                    ("INVITE", 200..=299) => {
+                        if c.answer.is_none() {
+                            c.answer = Some(ctx.ts);
+                            c.final_code = Some(code);
+                            c.state = "answered";
+                        }
+                        add_media(c, m.body);
+                    }
+                    ("INVITE", 300..=699) if c.answer.is_none() => {
+                        c.final_code = Some(code);
+                        c.end.get_or_insert(ctx.ts);
+                        if !c.cancelled {
+                            c.end_cause = Some(format!("{code}"));
+                            c.hangup_by = Some("callee");
+                        }
+                        c.state = if c.cancelled { "cancelled" } else { "failed" };
+                        self.close(ctx, call_id);
+                    }
+                    ("BYE", 200..=699) if c.bye_seen => {
+                        c.state = "completed";
+                        self.close(ctx, call_id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_>, call_id: &str) {
+        if let Some(c) = self.calls.remove(call_id) {
+            let doc = call_document(ctx, &c);
+            ctx.emit(doc);
+        }
+    }
+}
+
+fn add_media(c: &mut Call, body: &[u8]) {
+    let Some(s) = super::sdp::parse(body, 16) else { return };
+    for m in &s.media {
+        let addr = m.connection_address.or(s.connection_address).unwrap_or("");
+        let codecs: Vec<&str> = m.rtpmap.iter().map(|r| r.1).collect();
+        let entry = format!("{} {}:{} {}", m.kind, addr, m.port.unwrap_or(0), codecs.join(","));
+        if c.media.len() < 16 && !c.media.contains(&entry) {
+            c.media.push(entry);
+        }
+    }
+}
+
+impl Decoder for SipDecoder {
+    fn parse(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> Progress {
+        let datagram = ctx.meta.key.proto == 17;
+        let mut at = 0;
+        while at < input.len() {
+            // CRLF keep-alives (RFC 5626) between messages.
+            if matches!(input[at], b'\r' | b'\n') {
+                at += 1;
+                continue;
+            }
+            match parser::parse(&input[at..], self.limits.max_message, self.limits.max_headers, datagram) {
+                Ok(Parsed::Message(m)) => {
+                    if m.dropped_headers > 0 {
+                        ctx.anomaly(&Anomaly::new(
+                            "sip_header_limit",
+                            format!("{} headers past the limit", m.dropped_headers),
+                        ));
+                    }
+                    if m.body_truncated {
+                        ctx.anomaly(&Anomaly::new("sip_body_truncated", "body shorter than Content-Length"));
+                    }
+                    let len = m.len;
+                    self.message(ctx, &m, len);
+                    at += len.max(1);
+                    if datagram {
+                        return Progress::Done;
+                    }
+                }
+                Ok(Parsed::Incomplete { needed }) => {
+                    return Progress::NeedMore { consumed: at, needed: needed.max(input.len() - at + 1) };
+                }
+                Err(e) => {
+                    if at > 0 {
+                        // Report what was consumed; the session calls again and gets the error
+                        // for these bytes alone, so messages before them are not parsed twice.
+                        return Progress::NeedMore { consumed: at, needed: input.len() - at + 1 };
+                    }
+                    return Progress::Invalid(Anomaly::new(e.code, e.detail));
+                }
+            }
+        }
+        Progress::Done
+    }
+
+    fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
+        // The next line that starts a SIP message.
+        let mut i = 0;
+        while i < input.len() {
+            let line = &input[i..];
+            if parser::looks_like_sip(line) == Some(true) {
+                return Some(i);
+            }
+            match line.iter().position(|b| *b == b'\n') {
+                Some(p) => i += p + 1,
+                None => return None,
+            }
+        }
+        None
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        open.sort_by_key(|c| c.start);
+        for mut c in open {
+            c.state = if c.bye_seen { "completed" } else { "unterminated" };
+            let doc = call_document(ctx, &c);
+            ctx.emit(doc);
+        }
+    }
+}

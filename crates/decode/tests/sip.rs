@@ -1,0 +1,188 @@
+//! The SIP decoder through the session, as the pipeline drives it: datagrams and streams in,
+//! message and call documents out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use iotw_decode::{sip::Sip, DecodeLimits, Registry, Session};
+use iotw_event::Event;
+use iotw_flow::{Dir, Endpoint, FlowKey, FlowMeta, Payload};
+use serde_json::Value;
+
+fn meta(proto: u8) -> FlowMeta {
+    let a = Endpoint { ip: "192.0.2.1".parse().unwrap(), port: 5060 };
+    let b = Endpoint { ip: "192.0.2.2".parse().unwrap(), port: 5070 };
+    FlowMeta {
+        key: FlowKey::new(0, proto, a, b).0,
+        orig: a,
+        resp: b,
+        community_id: iotw_flow::community_id(0, proto, a, b),
+        serial: 1,
+        start: 0,
+        last: 0,
+        counts: Default::default(),
+        tcp: None,
+        reports: 0,
+    }
+}
+
+fn msg(start: &str, cseq: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{start}\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-{cseq}\r\nFrom: \"Ann\" <sip:ann@192.0.2.1>;tag=a1\r\n\
+To: <sip:bob@192.0.2.2>{extra}\r\nCall-ID: call-1@192.0.2.1\r\nCSeq: {cseq}\r\nUser-Agent: test\r\n\
+X-Genesys-CallUUID: 0123ABCD\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+fn run(proto: u8, msgs: &[(Dir, i64, Vec<u8>)], split_stream: bool) -> Vec<Event> {
+    let mut reg = Registry::new(DecodeLimits::default());
+    reg.register(Box::new(Sip));
+    let m = meta(proto);
+    let mut s = Session::default();
+    let mut out = Vec::new();
+    for (dir, ts, bytes) in msgs {
+        if proto == 17 {
+            s.payload(&reg, &m, *dir, *ts, Payload::Datagram(bytes), &mut out);
+        } else if split_stream {
+            for c in bytes.chunks(7) {
+                s.payload(&reg, &m, *dir, *ts, Payload::Stream(c), &mut out);
+            }
+        } else {
+            s.payload(&reg, &m, *dir, *ts, Payload::Stream(bytes), &mut out);
+        }
+    }
+    s.finish(&reg, &m, 10_000_000_000, &mut out);
+    out
+}
+
+fn calls(out: &[Event]) -> Vec<&Event> {
+    out.iter().filter(|e| e.dataset == "call").collect()
+}
+
+fn f<'a>(e: &'a Event, k: &str) -> &'a Value {
+    e.get(k).unwrap_or(&Value::Null)
+}
+
+const MS: i64 = 1_000_000;
+
+fn completed_call() -> Vec<(Dir, i64, Vec<u8>)> {
+    vec![
+        (Dir::Orig, 0, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", "", SDP)),
+        (Dir::Resp, 10 * MS, msg("SIP/2.0 100 Trying", "1 INVITE", "", "")),
+        (Dir::Resp, 50 * MS, msg("SIP/2.0 180 Ringing", "1 INVITE", ";tag=b2", "")),
+        (Dir::Resp, 900 * MS, msg("SIP/2.0 200 OK", "1 INVITE", ";tag=b2", SDP)),
+        (Dir::Orig, 910 * MS, msg("ACK sip:bob@192.0.2.2 SIP/2.0", "1 ACK", ";tag=b2", "")),
+        (Dir::Resp, 5_900 * MS, msg("BYE sip:ann@192.0.2.1 SIP/2.0", "2 BYE", ";tag=b2", "")),
+        (Dir::Orig, 5_905 * MS, msg("SIP/2.0 200 OK", "2 BYE", ";tag=b2", "")),
+    ]
+}
+
+#[test]
+fn a_call_over_udp_is_one_call_document_with_its_times() {
+    let out = run(17, &completed_call(), false);
+    assert_eq!(out.iter().filter(|e| e.dataset == "sip").count(), 7);
+    let c = calls(&out);
+    assert_eq!(c.len(), 1);
+    let c = c[0];
+    assert_eq!(f(c, "call.state"), "completed");
+    assert_eq!(f(c, "call.setup_time"), 50 * MS);
+    assert_eq!(f(c, "call.answer_delay"), 900 * MS);
+    assert_eq!(f(c, "call.talk_duration"), 5_000 * MS);
+    assert_eq!(f(c, "call.hangup_by"), "callee");
+    assert_eq!(f(c, "call.caller.user"), "ann");
+    assert_eq!(f(c, "call.caller.display_name"), "Ann");
+    assert_eq!(f(c, "call.callee.user"), "bob");
+    assert_eq!(f(c, "call.genesys_calluuid"), "0123ABCD");
+    assert_eq!(f(c, "call.media")[0], "audio 192.0.2.1:6000 PCMU");
+    assert_eq!(f(c, "call.messages"), 7);
+}
+
+#[test]
+fn responses_carry_their_transaction_time_and_sdp() {
+    let out = run(17, &completed_call(), false);
+    let ok = out.iter().find(|e| f(e, "sip.code") == 200 && f(e, "sip.cseq.method") == "INVITE").unwrap();
+    assert_eq!(f(ok, "event.duration"), 900 * MS);
+    assert_eq!(f(ok, "sip.to.tag"), "b2");
+    assert_eq!(f(ok, "sip.sdp.media")[0]["port"], 6000);
+    assert_eq!(f(ok, "sip.sdp.media")[0]["codecs"][0]["name"], "PCMU");
+    assert_eq!(f(ok, "source.ip"), "192.0.2.2", "responses go the other way");
+    let invite = &out[0];
+    assert_eq!(f(invite, "sip.method"), "INVITE");
+    assert_eq!(f(invite, "sip.headers.x-genesys-calluuid"), "0123ABCD");
+    assert_eq!(f(invite, "sip.via.branch"), "z9hG4bK-1 INVITE");
+}
+
+#[test]
+fn tcp_stream_split_anywhere_gives_the_same_documents() {
+    let mut whole = completed_call();
+    // Several messages in one segment, and keep-alive CRLFs between them.
+    let mut joined = Vec::new();
+    for (_, _, b) in whole.iter().take(2) {
+        joined.extend_from_slice(b);
+        joined.extend_from_slice(b"\r\n\r\n");
+    }
+    whole[0].2 = joined;
+    whole.remove(1);
+    let a = run(6, &whole, false);
+    let b = run(6, &whole, true);
+    let sips = |o: &[Event]| o.iter().filter(|e| e.dataset == "sip").map(|e| e.id.clone()).collect::<Vec<_>>();
+    assert_eq!(sips(&a).len(), 7);
+    assert_eq!(sips(&a), sips(&b));
+    assert_eq!(f(calls(&b)[0], "call.state"), "completed");
+}
+
+#[test]
+fn cancelled_and_rejected_calls_say_why() {
+    let cancelled = vec![
+        (Dir::Orig, 0, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", "", "")),
+        (Dir::Resp, MS, msg("SIP/2.0 180 Ringing", "1 INVITE", ";tag=b2", "")),
+        (Dir::Orig, 2 * MS, msg("CANCEL sip:bob@192.0.2.2 SIP/2.0", "1 CANCEL", "", "")),
+        (Dir::Resp, 3 * MS, msg("SIP/2.0 200 OK", "1 CANCEL", ";tag=b2", "")),
+        (Dir::Resp, 4 * MS, msg("SIP/2.0 487 Request Terminated", "1 INVITE", ";tag=b2", "")),
+    ];
+    let out = run(17, &cancelled, false);
+    let c = calls(&out)[0];
+    assert_eq!(
+        (f(c, "call.state"), f(c, "call.end_cause"), f(c, "call.final_code")),
+        (&"cancelled".into(), &"cancel".into(), &487.into())
+    );
+    let busy = vec![
+        (Dir::Orig, 0, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", "", "")),
+        (
+            Dir::Resp,
+            MS,
+            msg("SIP/2.0 486 Busy Here", "1 INVITE", ";tag=b2\r\nReason: Q.850;cause=17;text=\"User busy\"", ""),
+        ),
+    ];
+    let out = run(17, &busy, false);
+    let c = calls(&out)[0];
+    assert_eq!((f(c, "call.state"), f(c, "call.end_cause")), (&"failed".into(), &"486".into()));
+    let resp = out.iter().find(|e| f(e, "sip.code") == 486).unwrap();
+    assert_eq!((f(resp, "sip.reason.cause"), f(resp, "sip.reason.text")), (&17.into(), &"User busy".into()));
+}
+
+#[test]
+fn retransmissions_are_marked_and_unfinished_calls_close_at_flow_end() {
+    let msgs = vec![
+        (Dir::Orig, 0, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", "", "")),
+        (Dir::Orig, 500 * MS, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", "", "")),
+    ];
+    let out = run(17, &msgs, false);
+    let sips: Vec<&Event> = out.iter().filter(|e| e.dataset == "sip").collect();
+    assert_eq!(f(sips[1], "sip.retransmission"), true);
+    let c = calls(&out)[0];
+    assert_eq!((f(c, "call.state"), f(c, "call.messages")), (&"unterminated".into(), &1.into()));
+}
+
+#[test]
+fn garbage_between_messages_is_an_anomaly_and_decoding_resumes() {
+    let mut stream = msg("OPTIONS sip:bob@192.0.2.2 SIP/2.0", "1 OPTIONS", "", "");
+    stream.extend_from_slice(b"NOT SIP AT ALL\r\n");
+    stream.extend(msg("SIP/2.0 200 OK", "1 OPTIONS", ";tag=b2", ""));
+    let out = run(6, &[(Dir::Orig, 0, stream)], false);
+    let kinds: Vec<&str> = out.iter().map(|e| e.dataset).collect();
+    assert_eq!(kinds, ["sip", "anomaly", "sip"]);
+}
