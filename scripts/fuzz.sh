@@ -10,10 +10,15 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip)
 cargo fuzz build -O -a -s none
-mkdir -p corpus/capture_file
+mkdir -p corpus/capture_file corpus/sip
 cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
+# SIP seeds: the SIP payloads of the test captures, one file per message.
+if [ -z "$(ls corpus/sip)" ] && command -v tshark >/dev/null; then
+  tshark -r ../testdata/captures/sipp-udp-20calls.pcapng -T fields -e udp.payload 2>/dev/null | head -12 \
+    | while read -r hex; do echo "$hex" | xxd -r -p > "corpus/sip/$(echo "$hex" | sha1sum | cut -c1-16)"; done
+fi
 run() {
   local t=$1
   mkdir -p "corpus/$t" "artifacts/$t"

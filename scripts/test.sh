@@ -2,7 +2,8 @@
 # The project's test command: installs the test peers, then runs every suite.
 #   0. cargo fmt --check and clippy -D warnings
 #   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates)
-#   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture
+#   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
+#      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,8 @@ suite "format" cargo fmt --all --check
 suite "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 suite "cargo test" cargo test --workspace --locked
 cargo build --release --locked --quiet || { echo "release build failed"; exit 1; }
-suite "tshark comparison" python3 scripts/compare-tshark.py
+suite "tshark comparison: flows and streams" python3 scripts/compare-tshark.py
+suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
 if [ "$(id -u)" -eq 0 ]; then
   suite "live capture" scripts/live-test.sh
 else

@@ -140,7 +140,9 @@ pub fn message_document(
     if let Some(v) = m.header("content-type") {
         e.set("sip.content_type", v);
     }
-    e.set("sip.content_length", m.body.len());
+    if let Some(n) = m.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+        e.set("sip.content_length", n);
+    }
     for h in ["authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"] {
         if let Some(v) = m.header(h) {
             let (scheme, params) = v.split_once(' ').unwrap_or((v, ""));
