@@ -87,6 +87,43 @@ def iotw_messages(iotw, path):
     return out
 
 
+def compare_calls(iotw, path):
+    """Each completed call's setup time, answer delay and talk duration against the frame
+    times tshark shows for its INVITE, first 18x, 200 and BYE (within 1 microsecond)."""
+    from decimal import Decimal
+
+    out = run(["tshark", "-r", path, "-Y", "sip", "-T", "fields", "-e", "frame.time_epoch", "-e", "sip.Call-ID",
+               "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.CSeq.method"])
+    t = {}
+    for line in out.splitlines():
+        ts, cid, method, code, cmethod = (line.split("\t") + [""] * 5)[:5]
+        ns = int(Decimal(ts) * 10**9)
+        d = t.setdefault(cid, {})
+        if method == "INVITE":
+            d.setdefault("invite", ns)
+        if cmethod == "INVITE" and code and 180 <= int(code) < 200:
+            d.setdefault("ringing", ns)
+        if cmethod == "INVITE" and code == "200":
+            d.setdefault("answer", ns)
+        if method == "BYE":
+            d.setdefault("bye", ns)
+    invites = sum(1 for d in t.values() if "invite" in d and "bye" in d)
+    agree = total = 0
+    for line in run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"]).splitlines():
+        d = json.loads(line)
+        if d["event"]["dataset"] != "call" or d["call"]["state"] != "completed":
+            continue
+        total += 1
+        c, x = d["call"], t.get(d["call"]["id"], {})
+        try:
+            want = (x["ringing"] - x["invite"], x["answer"] - x["invite"], x["bye"] - x["answer"])
+        except KeyError:
+            continue
+        got = (c.get("setup_time"), c.get("answer_delay"), c.get("talk_duration"))
+        agree += all(g is not None and abs(g - w) <= 1000 for g, w in zip(got, want))
+    return invites, total, agree
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
@@ -123,6 +160,14 @@ def main():
     print(f"{'all':30} {total['kind'][0]:>9}  {cells}")
     ok = bad == 0 and all(v[0] == v[1] for v in total.values())
     print("SIP fields: 100 % agreement with tshark" if ok else "SIP fields: DIFFER from tshark")
+    print(f"{'capture':30} {'tshark calls':>12} {'iotw completed':>15} {'times agree':>12}")
+    for c in caps:
+        if not os.path.basename(c).startswith("sipp-"):
+            continue
+        want, got, agree = compare_calls(a.iotw, c)
+        good = want == got == agree
+        ok &= good
+        print(f"{os.path.basename(c):30} {want:>12} {got:>15} {agree:>12}  {'agree' if good else 'DIFFER'}")
     sys.exit(0 if ok else 1)
 
 
