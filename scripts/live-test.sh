@@ -102,3 +102,29 @@ PY
 else
   fail "cannot create a network namespace for the two-interface test"
 fi
+
+# Part 3: SIP calls over TCP, decoded live: every call sipp completes is one completed call.
+tcp_calls=200
+"$iotw" capture -i lo --filter "tcp and (port 5080 or port 5081)" --output ndjson --out "$work/tcp.ndjson" \
+  --no-progress 2>"$work/iotw.err" &
+pids+=($!); iotw_pid=$!
+for _ in $(seq 100); do grep -q "capturing on" "$work/iotw.err" 2>/dev/null && break; sleep 0.1; done
+cd "$work"
+uas_out=$(sipp -sn uas -t t1 -i 127.0.0.1 -p 5081 -bg -nostdin 2>&1 || true)
+uas_pid=$(echo "$uas_out" | grep -o 'PID=\[[0-9]*\]' | grep -o '[0-9]\+' || true)
+[ -n "$uas_pid" ] || fail "sipp uas (TCP) did not start: $uas_out"
+pids+=("$uas_pid")
+sleep 0.3
+sipp -sn uac -t t1 127.0.0.1:5081 -i 127.0.0.1 -p 5080 -m "$tcp_calls" -r 100 -nostdin -timeout 60s >/dev/null 2>&1 \
+  || fail "sipp uac (TCP) failed"
+kill "$uas_pid" 2>/dev/null || true
+sleep 1
+kill -INT "$iotw_pid"
+wait "$iotw_pid" || fail "iotw (SIP over TCP) exited with status $?"
+completed=$(python3 -c "
+import json,sys
+print(sum(1 for l in open(sys.argv[1]) if (d:=json.loads(l))['event']['dataset']=='call' and d['call']['state']=='completed'))
+" "$work/tcp.ndjson")
+echo "live test: SIP over TCP: $tcp_calls calls made, $completed completed call documents"
+[ "$completed" -eq "$tcp_calls" ] || fail "expected $tcp_calls completed calls, got $completed"
+echo "live test: 3 passed, 0 failed"
