@@ -296,3 +296,24 @@ fn follow_writes_each_direction_of_each_stream() {
     assert!(req.starts_with(b"PUT /1 HTTP/1.1\r\n"));
     assert!(req.ends_with(b"0\r\n\r\n"));
 }
+
+#[test]
+fn ip_fragmented_sip_invite_is_decoded_whole() {
+    let sip = b"INVITE sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
+From: <sip:ann@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.2>\r\nCall-ID: frag@10.0.0.1\r\nCSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+    let mut udp = vec![0x13, 0xc4, 0x13, 0xc4];
+    udp.extend_from_slice(&((8 + sip.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(sip);
+    let (a, rest) = udp.split_at(64);
+    let (b, c) = rest.split_at(64);
+    let frames = vec![ipv4_fragment(7, 128, false, c), ipv4_fragment(7, 0, true, a), ipv4_fragment(7, 64, true, b)];
+    let t = write_tmp(&pcap(101, &frames));
+    let (docs, stderr, code) = ndjson(&["-r", t.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let sips: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "sip").collect();
+    assert_eq!(sips.len(), 1, "{stderr}");
+    assert_eq!(sips[0]["sip"]["method"], "INVITE");
+    assert_eq!(sips[0]["sip"]["call_id"], "frag@10.0.0.1");
+}
