@@ -14,10 +14,15 @@ targets=("$@")
 cargo fuzz build -O -a -s none
 mkdir -p corpus/capture_file corpus/sip
 cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
-# SIP seeds: the SIP payloads of the test captures, one file per message.
+# SIP seeds: the SIP payloads of a test capture, one file per message.
 if [ -z "$(ls corpus/sip)" ] && command -v tshark >/dev/null; then
-  tshark -r ../testdata/captures/sipp-udp-20calls.pcapng -T fields -e udp.payload 2>/dev/null | head -12 \
-    | while read -r hex; do echo "$hex" | xxd -r -p > "corpus/sip/$(echo "$hex" | sha1sum | cut -c1-16)"; done
+  tshark -r ../testdata/captures/sipp-udp-20calls.pcapng -c 12 -T fields -e udp.payload 2>/dev/null \
+    | python3 -c '
+import hashlib, sys
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    open("corpus/sip/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' || true
 fi
 run() {
   local t=$1
