@@ -48,5 +48,11 @@ if command -v hyperfine >/dev/null; then
 else
   echo "(hyperfine not installed: apt-get install hyperfine)"
 fi
+echo "== SIP documents (whole command): iotw capture --output ndjson vs tshark -T ek"
+if command -v hyperfine >/dev/null; then
+  hyperfine -w 1 -r 3 -N \
+    "target/release/iotw capture -r $cap --output ndjson --out /dev/null --no-progress --quiet" \
+    "tshark -r $cap -T ek --disable-protocol sdp" 2>&1 | grep -E "Time|faster" || true
+fi
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000
