@@ -2,24 +2,13 @@
 //! fed as datagrams and, split at fuzzer-chosen points, as a TCP stream in both directions.
 #![no_main]
 use iotw_decode::{sip::Sip, DecodeLimits, Registry, Session};
-use iotw_flow::{Dir, Endpoint, FlowKey, FlowMeta, Payload};
+use iotw_flow::{Dir, Endpoint, FlowMeta, Payload};
 use libfuzzer_sys::fuzz_target;
 
 fn meta(proto: u8) -> FlowMeta {
     let a = Endpoint { ip: "192.0.2.1".parse().unwrap(), port: 5060 };
     let b = Endpoint { ip: "192.0.2.2".parse().unwrap(), port: 5070 };
-    FlowMeta {
-        key: FlowKey::new(0, proto, a, b).0,
-        orig: a,
-        resp: b,
-        community_id: String::new(),
-        serial: 1,
-        start: 0,
-        last: 0,
-        counts: Default::default(),
-        tcp: None,
-        reports: 0,
-    }
+    FlowMeta::new(0, proto, a, b, 0, 1, 0)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 
 use iotw_decode::{Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol, Registry, Session, Transports};
 use iotw_event::Event;
-use iotw_flow::{Dir, Endpoint, FlowKey, FlowMeta, Payload};
+use iotw_flow::{Dir, Endpoint, FlowMeta, Payload};
 
 struct Tlv;
 
@@ -69,18 +69,7 @@ impl Decoder for TlvDecoder {
 fn meta(proto: u8) -> FlowMeta {
     let a = Endpoint { ip: "10.0.0.1".parse().unwrap(), port: 1000 };
     let b = Endpoint { ip: "10.0.0.2".parse().unwrap(), port: 2000 };
-    FlowMeta {
-        key: FlowKey::new(0, proto, a, b).0,
-        orig: a,
-        resp: b,
-        community_id: iotw_flow::community_id(0, proto, a, b),
-        serial: 1,
-        start: 0,
-        last: 0,
-        counts: Default::default(),
-        tcp: None,
-        reports: 0,
-    }
+    FlowMeta::new(0, proto, a, b, 0, 1, 0)
 }
 
 fn registry(limits: DecodeLimits) -> Registry {

@@ -5,24 +5,13 @@
 
 use iotw_decode::{sip::Sip, DecodeLimits, Registry, Session};
 use iotw_event::Event;
-use iotw_flow::{Dir, Endpoint, FlowKey, FlowMeta, Payload};
+use iotw_flow::{Dir, Endpoint, FlowMeta, Payload};
 use serde_json::Value;
 
 fn meta(proto: u8) -> FlowMeta {
     let a = Endpoint { ip: "192.0.2.1".parse().unwrap(), port: 5060 };
     let b = Endpoint { ip: "192.0.2.2".parse().unwrap(), port: 5070 };
-    FlowMeta {
-        key: FlowKey::new(0, proto, a, b).0,
-        orig: a,
-        resp: b,
-        community_id: iotw_flow::community_id(0, proto, a, b),
-        serial: 1,
-        start: 0,
-        last: 0,
-        counts: Default::default(),
-        tcp: None,
-        reports: 0,
-    }
+    FlowMeta::new(0, proto, a, b, 0, 1, 0)
 }
 
 fn msg(start: &str, cseq: &str, extra: &str, body: &str) -> Vec<u8> {

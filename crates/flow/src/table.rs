@@ -109,6 +109,23 @@ pub struct FlowMeta {
 }
 
 impl FlowMeta {
+    /// A flow from `orig` to `resp`, first seen at `ts`: the `serial`-th of its table.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(vlan: u16, proto: u8, orig: Endpoint, resp: Endpoint, ts: Nanos, serial: u64, seed: u16) -> Self {
+        FlowMeta {
+            key: FlowKey::new(vlan, proto, orig, resp).0,
+            orig,
+            resp,
+            community_id: community_id(seed, proto, orig, resp),
+            serial,
+            start: ts,
+            last: ts,
+            counts: Default::default(),
+            tcp: (proto == ipproto::TCP).then(TcpState::default),
+            reports: 0,
+        }
+    }
+
     pub fn transport_name(&self) -> String {
         match self.key.proto {
             ipproto::TCP => "tcp".into(),
@@ -447,18 +464,8 @@ impl<U: Default> FlowTable<U> {
                 st.history.flip();
             }
         }
-        let meta = FlowMeta {
-            key,
-            orig,
-            resp,
-            community_id: community_id(self.cfg.community_id_seed, proto, s, d),
-            serial: self.serial,
-            start: ts,
-            last: ts,
-            counts: Default::default(),
-            tcp: state,
-            reports: 0,
-        };
+        let mut meta = FlowMeta::new(key.vlan, proto, orig, resp, ts, self.serial, self.cfg.community_id_seed);
+        meta.tcp = state;
         let class = match proto {
             ipproto::TCP => Class::Tcp,
             ipproto::UDP => Class::Udp,
