@@ -173,5 +173,31 @@ fn garbage_between_messages_is_an_anomaly_and_decoding_resumes() {
     stream.extend(msg("SIP/2.0 200 OK", "1 OPTIONS", ";tag=b2", ""));
     let out = run(6, &[(Dir::Orig, 0, stream)], false);
     let kinds: Vec<&str> = out.iter().map(|e| e.dataset).collect();
-    assert_eq!(kinds, ["sip", "anomaly", "sip"]);
+    assert_eq!(kinds, ["sip", "anomaly", "sip", "sip_summary"]);
+}
+
+#[test]
+fn register_and_options_outcomes_are_summarised_per_user_agent() {
+    let opt = |n: u32| msg("OPTIONS sip:gw@192.0.2.2 SIP/2.0", &format!("{n} OPTIONS"), "", "");
+    let ok = |n: u32| msg("SIP/2.0 200 OK", &format!("{n} OPTIONS"), ";tag=b2", "");
+    let busy = |n: u32| msg("SIP/2.0 503 Service Unavailable", &format!("{n} OPTIONS"), ";tag=b2", "");
+    let msgs = vec![
+        (Dir::Orig, 0, opt(1)),
+        (Dir::Resp, 10 * MS, ok(1)),
+        (Dir::Orig, 1000 * MS, opt(2)),
+        (Dir::Resp, 1030 * MS, busy(2)),
+        (Dir::Orig, 2000 * MS, opt(3)),
+        (Dir::Orig, 2000 * MS, opt(3)), // retransmission: not a new request
+    ];
+    let out = run(17, &msgs, false);
+    let s: Vec<&Event> = out.iter().filter(|e| e.dataset == "sip_summary").collect();
+    assert_eq!(s.len(), 1);
+    let s = s[0];
+    assert_eq!(f(s, "sip.method"), "OPTIONS");
+    assert_eq!(f(s, "sip.user_agent.original"), "test");
+    assert_eq!((f(s, "sip.summary.requests"), f(s, "sip.summary.answered")), (&3.into(), &2.into()));
+    assert_eq!(f(s, "sip.summary.unanswered"), 1);
+    assert_eq!(f(s, "sip.summary.codes.200"), 1);
+    assert_eq!(f(s, "sip.summary.codes.503"), 1);
+    assert_eq!(f(s, "sip.summary.mean_response_time"), 20 * MS);
 }

@@ -2,9 +2,10 @@
 
 use super::parser::{parse_name_addr, parse_uri, parse_via, Message, NameAddr, StartLine, Uri};
 use super::sdp;
-use super::state::Call;
+use super::state::{Call, Summary};
 use crate::{Ctx, DecodeLimits};
 use iotw_event::{format_rfc3339_micros, Event};
+use iotw_flow::Dir;
 use serde_json::{json, Map, Value};
 
 /// What the transaction layer knows about a message.
@@ -305,5 +306,37 @@ pub(crate) fn call_document(ctx: &Ctx<'_>, c: &Call) -> Event {
     let caller = c.caller.0.as_deref().unwrap_or("?");
     let callee = c.callee.0.as_deref().unwrap_or("?");
     e.set("message", format!("call {caller} -> {callee} {}", c.state));
+    e
+}
+
+/// One document per (method, user agent) of REGISTER and OPTIONS requests on a flow, when the
+/// flow ends: how many were sent, answered, with which codes, and how fast.
+pub(crate) fn summary_document(ctx: &Ctx<'_>, method: &str, ua: &str, s: &Summary) -> Event {
+    let first = s.first.to_be_bytes();
+    let ids: [&[u8]; 4] = [ctx.meta.community_id.as_bytes(), method.as_bytes(), ua.as_bytes(), &first];
+    let mut e = Event::new("sip_summary", "metric", s.last, &ids);
+    crate::records::set_endpoints(&mut e, ctx.meta, Dir::Orig);
+    e.set("event.category", vec!["network"]);
+    e.set("event.type", vec!["info"]);
+    e.set("event.start", format_rfc3339_micros(s.first));
+    e.set("event.end", format_rfc3339_micros(s.last));
+    e.set("network.protocol", "sip");
+    e.set("sip.method", method);
+    if !ua.is_empty() {
+        e.set("sip.user_agent.original", ua);
+    }
+    e.set("sip.summary.requests", s.requests);
+    e.set("sip.summary.answered", s.answered);
+    e.set("sip.summary.unanswered", s.requests.saturating_sub(s.answered));
+    let codes: Map<String, Value> = s.codes.iter().map(|(c, n)| (c.to_string(), Value::from(*n))).collect();
+    e.set("sip.summary.codes", Value::Object(codes));
+    if s.answered > 0 {
+        e.set("sip.summary.mean_response_time", s.response_time_total / s.answered as i64);
+    }
+    let ok = s.codes.range(200..300).map(|(_, n)| n).sum::<u64>();
+    e.set(
+        "message",
+        format!("SIP {method} from {}: {} sent, {ok} answered 2xx", if ua.is_empty() { "?" } else { ua }, s.requests),
+    );
     e
 }

@@ -1,7 +1,7 @@
 //! Per-flow SIP state: the parse loop over a stream or datagram, transactions (request ->
 //! final response) and INVITE dialogs (calls).
 
-use super::event::{call_document, message_document, TxInfo};
+use super::event::{call_document, message_document, summary_document, TxInfo};
 use super::parser::{self, parse_cseq, parse_name_addr, parse_via, Message, Parsed, StartLine};
 use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
 use iotw_event::Nanos;
@@ -15,7 +15,23 @@ struct Tx {
     request_ts: Nanos,
     provisional: u32,
     final_code: Option<u16>,
+    /// REGISTER and OPTIONS: the summary this transaction counts toward.
+    summary: Option<(String, String)>,
 }
+
+/// REGISTER or OPTIONS outcomes of one user agent on this flow.
+#[derive(Debug, Default)]
+pub(crate) struct Summary {
+    pub requests: u64,
+    pub answered: u64,
+    pub codes: std::collections::BTreeMap<u16, u64>,
+    pub response_time_total: i64,
+    pub first: Nanos,
+    pub last: Nanos,
+}
+
+/// User agents summarised per flow, at most.
+const MAX_SUMMARIES: usize = 64;
 
 /// An INVITE dialog, as far as this flow sees it.
 #[derive(Debug, Default)]
@@ -56,6 +72,7 @@ pub struct SipDecoder {
     /// Completed transactions in completion order, forgotten after `TX_LINGER`.
     completed: std::collections::VecDeque<(Nanos, TxKey)>,
     calls: HashMap<String, Call>,
+    summaries: std::collections::BTreeMap<(String, String), Summary>,
 }
 
 impl std::fmt::Debug for SipDecoder {
@@ -70,7 +87,14 @@ fn who(u: &parser::NameAddr<'_>) -> (Option<String>, Option<String>, Option<Stri
 
 impl SipDecoder {
     pub fn new(limits: DecodeLimits) -> Self {
-        SipDecoder { limits, messages: 0, txs: HashMap::new(), completed: Default::default(), calls: HashMap::new() }
+        SipDecoder {
+            limits,
+            messages: 0,
+            txs: HashMap::new(),
+            completed: Default::default(),
+            calls: HashMap::new(),
+            summaries: Default::default(),
+        }
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, raw_len: usize) {
@@ -103,7 +127,19 @@ impl SipDecoder {
                         self.txs.clear();
                         self.completed.clear();
                     }
-                    self.txs.insert(key, Tx { request_ts: ctx.ts, provisional: 0, final_code: None });
+                    let summary = matches!(method, "REGISTER" | "OPTIONS")
+                        .then(|| (method.to_owned(), m.header("user-agent").unwrap_or("").to_owned()));
+                    if let Some(k) = &summary {
+                        if self.summaries.len() < MAX_SUMMARIES || self.summaries.contains_key(k) {
+                            let s = self.summaries.entry(k.clone()).or_default();
+                            if s.requests == 0 {
+                                s.first = ctx.ts;
+                            }
+                            s.requests += 1;
+                            s.last = ctx.ts;
+                        }
+                    }
+                    self.txs.insert(key, Tx { request_ts: ctx.ts, provisional: 0, final_code: None, summary });
                 }
             }
             StartLine::Response { code, .. } => {
@@ -115,6 +151,12 @@ impl SipDecoder {
                         tx_info.retransmission = true;
                     } else {
                         tx.final_code = Some(code);
+                        if let Some(s) = tx.summary.as_ref().and_then(|k| self.summaries.get_mut(k)) {
+                            s.answered += 1;
+                            *s.codes.entry(code).or_default() += 1;
+                            s.response_time_total += ctx.ts - tx.request_ts;
+                            s.last = s.last.max(ctx.ts);
+                        }
                         self.completed.push_back((ctx.ts, key.clone()));
                     }
                     tx_info.provisional = tx.provisional;
@@ -232,6 +274,10 @@ impl SipDecoder {
             let doc = call_document(ctx, &c);
             ctx.emit(doc);
         }
+        for ((method, ua), s) in std::mem::take(&mut self.summaries) {
+            let doc = summary_document(ctx, &method, &ua, &s);
+            ctx.emit(doc);
+        }
     }
 }
 
@@ -313,6 +359,10 @@ impl Decoder for SipDecoder {
         for mut c in open {
             c.state = if c.bye_seen { "completed" } else { "unterminated" };
             let doc = call_document(ctx, &c);
+            ctx.emit(doc);
+        }
+        for ((method, ua), s) in std::mem::take(&mut self.summaries) {
+            let doc = summary_document(ctx, &method, &ua, &s);
             ctx.emit(doc);
         }
     }
