@@ -3,7 +3,7 @@
 use super::parser::{parse_name_addr, parse_uri, parse_via, Message, NameAddr, StartLine, Uri};
 use super::sdp;
 use super::state::{Call, Summary};
-use crate::{Ctx, DecodeLimits};
+use crate::Ctx;
 use iotw_event::{format_rfc3339_micros, Event};
 use iotw_flow::Dir;
 use serde_json::{json, Map, Value};
@@ -70,7 +70,7 @@ pub fn message_document(
     n: u64,
     len: usize,
     tx: &TxInfo,
-    limits: &DecodeLimits,
+    body_sdp: Option<&sdp::Sdp<'_>>,
 ) -> Event {
     let start = ctx.meta.start.to_be_bytes();
     let nb = n.to_be_bytes();
@@ -181,12 +181,8 @@ pub fn message_document(
     if !others.is_empty() {
         e.set("sip.headers", Value::Object(others));
     }
-    if m.header("content-type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/sdp"))
-        || m.body.starts_with(b"v=0")
-    {
-        if let Some(s) = sdp::parse(m.body, limits.max_headers.min(64)) {
-            set_sdp(&mut e, &s);
-        }
+    if let Some(s) = body_sdp {
+        set_sdp(&mut e, s);
     }
     e.set("message", format!("SIP {summary}"));
     e

@@ -3,6 +3,7 @@
 
 use super::event::{call_document, message_document, summary_document, TxInfo};
 use super::parser::{self, parse_cseq, parse_name_addr, parse_via, Message, Parsed, StartLine};
+use super::sdp::Sdp;
 use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
 use iotw_event::Nanos;
 use iotw_flow::Dir;
@@ -99,6 +100,8 @@ impl SipDecoder {
 
     fn message(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, raw_len: usize) {
         self.messages += 1;
+        // The body is parsed once, for the message document and for the call.
+        let sdp = super::sdp::parse(m.body, self.limits.max_headers.min(64));
         let call_id = m.header("call-id").unwrap_or("").to_owned();
         let (cseq_n, cseq_m) = m.header("cseq").and_then(parse_cseq).unwrap_or((0, ""));
         let branch = m.header_values("via").next().map(parse_via).and_then(|v| v.branch).unwrap_or("").to_owned();
@@ -165,14 +168,21 @@ impl SipDecoder {
                 }
             }
         }
-        let doc = message_document(ctx, m, self.messages, raw_len, &tx_info, &self.limits);
+        let doc = message_document(ctx, m, self.messages, raw_len, &tx_info, sdp.as_ref());
         ctx.emit(doc);
         if !tx_info.retransmission {
-            self.track_call(ctx, m, &call_id, cseq_m);
+            self.track_call(ctx, m, sdp.as_ref(), &call_id, cseq_m);
         }
     }
 
-    fn track_call(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, call_id: &str, cseq_method: &str) {
+    fn track_call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        m: &Message<'_>,
+        sdp: Option<&Sdp<'_>>,
+        call_id: &str,
+        cseq_method: &str,
+    ) {
         if call_id.is_empty() {
             return;
         }
@@ -184,7 +194,7 @@ impl SipDecoder {
                     c.messages += 1;
                     if to_tag.is_some() {
                         c.reinvites += 1;
-                        if let Some(s) = super::sdp::parse(m.body, 16) {
+                        if let Some(s) = sdp {
                             let dir_attr = s.media.first().and_then(|x| x.direction).or(s.direction);
                             if matches!(dir_attr, Some("sendonly" | "inactive")) {
                                 c.holds += 1;
@@ -210,7 +220,7 @@ impl SipDecoder {
                     state: "setup",
                     ..Call::default()
                 };
-                add_media(&mut c, m.body);
+                add_media(&mut c, sdp);
                 self.calls.insert(call_id.to_owned(), c);
             }
             StartLine::Request { method, .. } => {
@@ -247,7 +257,7 @@ impl SipDecoder {
                             c.final_code = Some(code);
                             c.state = "answered";
                         }
-                        add_media(c, m.body);
+                        add_media(c, sdp);
                     }
                     ("INVITE", 300..=699) if c.answer.is_none() => {
                         c.final_code = Some(code);
@@ -281,8 +291,8 @@ impl SipDecoder {
     }
 }
 
-fn add_media(c: &mut Call, body: &[u8]) {
-    let Some(s) = super::sdp::parse(body, 16) else { return };
+fn add_media(c: &mut Call, sdp: Option<&Sdp<'_>>) {
+    let Some(s) = sdp else { return };
     for m in &s.media {
         let addr = m.connection_address.or(s.connection_address).unwrap_or("");
         let codecs: Vec<&str> = m.rtpmap.iter().map(|r| r.1).collect();
