@@ -9,23 +9,14 @@ Server), Content-Length, SDP media ports and payload types. Exit status 0 only a
 Usage: scripts/compare-sip.py [--iotw PATH] [CAPTURE ...]
 """
 import argparse
-import glob
-import json
 import os
-import shutil
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from peers import ROOT, captures, iotw_documents, require_tshark, run
+
 AGG = "|"
 FIELDS = ["kind", "call_id", "cseq", "from_tag", "to_tag", "branch", "user_agent", "content_length", "media_ports", "payload_types"]
 
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise SystemExit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
-    return p.stdout
 
 
 def tshark_messages(path):
@@ -66,8 +57,7 @@ def tshark_messages(path):
 
 def iotw_messages(iotw, path):
     out = []
-    for line in run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"]).splitlines():
-        d = json.loads(line)
+    for d in iotw_documents(iotw, path):
         if d["event"]["dataset"] != "sip":
             continue
         s = d["sip"]
@@ -109,8 +99,7 @@ def compare_calls(iotw, path):
             d.setdefault("bye", ns)
     invites = sum(1 for d in t.values() if "invite" in d and "bye" in d)
     agree = total = 0
-    for line in run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"]).splitlines():
-        d = json.loads(line)
+    for d in iotw_documents(iotw, path):
         if d["event"]["dataset"] != "call" or d["call"]["state"] != "completed":
             continue
         total += 1
@@ -129,11 +118,8 @@ def main():
     ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
     ap.add_argument("captures", nargs="*")
     a = ap.parse_args()
-    if not shutil.which("tshark"):
-        sys.exit("tshark is missing: run scripts/install-test-peers.sh")
-    shared = os.path.join(ROOT, "..", "shared", "captures")
-    base = shared if os.path.isdir(shared) else os.path.join(ROOT, "testdata", "captures")
-    caps = a.captures or sorted(glob.glob(os.path.join(base, "sip.pcapng")) + glob.glob(os.path.join(base, "sipp-*")))
+    require_tshark()
+    caps = a.captures or captures("sip.pcapng", "sipp-*")
     total = {f: [0, 0] for f in FIELDS}
     bad = 0
     print(f"{'capture':30} {'messages':>9}  " + " ".join(f"{f[:12]:>12}" for f in FIELDS))

@@ -14,22 +14,13 @@ Exit status 0 only when everything agrees.
 """
 import argparse
 import collections
-import glob
-import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from peers import ROOT, captures, iotw_documents, require_tshark, run
 
 
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise SystemExit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
-    return p.stdout
 
 
 def split_ep(s):
@@ -99,10 +90,8 @@ def reference_community_id(d):
 
 
 def iotw_flows(iotw, path, problems):
-    out = run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"])
     flows = collections.defaultdict(lambda: [0, 0, 0, 0])
-    for line in out.splitlines():
-        d = json.loads(line)
+    for d in iotw_documents(iotw, path):
         if d.get("event", {}).get("dataset") != "flow" or not d.get("flow", {}).get("final"):
             continue
         want = reference_community_id(d)
@@ -219,16 +208,14 @@ def main():
     ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
     ap.add_argument("captures", nargs="*")
     a = ap.parse_args()
-    if not shutil.which("tshark"):
-        sys.exit("tshark is missing: run scripts/install-test-peers.sh")
+    require_tshark()
     try:
         import communityid  # noqa: F401
     except ImportError:
         sys.exit("the communityid package is missing: run scripts/install-test-peers.sh")
     if not os.path.exists(a.iotw):
         sys.exit(f"{a.iotw} is missing: build it first (cargo build --release)")
-    caps = a.captures or sorted(glob.glob(os.path.join(ROOT, "..", "shared", "captures", "*.pcap*")))
-    caps = caps or sorted(glob.glob(os.path.join(ROOT, "testdata", "captures", "*.pcap*")))
+    caps = a.captures or captures("*.pcap*")
     failed = 0
     print(f"{'capture':32} {'conversations':>14} {'tcp streams':>12}  result")
     for c in caps:
