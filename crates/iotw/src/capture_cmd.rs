@@ -209,8 +209,9 @@ pub fn run(a: CaptureArgs) -> Result<()> {
                         | iotw_capture::CaptureError::Malformed { path, .. } => path.display().to_string(),
                         _ => String::new(),
                     };
-                    pipeline.source_damaged(last_ts, &source, &crate::chain(&e));
-                    damaged.push(crate::chain(&e));
+                    let what = crate::chain(&e);
+                    pipeline.source_damaged(last_ts, &source, &what);
+                    damaged.push(what);
                 }
                 Err(e) => {
                     eprintln!("iotw: error: {}", crate::chain(&e));
