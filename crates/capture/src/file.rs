@@ -243,20 +243,17 @@ impl CaptureFile {
     /// Fills `self.buf[..n]`. `Ok(false)` when the stream ends before the first byte.
     fn fill(&mut self, n: usize, what: &'static str) -> Result<bool, CaptureError> {
         self.buf.clear();
-        self.buf.resize(n, 0);
-        let mut got = 0;
-        while got < n {
-            match self.input.read(&mut self.buf[got..]) {
-                Ok(0) if got == 0 => return Ok(false),
-                Ok(0) => return Err(self.truncated(what)),
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData => {
-                    return Err(self.malformed(format!("corrupt compressed data: {e}")))
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(self.truncated(what)),
-                Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+        self.buf.reserve(n);
+        // Reads into the spare capacity without zeroing it first.
+        match (&mut self.input).take(n as u64).read_to_end(&mut self.buf) {
+            Ok(0) if n > 0 => return Ok(false),
+            Ok(got) if got < n => return Err(self.truncated(what)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData => {
+                return Err(self.malformed(format!("corrupt compressed data: {e}")))
             }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(self.truncated(what)),
+            Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
         }
         self.offset += n as u64;
         Ok(true)

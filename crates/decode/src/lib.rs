@@ -116,14 +116,15 @@ pub struct Ctx<'a> {
     pub dir: Dir,
     pub limits: &'a DecodeLimits,
     pub(crate) out: &'a mut Vec<Event>,
+    pub(crate) endpoints: &'a mut records::EndpointCache,
 }
 
 impl Ctx<'_> {
     /// A new document with the flow's endpoints set as `source`/`destination` for the
-    /// current direction.
-    pub fn event(&self, dataset: &'static str, kind: &'static str, identity: &[&[u8]]) -> Event {
+    /// current direction, and the dataset as `network.protocol`.
+    pub fn event(&mut self, dataset: &'static str, kind: &'static str, identity: &[&[u8]]) -> Event {
         let mut e = Event::new(dataset, kind, self.ts, identity);
-        records::set_endpoints(&mut e, self.meta, self.dir);
+        self.endpoints.write(&mut e, self.meta, self.dir, dataset);
         e
     }
 

@@ -1,35 +1,75 @@
 //! Flow and anomaly documents (field list: docs/events.md, "flow" and "anomaly").
 
-use iotw_event::{field as f, format_rfc3339_micros, Event, Nanos};
+use iotw_event::{Event, Nanos};
 use iotw_flow::{Dir, EndReason, FlowMeta};
-use serde_json::Value;
 use std::net::IpAddr;
 
-/// Sets `source.*`/`destination.*` (and `network.*`, `related.ip`) for a packet going `dir`.
-pub fn set_endpoints(e: &mut Event, m: &FlowMeta, dir: Dir) {
-    let (s, d) = match dir {
-        Dir::Orig => (m.orig, m.resp),
-        Dir::Resp => (m.resp, m.orig),
-    };
-    e.set(f::SOURCE_IP, s.ip.to_string());
-    e.set(f::DESTINATION_IP, d.ip.to_string());
-    if matches!(m.key.proto, 6 | 17) {
-        e.set(f::SOURCE_PORT, s.port);
-        e.set(f::DESTINATION_PORT, d.port);
+/// Writes `source`/`destination`, `network` and `related.ip` for a packet going `dir`, with
+/// `network.protocol` when known.
+pub fn set_endpoints(e: &mut Event, m: &FlowMeta, dir: Dir, protocol: Option<&str>) {
+    endpoints(e, m, dir, protocol, false);
+}
+
+/// The endpoint members of one flow's documents, written once per direction and protocol
+/// and copied into every document after that.
+#[derive(Debug, Default)]
+pub struct EndpointCache {
+    dirs: [Option<Cached>; 2],
+}
+
+/// The protocol the members were written for, and the members.
+type Cached = (&'static str, Box<[u8]>);
+
+impl EndpointCache {
+    /// Writes what [`set_endpoints`] writes, from the cache when it holds it.
+    pub fn write(&mut self, e: &mut Event, m: &FlowMeta, dir: Dir, protocol: &'static str) {
+        let slot = &mut self.dirs[dir.index()];
+        match slot {
+            Some((p, members)) if *p == protocol => e.append_members(members),
+            _ => {
+                let mark = e.mark();
+                set_endpoints(e, m, dir, Some(protocol));
+                *slot = Some((protocol, e.members_since(mark).into()));
+            }
+        }
     }
-    e.set(f::NETWORK_TRANSPORT, m.transport_name());
-    e.set(f::NETWORK_TYPE, if s.ip.is_ipv4() { "ipv4" } else { "ipv6" });
-    e.set(f::NETWORK_IANA_NUMBER, m.key.proto.to_string());
-    e.set(f::NETWORK_COMMUNITY_ID, m.community_id.clone());
+}
+
+/// The endpoint objects, with the flow's packet and byte counts when `counts`.
+fn endpoints(e: &mut Event, m: &FlowMeta, dir: Dir, protocol: Option<&str>, counts: bool) {
+    let (s, d, cs, cd) = match dir {
+        Dir::Orig => (m.orig, m.resp, m.counts[0], m.counts[1]),
+        Dir::Resp => (m.resp, m.orig, m.counts[1], m.counts[0]),
+    };
+    let ports = matches!(m.key.proto, 6 | 17);
+    for (key, ep, c) in [("source", s, cs), ("destination", d, cd)] {
+        e.obj(key).ip("ip", ep.ip);
+        if ports {
+            e.u64("port", ep.port.into());
+        }
+        if counts {
+            e.u64("packets", c.packets).u64("bytes", c.bytes);
+        }
+        e.end();
+    }
+    e.obj("network");
+    e.str("transport", &m.transport_name());
+    e.str("type", if s.ip.is_ipv4() { "ipv4" } else { "ipv6" });
+    e.str("iana_number", itoa::Buffer::new().format(m.key.proto));
+    e.str("community_id", &m.community_id);
     if m.key.vlan != 0 {
-        e.set(f::NETWORK_VLAN_ID, m.key.vlan.to_string());
+        e.obj("vlan").str("id", itoa::Buffer::new().format(m.key.vlan)).end();
     }
-    let related: Vec<Value> = if s.ip == d.ip {
-        vec![s.ip.to_string().into()]
-    } else {
-        vec![s.ip.to_string().into(), d.ip.to_string().into()]
-    };
-    e.set(f::RELATED_IP, related);
+    if counts {
+        e.u64("packets", cs.packets + cd.packets).u64("bytes", cs.bytes + cd.bytes);
+    }
+    e.opt_str("protocol", protocol);
+    e.end();
+    e.obj("related").arr("ip").item_ip(s.ip);
+    if s.ip != d.ip {
+        e.item_ip(d.ip);
+    }
+    e.end().end();
 }
 
 /// The flow document: final when the flow ended, periodic (`flow.final: false`) otherwise.
@@ -41,40 +81,28 @@ pub fn flow(m: &FlowMeta, end: Option<EndReason>, protocol: Option<&str>) -> Eve
     // Same flow, same start, same report number => same id, whatever the run.
     let identity: [&[u8]; 5] = [m.community_id.as_bytes(), &start, &vlan, &report, &[u8::from(final_)]];
     let mut e = Event::new("flow", "event", m.last, &identity);
-    set_endpoints(&mut e, m, Dir::Orig);
+    endpoints(&mut e, m, Dir::Orig, None, true);
     let [o, r] = m.counts;
-    e.set(f::EVENT_CATEGORY, vec!["network"]);
-    e.set(f::EVENT_TYPE, if final_ { vec!["connection", "end"] } else { vec!["connection", "info"] });
-    e.set(f::EVENT_START, format_rfc3339_micros(m.start));
-    e.set(f::EVENT_END, format_rfc3339_micros(m.last));
-    e.set(f::EVENT_DURATION, m.last - m.start);
-    e.set(f::SOURCE_PACKETS, o.packets);
-    e.set(f::SOURCE_BYTES, o.bytes);
-    e.set(f::DESTINATION_PACKETS, r.packets);
-    e.set(f::DESTINATION_BYTES, r.bytes);
-    e.set(f::NETWORK_PACKETS, o.packets + r.packets);
-    e.set(f::NETWORK_BYTES, o.bytes + r.bytes);
-    e.set(f::FLOW_ID, flow_id(m));
-    e.set(f::FLOW_FINAL, final_);
-    e.set(f::FLOW_SOURCE_PAYLOAD_BYTES, o.payload_bytes);
-    e.set(f::FLOW_DESTINATION_PAYLOAD_BYTES, r.payload_bytes);
+    e.obj("event").strs("category", ["network"]);
+    e.strs("type", if final_ { ["connection", "end"] } else { ["connection", "info"] });
+    e.time("start", m.start).time("end", m.last).i64("duration", m.last - m.start).end();
+    e.obj("flow").str("id", &flow_id(m)).bool("final", final_);
+    e.u64("source_payload_bytes", o.payload_bytes).u64("destination_payload_bytes", r.payload_bytes);
     if let Some(reason) = end {
-        e.set(f::FLOW_END_REASON, reason.as_str());
+        e.str("end_reason", reason.as_str());
     }
-    if let Some(p) = protocol {
-        e.set(f::FLOW_PROTOCOL, p);
-    }
+    e.opt_str("protocol", protocol);
     let mut state = "";
     if let Some(t) = &m.tcp {
         state = t.conn_state();
-        e.set(f::FLOW_STATE, state);
-        e.set(f::FLOW_HISTORY, t.history.as_str());
-        e.set(f::FLOW_RETRANSMITTED_BYTES, t.duplicate[0] + t.duplicate[1]);
-        e.set(f::FLOW_MISSING_BYTES, t.missing[0] + t.missing[1]);
+        e.str("state", state).str("history", t.history.as_str());
+        e.u64("retransmitted_bytes", t.duplicate[0] + t.duplicate[1]);
+        e.u64("missing_bytes", t.missing[0] + t.missing[1]);
     }
-    e.set(
-        f::MESSAGE,
-        format!(
+    e.end();
+    e.str(
+        "message",
+        &format!(
             "{} {} -> {} {}{} pkts {} bytes",
             m.transport_name(),
             fmt_ep(m.orig.ip, m.orig.port, m.key.proto),
@@ -116,17 +144,14 @@ pub fn anomaly(
     let cid = flow.map_or("", |(m, _)| m.community_id.as_str());
     let mut e =
         Event::new("anomaly", "event", ts, &[code.as_bytes(), detail.as_bytes(), &ts_b, &frame_no, cid.as_bytes()]);
-    e.set(f::EVENT_CATEGORY, vec!["network"]);
-    e.set(f::EVENT_TYPE, vec!["info"]);
-    e.set(f::EVENT_REASON, code);
-    e.set(f::MESSAGE, detail);
     if let Some((m, dir)) = flow {
-        set_endpoints(&mut e, m, dir);
-        e.set(f::FLOW_ID, flow_id(m));
+        set_endpoints(&mut e, m, dir, None);
+        e.obj("flow").str("id", &flow_id(m)).end();
     }
+    e.obj("event").strs("category", ["network"]).strs("type", ["info"]).str("reason", code).end();
+    e.str("message", detail);
     if let Some((n, source)) = frame {
-        e.set(f::IOTW_FRAME, n);
-        e.set(f::IOTW_CAPTURE_SOURCE, source);
+        e.obj("iotw").u64("frame", n).obj("capture").str("source", source).end().end();
     }
     e
 }

@@ -1,5 +1,6 @@
 //! The per-flow decode session: probing, buffering, the parse loop, gaps and resync.
 
+use crate::records::EndpointCache;
 use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol};
 use iotw_event::{Event, Nanos};
 use iotw_flow::{Dir, FlowMeta, Payload};
@@ -59,6 +60,13 @@ struct DirBuf {
 /// Decoding state of one flow (the flow table's per-flow value).
 #[derive(Default)]
 pub struct Session {
+    core: Core,
+    endpoints: EndpointCache,
+}
+
+/// The protocol state and the buffers of a flow.
+#[derive(Default)]
+struct Core {
     state: State,
     dirs: [DirBuf; 2],
 }
@@ -72,7 +80,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// The recognised protocol, if any.
     pub fn protocol(&self) -> Option<&'static str> {
-        match &self.state {
+        match &self.core.state {
             State::Active { protocol, .. } => Some(protocol),
             _ => None,
         }
@@ -88,17 +96,32 @@ impl Session {
         p: Payload<'_>,
         out: &mut Vec<Event>,
     ) {
+        let mut ctx = Ctx { meta, ts, dir, limits: &reg.limits, out, endpoints: &mut self.endpoints };
+        self.core.payload(reg, &mut ctx, p);
+    }
+
+    /// The flow ended: lets the decoder close what is open.
+    pub fn finish(&mut self, reg: &Registry, meta: &FlowMeta, ts: Nanos, out: &mut Vec<Event>) {
+        if let State::Active { decoder, .. } = &mut self.core.state {
+            let mut ctx = Ctx { meta, ts, dir: Dir::Orig, limits: &reg.limits, out, endpoints: &mut self.endpoints };
+            decoder.finish(&mut ctx);
+        }
+    }
+}
+
+impl Core {
+    fn payload(&mut self, reg: &Registry, ctx: &mut Ctx<'_>, p: Payload<'_>) {
         if reg.is_empty() || matches!(self.state, State::Unrecognised) {
             return;
         }
-        let mut ctx = Ctx { meta, ts, dir, limits: &reg.limits, out };
+        let (meta, dir) = (ctx.meta, ctx.dir);
         let d = &mut self.dirs[dir.index()];
         match p {
             Payload::Gap(n) => {
                 d.buf.clear();
                 d.resyncing = true;
                 if let State::Active { decoder, .. } = &mut self.state {
-                    decoder.gap(&mut ctx, n);
+                    decoder.gap(ctx, n);
                 }
             }
             Payload::Datagram(data) => {
@@ -110,7 +133,7 @@ impl Session {
                     }
                 }
                 if let State::Active { decoder, .. } = &mut self.state {
-                    match decoder.parse(&mut ctx, data).checked(data.len()) {
+                    match decoder.parse(ctx, data).checked(data.len()) {
                         Progress::Done => {}
                         Progress::NeedMore { .. } => {
                             ctx.anomaly(&Anomaly::new("datagram_truncated", "datagram ends inside a message"))
@@ -143,7 +166,7 @@ impl Session {
                         return;
                     }
                 }
-                self.parse_stream(&mut ctx);
+                self.parse_stream(ctx);
             }
         }
     }
@@ -229,13 +252,5 @@ impl Session {
             }
         }
         d.buf.drain(..start);
-    }
-
-    /// The flow ended: lets the decoder close what is open.
-    pub fn finish(&mut self, reg: &Registry, meta: &FlowMeta, ts: Nanos, out: &mut Vec<Event>) {
-        if let State::Active { decoder, .. } = &mut self.state {
-            let mut ctx = Ctx { meta, ts, dir: Dir::Orig, limits: &reg.limits, out };
-            decoder.finish(&mut ctx);
-        }
     }
 }

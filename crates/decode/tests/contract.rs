@@ -86,7 +86,7 @@ fn msg(body: &str) -> Vec<u8> {
 }
 
 fn bodies(out: &[Event]) -> Vec<String> {
-    out.iter().filter_map(|e| e.get("tlv.body").and_then(|v| v.as_str()).map(str::to_owned)).collect()
+    out.iter().filter_map(|e| e.get_str("tlv.body").map(|v| v.into_owned())).collect()
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn documents_carry_the_direction_of_the_message() {
     let mut out = Vec::new();
     s.payload(&reg, &m, Dir::Resp, 0, Payload::Stream(&msg("back")), &mut out);
     assert_eq!(out[0].get("source.port").and_then(|v| v.as_u64()), Some(2000));
-    assert_eq!(out[0].get("destination.ip").and_then(|v| v.as_str()), Some("10.0.0.1"));
+    assert_eq!(out[0].get_str("destination.ip").as_deref(), Some("10.0.0.1"));
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn a_message_above_the_size_limit_is_refused_not_buffered() {
     }
     s.payload(&reg, &m, Dir::Orig, 0, Payload::Stream(&msg("ok")), &mut out);
     assert_eq!(bodies(&out), ["ok"]);
-    assert!(out.iter().any(|e| e.get("event.reason").and_then(|v| v.as_str()) == Some("message_too_large")));
+    assert!(out.iter().any(|e| e.get_str("event.reason").as_deref() == Some("message_too_large")));
 }
 
 #[test]
@@ -186,5 +186,5 @@ fn datagrams_are_probed_until_one_matches_and_parsed_alone() {
     let cut = msg("cut");
     s.payload(&reg, &m, Dir::Orig, 0, Payload::Datagram(&cut[..4]), &mut out);
     assert_eq!(bodies(&out), ["dgram"]);
-    assert!(out.iter().any(|e| e.get("event.reason").and_then(|v| v.as_str()) == Some("datagram_truncated")));
+    assert!(out.iter().any(|e| e.get_str("event.reason").as_deref() == Some("datagram_truncated")));
 }

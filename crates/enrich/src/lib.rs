@@ -53,7 +53,7 @@ mod tests {
             self.0
         }
         fn enrich(&self, e: &mut Event) {
-            let prev = e.get("tags").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let prev = e.get_str("tags").unwrap_or_default().into_owned();
             e.set("tags", format!("{prev}{}", self.0));
         }
     }
@@ -65,6 +65,6 @@ mod tests {
         c.push(Box::new(Tag("mask")));
         let mut evs = vec![Event::new("flow", "event", 0, &[])];
         c.apply(&mut evs);
-        assert_eq!(evs[0].get("tags").and_then(|v| v.as_str()), Some("geo,mask"));
+        assert_eq!(evs[0].get_str("tags").as_deref(), Some("geo,mask"));
     }
 }

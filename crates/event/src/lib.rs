@@ -7,22 +7,29 @@
 //! shipment never creates a duplicate.
 
 pub mod field;
+pub mod json;
 mod time;
 
-pub use time::{format_rfc3339_micros, parse_duration, parse_time, TimeError};
+pub use time::{format_rfc3339_micros, parse_duration, parse_time, write_rfc3339_micros, TimeError};
 
 use base64::Engine;
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
+use std::borrow::Cow;
 
 /// Nanoseconds since the Unix epoch, UTC.
 pub type Nanos = i64;
 
+/// Deepest nesting the builder tracks (objects and arrays).
+const MAX_DEPTH: u32 = 32;
+
 /// One document.
 ///
-/// Fields are kept flat, by dotted name, in the order they were set, and nested into JSON
-/// objects only when the document is written: building a document costs one small allocation
-/// per field, not a tree of maps. Setting a name again replaces its value.
+/// A document is its JSON text, written as it is built: decoders open objects and set
+/// fields in place (`obj`, `str`, `u64`, ..., `end`), so producing a document costs one
+/// buffer and no tree. Fields set later by dotted name (`set`, for enrichers and rules)
+/// are kept aside and merged when the document is written; a name set again replaces its
+/// value. `event.dataset` and `event.kind` are written into the `event` object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Deterministic document id (`_id`).
@@ -31,13 +38,23 @@ pub struct Event {
     pub ts: Nanos,
     /// `event.dataset`, also used to pick the index.
     pub dataset: &'static str,
-    fields: Vec<(Box<str>, Value)>,
+    kind: &'static str,
+    /// The top-level object's members, without its braces.
+    body: Vec<u8>,
+    depth: u32,
+    /// Bit n: the container at depth n has a member already.
+    filled: u32,
+    /// Bit n: the container at depth n is an array.
+    arrays: u32,
+    /// Whether the `event` object was written (with dataset and kind).
+    event_written: bool,
+    patches: Vec<json::Patch>,
 }
 
 impl Event {
-    /// A new document with `@timestamp`, `event.dataset` and `event.kind` set. `identity`
-    /// is the input that makes this document unique (e.g. flow key + start time); the id is
-    /// derived from it and the dataset alone.
+    /// A new document with `@timestamp`, `event.dataset` and `event.kind`. `identity` is the
+    /// input that makes this document unique (e.g. flow key + start time); the id is derived
+    /// from it and the dataset alone.
     pub fn new(dataset: &'static str, kind: &'static str, ts: Nanos, identity: &[&[u8]]) -> Self {
         let mut h = Sha1::new();
         h.update(dataset.as_bytes());
@@ -47,40 +64,272 @@ impl Event {
         }
         let digest = h.finalize();
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..15]);
-        let mut e = Event { id, ts, dataset, fields: Vec::with_capacity(48) };
-        e.set(field::TIMESTAMP, format_rfc3339_micros(ts));
-        e.set(field::EVENT_DATASET, dataset);
-        e.set(field::EVENT_KIND, kind);
-        e
+        let mut body = Vec::with_capacity(1536);
+        body.extend_from_slice(b"\"@timestamp\":\"");
+        write_rfc3339_micros(&mut body, ts);
+        body.push(b'"');
+        Event { id, ts, dataset, kind, body, depth: 0, filled: 1, arrays: 0, event_written: false, patches: Vec::new() }
     }
 
-    /// Sets a field by its dotted name (`set("source.ip", ..)` is `{"source":{"ip":..}}` in
-    /// the document). `@timestamp` stays flat.
-    pub fn set(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
-        // Appended: a name set twice is resolved when reading or writing (last one wins).
-        self.fields.push((name.into(), value.into()));
+    #[inline(always)]
+    fn in_array(&self) -> bool {
+        self.arrays & (1 << self.depth) != 0
+    }
+
+    /// Writes the separator and the key of the next member of the open object.
+    #[inline(always)]
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        debug_assert!(!self.in_array(), "a keyed field inside an array");
+        self.sep();
+        json::write_str(&mut self.body, key);
+        self.body.push(b':');
+        &mut self.body
+    }
+
+    #[inline(always)]
+    fn sep(&mut self) {
+        let bit = 1 << self.depth;
+        if self.filled & bit != 0 {
+            self.body.push(b',');
+        }
+        self.filled |= bit;
+    }
+
+    #[inline]
+    fn open(&mut self, bracket: u8) {
+        self.body.push(bracket);
+        debug_assert!(self.depth + 1 < MAX_DEPTH, "documents nest at most {MAX_DEPTH} deep");
+        self.depth = (self.depth + 1).min(MAX_DEPTH - 1);
+        let bit = 1 << self.depth;
+        self.filled &= !bit;
+        if bracket == b'[' {
+            self.arrays |= bit;
+        } else {
+            self.arrays &= !bit;
+        }
+    }
+
+    /// Opens an object member. The top-level `event` object gets `dataset` and `kind` first.
+    #[inline(always)]
+    pub fn obj(&mut self, key: &str) -> &mut Self {
+        let top_event = self.depth == 0 && key == "event";
+        self.key(key);
+        self.open(b'{');
+        if top_event {
+            self.event_written = true;
+            let (dataset, kind) = (self.dataset, self.kind);
+            self.str("dataset", dataset).str("kind", kind);
+        }
         self
     }
 
-    /// Reads a field by its dotted name, looking inside object values where a prefix was set
-    /// as a whole object.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        if let Some((_, v)) = self.fields.iter().rev().find(|(n, _)| n.as_ref() == name) {
-            return Some(v);
+    /// Opens an array member; fill it with the `item_*` methods.
+    #[inline]
+    pub fn arr(&mut self, key: &str) -> &mut Self {
+        self.key(key);
+        self.open(b'[');
+        self
+    }
+
+    /// Opens an object as the next item of the open array.
+    #[inline]
+    pub fn item_obj(&mut self) -> &mut Self {
+        debug_assert!(self.in_array(), "an array item outside an array");
+        self.sep();
+        self.open(b'{');
+        self
+    }
+
+    #[inline]
+    pub fn item_str(&mut self, v: &str) -> &mut Self {
+        debug_assert!(self.in_array(), "an array item outside an array");
+        self.sep();
+        json::write_str(&mut self.body, v);
+        self
+    }
+
+    /// Closes the innermost open object or array.
+    #[inline(always)]
+    pub fn end(&mut self) -> &mut Self {
+        debug_assert!(self.depth > 0, "end() without an open object");
+        if self.depth > 0 {
+            self.body.push(if self.in_array() { b']' } else { b'}' });
+            self.depth -= 1;
         }
-        self.fields.iter().rev().find_map(|(n, v)| {
-            let rest = name.strip_prefix(n.as_ref())?.strip_prefix('.')?;
-            rest.split('.').try_fold(v, |v, part| v.as_object()?.get(part))
-        })
+        self
+    }
+
+    #[inline(always)]
+    pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
+        json::write_str(self.key(key), v);
+        self
+    }
+
+    /// One text made of `parts`, without building it first.
+    #[inline]
+    pub fn str_parts(&mut self, key: &str, parts: &[&str]) -> &mut Self {
+        let out = self.key(key);
+        out.push(b'"');
+        for p in parts {
+            json::write_str_content(out, p);
+        }
+        out.push(b'"');
+        self
+    }
+
+    /// Sets the field only when there is a value.
+    #[inline(always)]
+    pub fn opt_str(&mut self, key: &str, v: Option<&str>) -> &mut Self {
+        if let Some(v) = v {
+            self.str(key, v);
+        }
+        self
+    }
+
+    #[inline(always)]
+    pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
+        json::write_u64(self.key(key), v);
+        self
+    }
+
+    #[inline]
+    pub fn i64(&mut self, key: &str, v: i64) -> &mut Self {
+        json::write_i64(self.key(key), v);
+        self
+    }
+
+    #[inline]
+    pub fn bool(&mut self, key: &str, v: bool) -> &mut Self {
+        self.key(key).extend_from_slice(if v { b"true" } else { b"false" });
+        self
+    }
+
+    /// An IP address as text.
+    #[inline]
+    pub fn ip(&mut self, key: &str, ip: std::net::IpAddr) -> &mut Self {
+        json::write_ip(self.key(key), ip);
+        self
+    }
+
+    #[inline]
+    pub fn item_ip(&mut self, ip: std::net::IpAddr) -> &mut Self {
+        debug_assert!(self.in_array(), "an array item outside an array");
+        self.sep();
+        json::write_ip(&mut self.body, ip);
+        self
+    }
+
+    /// A time as RFC 3339 text with microseconds.
+    #[inline]
+    pub fn time(&mut self, key: &str, ts: Nanos) -> &mut Self {
+        let out = self.key(key);
+        out.push(b'"');
+        write_rfc3339_micros(out, ts);
+        out.push(b'"');
+        self
+    }
+
+    /// An array of strings.
+    #[inline]
+    pub fn strs<'s>(&mut self, key: &str, v: impl IntoIterator<Item = &'s str>) -> &mut Self {
+        self.arr(key);
+        for s in v {
+            self.item_str(s);
+        }
+        self.end()
+    }
+
+    /// Any JSON value (for the rare field that is not text, a number or a flag).
+    pub fn value(&mut self, key: &str, v: &Value) -> &mut Self {
+        // Serialising a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(self.key(key), v);
+        self
+    }
+
+    /// Where the next top-level member will be written, for [`Event::members_since`].
+    pub fn mark(&self) -> usize {
+        debug_assert!(self.depth == 0, "mark() inside an object");
+        self.body.len()
+    }
+
+    /// The top-level members written since `mark` (with their leading comma), to copy into
+    /// other documents with [`Event::append_members`].
+    pub fn members_since(&self, mark: usize) -> &[u8] {
+        self.body.get(mark..).unwrap_or_default()
+    }
+
+    /// Appends members taken from [`Event::members_since`] of a document built the same way.
+    pub fn append_members(&mut self, members: &[u8]) {
+        debug_assert!(self.depth == 0 && members.first() == Some(&b','), "members from members_since()");
+        self.body.extend_from_slice(members);
+    }
+
+    /// Sets a field by its dotted name (`set("source.geo.name", ..)` is
+    /// `{"source":{"geo":{"name":..}}}` in the document), over whatever was written before.
+    /// For enrichers and rules; decoders write in place.
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
+        let value: Value = value.into();
+        // Serialising a Value into a Vec cannot fail.
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        self.patches.push(json::Patch { name: name.into(), value: bytes.into() });
+        self
+    }
+
+    /// The top-level object's content as written so far, with open containers closed and
+    /// the `event` object added if it was never written (no patches).
+    fn content(&self) -> Cow<'_, [u8]> {
+        if self.depth == 0 && self.event_written {
+            return Cow::Borrowed(&self.body);
+        }
+        let mut b = self.body.clone();
+        for d in (1..=self.depth).rev() {
+            b.push(if self.arrays & (1 << d) != 0 { b']' } else { b'}' });
+        }
+        if !self.event_written {
+            b.extend_from_slice(b",\"event\":{\"dataset\":");
+            json::write_str(&mut b, self.dataset);
+            b.extend_from_slice(b",\"kind\":");
+            json::write_str(&mut b, self.kind);
+            b.push(b'}');
+        }
+        Cow::Owned(b)
+    }
+
+    /// The JSON text of a field by dotted name, looking inside objects.
+    pub fn get_raw(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        let touched = self.patches.iter().any(|p| {
+            let n = p.name.as_ref();
+            let under = |a: &str, b: &str| a.strip_prefix(b).is_some_and(|r| r.starts_with('.'));
+            n == name || under(n, name) || under(name, n)
+        });
+        if touched {
+            let mut whole = Vec::new();
+            self.write_json(&mut whole);
+            let content = json::object_content(&whole)?;
+            return json::lookup(content, name).map(|v| Cow::Owned(v.to_vec()));
+        }
+        match self.content() {
+            Cow::Borrowed(c) => json::lookup(c, name).map(Cow::Borrowed),
+            Cow::Owned(c) => json::lookup(&c, name).map(|v| Cow::Owned(v.to_vec())),
+        }
+    }
+
+    /// A field by dotted name, as a JSON value.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        serde_json::from_slice(&self.get_raw(name)?).ok()
+    }
+
+    /// A text field by dotted name.
+    pub fn get_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        match self.get_raw(name)? {
+            Cow::Borrowed(v) => json::str_value(v),
+            Cow::Owned(v) => json::str_value(&v).map(|s| Cow::Owned(s.into_owned())),
+        }
     }
 
     /// The document as a JSON object.
     pub fn doc(&self) -> Map<String, Value> {
-        match serde_json::from_slice(&{
-            let mut b = Vec::new();
-            self.write_json(&mut b);
-            b
-        }) {
+        match serde_json::from_str(&self.to_json()) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         }
@@ -88,77 +337,24 @@ impl Event {
 
     /// The document as one line of JSON.
     pub fn to_json(&self) -> String {
-        let mut b = Vec::with_capacity(1024);
+        let mut b = Vec::with_capacity(self.body.len() + 2);
         self.write_json(&mut b);
         String::from_utf8(b).unwrap_or_default()
     }
 
-    /// Writes the document as nested JSON into `out`. Keys come out sorted; where one name is
-    /// a prefix of another (`a` and `a.b`), the deeper field wins.
+    /// Writes the document as one JSON object into `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut order: Vec<usize> = (0..self.fields.len()).collect();
-        // By name, segment by segment ('.' sorts first), then by when it was set.
-        order.sort_by(|&a, &b| path_cmp(&self.fields[a].0, &self.fields[b].0).then(a.cmp(&b)));
-        let mut open: Vec<&str> = Vec::new();
-        let mut need_comma = vec![false];
-        out.push(b'{');
-        for (k, &i) in order.iter().enumerate() {
-            let (name, value) = (&self.fields[i].0, &self.fields[i].1);
-            if let Some(&next) = order.get(k + 1) {
-                let nn = &self.fields[next].0;
-                if nn == name {
-                    continue; // set again later: the last value wins.
-                }
-                if nn.len() > name.len() && nn.starts_with(name.as_ref()) && nn.as_bytes()[name.len()] == b'.' {
-                    continue; // `a` set as a leaf but `a.b` exists: the object wins.
-                }
-            }
-            let segs: Vec<&str> = name.split('.').collect();
-            let (parents, leaf) = segs.split_at(segs.len() - 1);
-            let common = open.iter().zip(parents).take_while(|(a, b)| a == b).count();
-            while open.len() > common {
-                open.pop();
-                need_comma.pop();
-                out.push(b'}');
-            }
-            for p in &parents[common..] {
-                if need_comma.last().copied().unwrap_or(false) {
-                    out.push(b',');
-                }
-                if let Some(last) = need_comma.last_mut() {
-                    *last = true;
-                }
-                write_key(out, p);
-                out.push(b'{');
-                open.push(p);
-                need_comma.push(false);
-            }
-            if need_comma.last().copied().unwrap_or(false) {
-                out.push(b',');
-            }
-            if let Some(last) = need_comma.last_mut() {
-                *last = true;
-            }
-            write_key(out, leaf[0]);
-            // Serialising a Value into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, value);
-        }
-        for _ in open {
+        let content = self.content();
+        if self.patches.is_empty() {
+            out.reserve(content.len() + 2);
+            out.push(b'{');
+            out.extend_from_slice(&content);
             out.push(b'}');
+            return;
         }
-        out.push(b'}');
+        let patches: Vec<(&str, &[u8])> = self.patches.iter().map(|p| (p.name.as_ref(), p.value.as_ref())).collect();
+        json::merge(out, Some(&content), &patches);
     }
-}
-
-/// Orders dotted names as their segment lists would order: '.' before every other byte.
-fn path_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |c: u8| if c == b'.' { 0 } else { c };
-    a.bytes().map(key).cmp(b.bytes().map(key))
-}
-
-fn write_key(out: &mut Vec<u8>, key: &str) {
-    let _ = serde_json::to_writer(&mut *out, key);
-    out.push(b':');
 }
 
 #[cfg(test)]
@@ -169,8 +365,8 @@ mod tests {
     fn dotted_names_nest_and_read_back() {
         let mut e = Event::new("flow", "event", 1_700_000_000_123_456_789, &[b"k"]);
         e.set("source.ip", "10.0.0.1").set("source.port", 5060).set("network.vlan.id", "7");
-        assert_eq!(e.get("source.port"), Some(&Value::from(5060)));
-        assert_eq!(e.get("@timestamp"), Some(&Value::from("2023-11-14T22:13:20.123456Z")));
+        assert_eq!(e.get("source.port"), Some(Value::from(5060)));
+        assert_eq!(e.get_str("@timestamp").as_deref(), Some("2023-11-14T22:13:20.123456Z"));
         let j: Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(j["network"]["vlan"]["id"], "7");
         assert_eq!(j["event"]["dataset"], "flow");
@@ -185,8 +381,44 @@ mod tests {
         assert_eq!(j["b"], serde_json::json!({"x": {"z": true}, "y": 3}));
         assert_eq!(j["a"], serde_json::json!({"k": 1}), "the deeper field wins");
         assert_eq!(j["c-d"], "x");
-        assert_eq!(e.get("o.k.n"), Some(&Value::from(5)), "get looks inside object values");
+        assert_eq!(e.get("o.k.n"), Some(Value::from(5)), "get looks inside object values");
         assert_eq!(e.doc().len(), 6);
+    }
+
+    #[test]
+    fn built_documents_nest_in_place_and_take_patches() {
+        let mut e = Event::new("sip", "event", 1_000, &[]);
+        e.obj("event").strs("category", ["network"]).i64("duration", -5).end();
+        e.obj("sip").str("method", "INVITE").u64("code", 200).bool("retransmission", false);
+        e.obj("from").str("tag", "a\"b").end();
+        e.arr("media").item_obj().u64("port", 4000).strs("formats", ["0", "8"]).end().item_str("x").end();
+        e.time("when", 1_500).end();
+        e.value("headers", &serde_json::json!({"x-a": ["1", "2"]}));
+        let j: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(
+            j["event"],
+            serde_json::json!({"dataset": "sip", "kind": "event", "category": ["network"], "duration": -5})
+        );
+        assert_eq!(j["sip"]["media"], serde_json::json!([{"port": 4000, "formats": ["0", "8"]}, "x"]));
+        assert_eq!(j["sip"]["when"], "1970-01-01T00:00:00.000001Z");
+        assert_eq!(e.get_str("sip.from.tag").as_deref(), Some("a\"b"));
+        assert_eq!(e.get("sip.code"), Some(Value::from(200)));
+        assert_eq!(e.get_str("event.dataset").as_deref(), Some("sip"));
+        e.set("sip.from.geo.name", "Leeds").set("sip.code", 486);
+        let j: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(j["sip"]["from"], serde_json::json!({"tag": "a\"b", "geo": {"name": "Leeds"}}));
+        assert_eq!(j["sip"]["code"], 486);
+        assert_eq!(e.get("sip.code"), Some(Value::from(486)), "a patch wins over what was written");
+        assert_eq!(e.get_str("sip.from.geo.name").as_deref(), Some("Leeds"));
+    }
+
+    #[test]
+    fn unclosed_objects_are_closed_when_written() {
+        let mut e = Event::new("x", "event", 0, &[]);
+        e.obj("a").arr("b").item_obj().str("c", "d");
+        let j: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(j["a"], serde_json::json!({"b": [{"c": "d"}]}));
+        assert_eq!(j["event"]["kind"], "event", "the event object is added when never written");
     }
 
     #[test]

@@ -40,11 +40,51 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// `2026-11-26T04:37:18.123456Z`
 pub fn format_rfc3339_micros(ts: Nanos) -> String {
+    let mut b = Vec::with_capacity(27);
+    write_rfc3339_micros(&mut b, ts);
+    String::from_utf8(b).unwrap_or_default()
+}
+
+/// Writes `2026-11-26T04:37:18.123456Z` into `out` (years outside 0..=9999 are clamped).
+pub fn write_rfc3339_micros(out: &mut Vec<u8>, ts: Nanos) {
+    thread_local! {
+        /// The text up to the seconds of the last second written: most times written in a
+        /// row fall in the same second.
+        static LAST: std::cell::Cell<(i64, [u8; 20])> = const { std::cell::Cell::new((i64::MIN, [0; 20])) };
+    }
     let secs = ts.div_euclid(1_000_000_000);
     let micros = ts.rem_euclid(1_000_000_000) / 1000;
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, (sod / 60) % 60, sod % 60)
+    let (last, mut prefix) = LAST.get();
+    if last != secs {
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let mut at = 0;
+        for (v, n, after) in [
+            (y.clamp(0, 9999), 4, b'-'),
+            (i64::from(m), 2, b'-'),
+            (i64::from(d), 2, b'T'),
+            (sod / 3600, 2, b':'),
+            ((sod / 60) % 60, 2, b':'),
+            (sod % 60, 2, b'.'),
+        ] {
+            put_digits(&mut prefix[at..at + n], v);
+            prefix[at + n] = after;
+            at += n + 1;
+        }
+        LAST.set((secs, prefix));
+    }
+    let mut frac = [b'Z'; 7];
+    put_digits(&mut frac[..6], micros);
+    out.extend_from_slice(&prefix);
+    out.extend_from_slice(&frac);
+}
+
+/// `v` as zero-padded decimal digits filling `slot`.
+fn put_digits(slot: &mut [u8], mut v: i64) {
+    for d in slot.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h`, `7d` (or a bare number of seconds) into nanoseconds.

@@ -57,7 +57,7 @@ mod tests {
             "rejected"
         }
         fn observe(&mut self, e: &Event) -> Vec<Event> {
-            if e.get("flow.state").and_then(|v| v.as_str()) == Some("REJ") {
+            if e.get_str("flow.state").as_deref() == Some("REJ") {
                 vec![Event::new("alert", "alert", e.ts, &[e.id.as_bytes()])]
             } else {
                 vec![]

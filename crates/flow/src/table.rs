@@ -126,13 +126,14 @@ impl FlowMeta {
         }
     }
 
-    pub fn transport_name(&self) -> String {
+    /// `network.transport`: the IANA keyword, or the protocol number for the others.
+    pub fn transport_name(&self) -> std::borrow::Cow<'static, str> {
         match self.key.proto {
             ipproto::TCP => "tcp".into(),
             ipproto::UDP => "udp".into(),
             ipproto::ICMP => "icmp".into(),
             ipproto::ICMPV6 => "ipv6-icmp".into(),
-            p => format!("{p}"),
+            p => p.to_string().into(),
         }
     }
 }

@@ -75,7 +75,7 @@ impl Emit {
             if e.dataset != "anomaly" {
                 return true;
             }
-            let reason = e.get("event.reason").and_then(|v| v.as_str()).unwrap_or("unknown").to_owned();
+            let reason = e.get_str("event.reason").map_or_else(|| "unknown".to_owned(), |r| r.into_owned());
             *counters.anomalies.entry(reason.clone()).or_default() += 1;
             let sec = e.ts.div_euclid(1_000_000_000);
             let slot = budget.entry(reason).or_insert((sec, 0));
@@ -99,7 +99,7 @@ impl FlowHandler<Session> for Emit {
 
     fn flow_end(&mut self, meta: &FlowMeta, s: &mut Session, reason: EndReason) {
         s.finish(&self.reg, meta, meta.last, &mut self.pending);
-        *self.flows_by_transport.entry(meta.transport_name()).or_default() += 1;
+        *self.flows_by_transport.entry(meta.transport_name().into_owned()).or_default() += 1;
         self.push(records::flow(meta, Some(reason), s.protocol()));
     }
 

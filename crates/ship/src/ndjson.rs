@@ -31,17 +31,20 @@ impl Sink for NdjsonSink {
     }
 
     fn write(&mut self, batch: &[Event]) -> Result<Written, ShipError> {
+        // The whole batch in one buffer and one write.
+        self.line.clear();
         for e in batch {
-            self.line.clear();
             if let Some(prefix) = &self.bulk_prefix {
-                let action = serde_json::json!({"create": {"_index": daily_index(prefix, e), "_id": e.id}});
-                self.line.extend_from_slice(action.to_string().as_bytes());
-                self.line.push(b'\n');
+                self.line.extend_from_slice(b"{\"create\":{\"_index\":");
+                iotw_event::json::write_str(&mut self.line, &daily_index(prefix, e));
+                self.line.extend_from_slice(b",\"_id\":");
+                iotw_event::json::write_str(&mut self.line, &e.id);
+                self.line.extend_from_slice(b"}}\n");
             }
             e.write_json(&mut self.line);
             self.line.push(b'\n');
-            self.out.write_all(&self.line).map_err(|source| ShipError::Io { what: self.what.clone(), source })?;
         }
+        self.out.write_all(&self.line).map_err(|source| ShipError::Io { what: self.what.clone(), source })?;
         Ok(Written { stored: batch.len() as u64, duplicates: 0 })
     }
 

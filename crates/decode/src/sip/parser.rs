@@ -91,29 +91,88 @@ pub const METHODS: [&str; 14] = [
 ];
 
 /// Compact forms (RFC 3261 §7.3.3 and the IANA registry).
-fn expand_compact(name: &str) -> Option<&'static str> {
+fn expand_compact(name: u8) -> Option<&'static str> {
     Some(match name {
-        "i" => "call-id",
-        "m" => "contact",
-        "e" => "content-encoding",
-        "l" => "content-length",
-        "c" => "content-type",
-        "f" => "from",
-        "s" => "subject",
-        "k" => "supported",
-        "t" => "to",
-        "v" => "via",
-        "o" => "event",
-        "r" => "refer-to",
-        "b" => "referred-by",
-        "x" => "session-expires",
-        "u" => "allow-events",
-        "a" => "accept-contact",
-        "j" => "reject-contact",
-        "d" => "request-disposition",
-        "y" => "identity",
+        b'i' => "call-id",
+        b'm' => "contact",
+        b'e' => "content-encoding",
+        b'l' => "content-length",
+        b'c' => "content-type",
+        b'f' => "from",
+        b's' => "subject",
+        b'k' => "supported",
+        b't' => "to",
+        b'v' => "via",
+        b'o' => "event",
+        b'r' => "refer-to",
+        b'b' => "referred-by",
+        b'x' => "session-expires",
+        b'u' => "allow-events",
+        b'a' => "accept-contact",
+        b'j' => "reject-contact",
+        b'd' => "request-disposition",
+        b'y' => "identity",
         _ => return None,
     })
+}
+
+/// Header names common enough to be kept without a copy (lowercase, long form).
+const COMMON: [&str; 32] = [
+    "via",
+    "from",
+    "to",
+    "call-id",
+    "cseq",
+    "contact",
+    "max-forwards",
+    "user-agent",
+    "server",
+    "content-type",
+    "content-length",
+    "subject",
+    "allow",
+    "supported",
+    "require",
+    "expires",
+    "route",
+    "record-route",
+    "authorization",
+    "proxy-authorization",
+    "www-authenticate",
+    "proxy-authenticate",
+    "reason",
+    "privacy",
+    "p-asserted-identity",
+    "diversion",
+    "session-expires",
+    "min-se",
+    "accept",
+    "x-genesys-calluuid",
+    "date",
+    "event",
+];
+
+/// A header name lowercased and expanded from its compact form, borrowed where possible.
+fn header_name(name: &str) -> Cow<'_, str> {
+    let b = name.as_bytes();
+    if let [c] = b {
+        if let Some(long) = expand_compact(c.to_ascii_lowercase()) {
+            return Cow::Borrowed(long);
+        }
+    }
+    let mut lower = [0u8; 24];
+    if let Some(buf) = lower.get_mut(..b.len()) {
+        buf.copy_from_slice(b);
+        buf.make_ascii_lowercase();
+        if let Some(known) = COMMON.iter().find(|k| k.len() == buf.len() && k.as_bytes() == buf) {
+            return Cow::Borrowed(known);
+        }
+    }
+    if b.iter().any(u8::is_ascii_uppercase) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// True when `input` plausibly starts a SIP message (a request line with a known method and
@@ -147,19 +206,24 @@ pub fn looks_like_sip(input: &[u8]) -> Option<bool> {
 
 /// Where the header section ends: (index of the blank line's end, i.e. body start).
 fn header_end(input: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'\n' {
-            if input.get(i + 1) == Some(&b'\n') {
-                return Some(i + 2);
-            }
-            if input.get(i + 1) == Some(&b'\r') && input.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
-        }
-        i += 1;
-    }
-    None
+    memchr::memchr_iter(b'\n', input).find_map(|i| match input.get(i + 1..i + 3) {
+        Some([b'\n', _]) => Some(i + 2),
+        Some([b'\r', b'\n']) => Some(i + 3),
+        Some(_) => None,
+        None => (input.get(i + 1) == Some(&b'\n')).then_some(i + 2),
+    })
+}
+
+/// The lines of a header section, without their line ends.
+fn lines(head: &str) -> impl Iterator<Item = &str> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let rest = head.get(at..).filter(|r| !r.is_empty())?;
+        let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+        at += end + 1;
+        let line = &rest[..end];
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
 }
 
 /// Parses one message at the start of `input`. `datagram`: the input is one whole UDP
@@ -176,11 +240,11 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
     };
     let head =
         std::str::from_utf8(&input[..body_start]).map_err(|_| err("sip_bad_encoding", "headers are not UTF-8"))?;
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let mut lines = lines(head);
     let first = lines.next().unwrap_or("");
     let (start, version) = start_line(first)?;
 
-    let mut headers: Vec<Header<'_>> = Vec::new();
+    let mut headers: Vec<Header<'_>> = Vec::with_capacity(16);
     let mut dropped = 0;
     for line in lines {
         if line.is_empty() {
@@ -194,10 +258,10 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
             }
             continue;
         }
-        let Some((name, value)) = line.split_once(':') else {
+        let Some((name, value)) = split_once_byte(line, b':') else {
             return Err(err("sip_bad_header", format!("header line without a colon: {:.60}", line)));
         };
-        let name = name.trim();
+        let name = trim_lws(name);
         if name.is_empty() || name.contains(' ') {
             return Err(err("sip_bad_header", format!("bad header name: {:.60}", name)));
         }
@@ -205,17 +269,12 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
             dropped += 1;
             continue;
         }
-        let lower = name.to_ascii_lowercase();
-        let name = match expand_compact(&lower) {
-            Some(long) => Cow::Borrowed(long),
-            None => Cow::Owned(lower),
-        };
-        headers.push(Header { name, value: Cow::Borrowed(value.trim()) });
+        headers.push(Header { name: header_name(name), value: Cow::Borrowed(trim_lws(value)) });
     }
 
     let declared =
         match headers.iter().find(|h| h.name == "content-length") {
-            Some(h) => Some(h.value.trim().parse::<usize>().map_err(|_| {
+            Some(h) => Some(h.value.parse::<usize>().map_err(|_| {
                 err("sip_bad_content_length", format!("Content-Length is not a number: {:.40}", h.value))
             })?),
             None => None,
@@ -272,27 +331,61 @@ fn start_line(line: &str) -> Result<(StartLine<'_>, &str), SipError> {
 }
 
 /// Splits a header value list at commas outside quotes and angle brackets.
-pub fn split_list(v: &str) -> impl Iterator<Item = &str> {
-    let mut parts = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0i32, false, 0usize);
-    let b = v.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'<' if !quoted => depth += 1,
-            b'>' if !quoted => depth -= 1,
-            b',' if !quoted && depth <= 0 => {
-                parts.push(v[start..i].trim());
-                start = i + 1;
+pub fn split_list(v: &str) -> SplitList<'_> {
+    SplitList { v, at: 0 }
+}
+
+/// The items of a header value list; empty items are skipped.
+#[derive(Debug, Clone)]
+pub struct SplitList<'a> {
+    v: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for SplitList<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.v.as_bytes();
+        while self.at <= b.len() {
+            let start = self.at;
+            let end = list_item_end(b, start);
+            self.at = end + 1;
+            // Commas and quotes are ASCII, so `start..end` are character boundaries.
+            let item = trim_lws(self.v.get(start..end).unwrap_or(""));
+            if !item.is_empty() {
+                return Some(item);
             }
-            _ => {}
         }
-        i += 1;
+        None
     }
-    parts.push(v[start.min(v.len())..].trim());
-    parts.into_iter().filter(|p| !p.is_empty())
+}
+
+/// Where the list item starting at `i` ends: the next comma outside quotes and `<...>`, or
+/// the end. Jumps between the bytes that matter.
+fn list_item_end(b: &[u8], mut i: usize) -> usize {
+    loop {
+        let Some(rest) = b.get(i..) else { return b.len() };
+        let Some(j) = memchr::memchr3(b',', b'"', b'<', rest) else { return b.len() };
+        i += j;
+        match b[i] {
+            b',' => return i,
+            b'"' => {
+                // To the closing quote, skipping escaped characters.
+                i += 1;
+                while let Some(&c) = b.get(i) {
+                    i += if c == b'\\' { 2 } else { 1 };
+                    if c == b'"' {
+                        break;
+                    }
+                }
+            }
+            _ => match memchr::memchr(b'>', &b[i..]) {
+                Some(k) => i += k + 1,
+                None => return b.len(),
+            },
+        }
+    }
 }
 
 /// A SIP or tel URI's parts.
@@ -306,21 +399,33 @@ pub struct Uri<'a> {
 }
 
 pub fn parse_uri(s: &str) -> Uri<'_> {
-    let s = s.trim();
+    let s = trim_lws(s);
     let mut u = Uri { original: s, ..Uri::default() };
-    let Some((scheme, rest)) = s.split_once(':') else { return u };
+    let Some((scheme, rest)) = split_once_byte(s, b':') else { return u };
     u.scheme = scheme;
     if scheme.eq_ignore_ascii_case("tel") {
-        u.user = Some(rest.split(';').next().unwrap_or(rest));
+        u.user = Some(split_once_byte(rest, b';').map_or(rest, |(a, _)| a));
         return u;
     }
-    let rest = rest.split(['?']).next().unwrap_or(rest);
-    let (userinfo, hostpart) = match rest.rsplit_once('@') {
-        Some((ui, hp)) => (Some(ui), hp),
+    // One pass: the headers part starts at '?'; the host part follows the last '@'.
+    let (mut end, mut at) = (rest.len(), None);
+    for (i, c) in rest.bytes().enumerate() {
+        match c {
+            b'@' => at = Some(i),
+            b'?' => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let rest = rest.get(..end).unwrap_or(rest);
+    let (userinfo, hostpart) = match at {
+        Some(i) => (rest.get(..i), rest.get(i + 1..).unwrap_or("")),
         None => (None, rest),
     };
-    u.user = userinfo.map(|ui| ui.split(':').next().unwrap_or(ui)).filter(|x| !x.is_empty());
-    let hostport = hostpart.split(';').next().unwrap_or(hostpart);
+    u.user = userinfo.map(|ui| split_once_byte(ui, b':').map_or(ui, |(a, _)| a)).filter(|x| !x.is_empty());
+    let hostport = split_once_byte(hostpart, b';').map_or(hostpart, |(a, _)| a);
     let (host, port) = split_host_port(hostport);
     u.host = Some(host).filter(|h| !h.is_empty());
     u.port = port;
@@ -330,12 +435,12 @@ pub fn parse_uri(s: &str) -> Uri<'_> {
 /// `host:port`, `[v6]:port`, or a bare host.
 pub fn split_host_port(hp: &str) -> (&str, Option<u16>) {
     if let Some(rest) = hp.strip_prefix('[') {
-        if let Some((h, after)) = rest.split_once(']') {
+        if let Some((h, after)) = split_once_byte(rest, b']') {
             return (h, after.strip_prefix(':').and_then(|p| p.parse().ok()));
         }
     }
-    match hp.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
+    match find_byte(hp, b':') {
+        Some(i) if hp.bytes().rposition(|c| c == b':') == Some(i) => (&hp[..i], parse_port(&hp[i + 1..])),
         _ => (hp, None),
     }
 }
@@ -343,7 +448,8 @@ pub fn split_host_port(hp: &str) -> (&str, Option<u16>) {
 /// A From/To/Contact value: display name, URI, and header parameters (tag, expires, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameAddr<'a> {
-    pub display: Option<String>,
+    /// The display name, without its quotes (escapes inside it are kept as written).
+    pub display: Option<&'a str>,
     pub uri: Uri<'a>,
     pub params: &'a str,
 }
@@ -355,16 +461,16 @@ impl<'a> NameAddr<'a> {
 }
 
 pub fn parse_name_addr(v: &str) -> NameAddr<'_> {
-    let v = v.trim();
-    if let Some(lt) = v.find('<') {
-        let display = v[..lt].trim().trim_matches('"').trim();
-        let gt = v[lt..].find('>').map_or(v.len(), |g| lt + g);
-        let uri = &v[lt + 1..gt.max(lt + 1)];
+    let v = trim_lws(v);
+    if let Some(lt) = find_byte(v, b'<') {
+        let display = trim_lws(trim_quotes(trim_lws(&v[..lt])));
+        let gt = find_byte(&v[lt..], b'>').map_or(v.len(), |g| lt + g);
+        let uri = v.get(lt + 1..gt.max(lt + 1)).unwrap_or("");
         let params = v.get(gt + 1..).unwrap_or("");
-        return NameAddr { display: (!display.is_empty()).then(|| display.to_owned()), uri: parse_uri(uri), params };
+        return NameAddr { display: (!display.is_empty()).then_some(display), uri: parse_uri(uri), params };
     }
     // addr-spec: parameters after ';' belong to the header, not the URI.
-    let (uri, params) = match v.find(';') {
+    let (uri, params) = match find_byte(v, b';') {
         Some(i) => (&v[..i], &v[i..]),
         None => (v, ""),
     };
@@ -373,10 +479,19 @@ pub fn parse_name_addr(v: &str) -> NameAddr<'_> {
 
 /// The value of `;name=value` in a parameter list (case-insensitive name).
 pub fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    params.split(';').skip_while(|p| p.trim().is_empty()).find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"'))
-    })
+    let mut rest = Some(params);
+    while let Some(r) = rest {
+        let (p, next) = match split_once_byte(r, b';') {
+            Some((p, next)) => (p, Some(next)),
+            None => (r, None),
+        };
+        let (k, v) = split_once_byte(p, b'=').unwrap_or((p, ""));
+        if trim_lws(k).eq_ignore_ascii_case(name) {
+            return Some(trim_quotes(trim_lws(v)));
+        }
+        rest = next;
+    }
+    None
 }
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=...`.
@@ -390,22 +505,61 @@ pub struct Via<'a> {
 }
 
 pub fn parse_via(v: &str) -> Via<'_> {
-    let v = v.trim();
-    let (proto, rest) = v.split_once(|c: char| c.is_whitespace()).unwrap_or((v, ""));
-    let transport = proto.rsplit('/').next().unwrap_or("");
-    let rest = rest.trim();
-    let (sent_by, params) = match rest.find(';') {
+    let v = trim_lws(v);
+    let (proto, rest) = v.split_once([' ', '\t']).unwrap_or((v, ""));
+    let transport = rsplit_once_byte(proto, b'/').map_or(proto, |(_, t)| t);
+    let rest = trim_lws(rest);
+    let (sent_by, params) = match find_byte(rest, b';') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    let (host, port) = split_host_port(sent_by.trim());
+    let (host, port) = split_host_port(trim_lws(sent_by));
     Via { original: v, transport, host, port, branch: param(params, "branch") }
 }
 
 /// CSeq: `314159 INVITE`.
 pub fn parse_cseq(v: &str) -> Option<(u32, &str)> {
-    let (n, m) = v.trim().split_once(|c: char| c.is_whitespace())?;
-    Some((n.parse().ok()?, m.trim()))
+    let (n, m) = trim_lws(v).split_once([' ', '\t'])?;
+    Some((n.parse().ok()?, trim_lws(m)))
+}
+
+/// A port number: digits only, at most 65535.
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 {
+        return None;
+    }
+    p.bytes()
+        .try_fold(0u32, |n, c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+        .and_then(|n| u16::try_from(n).ok())
+}
+
+/// The first `b` (an ASCII byte) in `s`. Header parts are short: a plain loop beats a search.
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    // `b` is ASCII, so both sides are on character boundaries.
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+fn rsplit_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().rposition(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// Without leading and trailing spaces and tabs (SIP's linear white space).
+pub fn trim_lws(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map_or(start, |e| e + 1);
+    s.get(start..end).unwrap_or("")
+}
+
+/// Without one pair of surrounding double quotes, or any stray ones at the ends.
+fn trim_quotes(s: &str) -> &str {
+    s.trim_start_matches('"').trim_end_matches('"')
 }
 
 #[cfg(test)]

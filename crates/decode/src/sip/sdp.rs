@@ -44,12 +44,11 @@ pub fn parse(body: &[u8], max_media: usize) -> Option<Sdp<'_>> {
         match k {
             "v" => s.version = Some(v),
             "o" => {
-                let f: Vec<&str> = v.split_whitespace().collect();
-                if f.len() >= 6 {
-                    s.owner_username = Some(f[0]);
-                    s.owner_session_id = Some(f[1]);
-                    s.owner_version = Some(f[2]);
-                    s.owner_ip = Some(f[5]);
+                let mut f = v.split_whitespace();
+                let (user, id, version) = (f.next(), f.next(), f.next());
+                if let Some(ip) = f.nth(2) {
+                    (s.owner_username, s.owner_session_id, s.owner_version) = (user, id, version);
+                    s.owner_ip = Some(ip);
                 }
             }
             "s" => s.session_name = Some(v),

@@ -59,7 +59,10 @@ pub(crate) struct Call {
     cancelled: bool,
 }
 
-type TxKey = (String, u32, String, String);
+/// Call-ID, CSeq number and method, and top Via branch, in one string.
+type TxKey = Box<str>;
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A completed transaction is remembered this long, to recognise retransmitted requests and
 /// responses (RFC 3261 Timer J/K: 64 x T1 = 32 s).
@@ -69,10 +72,10 @@ const TX_LINGER: Nanos = 32_000_000_000;
 pub struct SipDecoder {
     limits: DecodeLimits,
     messages: u64,
-    txs: HashMap<TxKey, Tx>,
+    txs: Map<TxKey, Tx>,
     /// Completed transactions in completion order, forgotten after `TX_LINGER`.
     completed: std::collections::VecDeque<(Nanos, TxKey)>,
-    calls: HashMap<String, Call>,
+    calls: Map<String, Call>,
     summaries: std::collections::BTreeMap<(String, String), Summary>,
 }
 
@@ -83,7 +86,7 @@ impl std::fmt::Debug for SipDecoder {
 }
 
 fn who(u: &parser::NameAddr<'_>) -> (Option<String>, Option<String>, Option<String>) {
-    (u.uri.user.map(str::to_owned), u.display.clone(), u.uri.host.map(str::to_owned))
+    (u.uri.user.map(str::to_owned), u.display.map(str::to_owned), u.uri.host.map(str::to_owned))
 }
 
 impl SipDecoder {
@@ -91,9 +94,9 @@ impl SipDecoder {
         SipDecoder {
             limits,
             messages: 0,
-            txs: HashMap::new(),
+            txs: Map::default(),
             completed: Default::default(),
-            calls: HashMap::new(),
+            calls: Map::default(),
             summaries: Default::default(),
         }
     }
@@ -102,10 +105,18 @@ impl SipDecoder {
         self.messages += 1;
         // The body is parsed once, for the message document and for the call.
         let sdp = super::sdp::parse(m.body, self.limits.max_headers.min(64));
-        let call_id = m.header("call-id").unwrap_or("").to_owned();
+        let call_id = m.header("call-id").unwrap_or("");
         let (cseq_n, cseq_m) = m.header("cseq").and_then(parse_cseq).unwrap_or((0, ""));
-        let branch = m.header_values("via").next().map(parse_via).and_then(|v| v.branch).unwrap_or("").to_owned();
-        let key = (call_id.clone(), cseq_n, cseq_m.to_owned(), branch);
+        let branch = m.header_values("via").next().map(parse_via).and_then(|v| v.branch).unwrap_or("");
+        let key: TxKey = {
+            let mut n = itoa::Buffer::new();
+            let num = n.format(cseq_n);
+            let mut k = String::with_capacity(call_id.len() + cseq_m.len() + branch.len() + 16);
+            for part in [call_id, "\n", num, " ", cseq_m, "\n", branch] {
+                k.push_str(part);
+            }
+            k.into()
+        };
         // Forget completed transactions after the linger time, or early when too many linger.
         while let Some((t, _)) = self.completed.front() {
             if ctx.ts - *t < TX_LINGER && self.completed.len() <= 16 * self.limits.max_transactions {
@@ -171,7 +182,7 @@ impl SipDecoder {
         let doc = message_document(ctx, m, self.messages, raw_len, &tx_info, sdp.as_ref());
         ctx.emit(doc);
         if !tx_info.retransmission {
-            self.track_call(ctx, m, sdp.as_ref(), &call_id, cseq_m);
+            self.track_call(ctx, m, sdp.as_ref(), call_id, cseq_m);
         }
     }
 

@@ -24,7 +24,7 @@ fn request_with_compact_and_folded_headers() {
     assert_eq!(m.body, b"v=0\r");
     assert_eq!(m.len, INVITE.len());
     let from = parse_name_addr(m.header("from").unwrap());
-    assert_eq!(from.display.as_deref(), Some("Alice A"));
+    assert_eq!(from.display, Some("Alice A"));
     assert_eq!((from.uri.user, from.uri.host, from.uri.port), (Some("alice"), Some("127.0.1.1"), Some(5060)));
     assert_eq!(from.param("tag"), Some("1SIPpTag001"));
     let via = parse_via(m.header("via").unwrap());

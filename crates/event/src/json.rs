@@ -1,0 +1,407 @@
+//! The JSON text of documents: writing strings, numbers and times straight into a buffer,
+//! walking the members of an object that was written that way, and merging fields set later
+//! by dotted name into it.
+//!
+//! Only JSON this crate wrote is walked, but the walker still treats its input as untrusted:
+//! it never panics and stops at the first byte it does not expect.
+
+use std::borrow::Cow;
+
+/// Bytes that must be escaped inside a JSON string: controls, `"` and `\`.
+const fn escape_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+}
+static ESCAPE: [bool; 256] = escape_table();
+
+/// Writes `s` as a JSON string.
+#[inline(always)]
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    write_str_content(out, s);
+    out.push(b'"');
+}
+
+/// Writes `s` escaped, without the quotes.
+#[inline(always)]
+pub fn write_str_content(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    if any_escape(b) {
+        write_escaped(out, b);
+    } else {
+        out.extend_from_slice(b);
+    }
+}
+
+/// Whether any byte of `b` must be escaped, eight bytes at a time.
+#[inline(always)]
+fn any_escape(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        if needs_escape(u64::from_le_bytes(w)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| ESCAPE[usize::from(c)])
+}
+
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, b: &[u8]) {
+    let mut run = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if !ESCAPE[usize::from(c)] {
+            continue;
+        }
+        out.extend_from_slice(&b[run..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&b[run..]);
+}
+
+/// Whether any of the eight bytes in `w` is a control byte, `"` or `\`.
+#[inline(always)]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Bytes below 0x20 (ASCII only: bytes with the high bit set never need escaping).
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    control | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) != 0
+}
+
+#[inline]
+pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+#[inline]
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Writes an IP address as a JSON string (its text never needs escaping).
+pub fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    use std::io::Write;
+    out.push(b'"');
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(o).as_bytes());
+            }
+        }
+        // Writing into a Vec cannot fail.
+        std::net::IpAddr::V6(a) => drop(write!(out, "{a}")),
+    }
+    out.push(b'"');
+}
+
+/// Where each member of an object starts and ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    /// The key as written, without its quotes (still escaped).
+    pub key: &'a [u8],
+    /// The value's JSON text.
+    pub value: &'a [u8],
+    /// The whole member, `"key":value`.
+    pub whole: &'a [u8],
+}
+
+/// The members of an object's content (the text between its braces).
+#[derive(Debug)]
+pub struct Members<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Members<'a> {
+    pub fn new(content: &'a [u8]) -> Self {
+        Members { b: content, i: 0 }
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        let b = self.b;
+        let mut i = skip_ws(b, self.i);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+        let start = i;
+        let key_end = string_end(b, i)?;
+        let key = &b[i + 1..key_end - 1];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let v = skip_ws(b, i + 1);
+        let v_end = value_end(b, v)?;
+        self.i = v_end;
+        Some(Member { key, value: &b[v..v_end], whole: &b[start..v_end] })
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` opens a string: the index just past its closing quote.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        match b.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => j += 2,
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index just past the value starting at `b[i]`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let n = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace());
+            let end = n.map_or(b.len(), |n| i + n);
+            (end > i).then_some(end)
+        }
+    }
+}
+
+/// The content of an object value (between its braces), if `v` is an object.
+pub fn object_content(v: &[u8]) -> Option<&[u8]> {
+    match v {
+        [b'{', inner @ .., b'}'] => Some(inner),
+        _ => None,
+    }
+}
+
+/// Finds the value at a dotted path inside an object's content.
+pub fn lookup<'a>(content: &'a [u8], path: &str) -> Option<&'a [u8]> {
+    let (first, rest) = match path.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (path, None),
+    };
+    let m = Members::new(content).find(|m| m.key == first.as_bytes())?;
+    match rest {
+        None => Some(m.value),
+        Some(rest) => lookup(object_content(m.value)?, rest),
+    }
+}
+
+/// A JSON string value as text: borrowed when it has no escapes.
+pub fn str_value(v: &[u8]) -> Option<Cow<'_, str>> {
+    let inner = match v {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => return None,
+    };
+    if !inner.contains(&b'\\') {
+        return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
+    }
+    serde_json::from_slice::<String>(v).ok().map(Cow::Owned)
+}
+
+/// A field set by dotted name after the document was written (or instead of writing it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    pub name: Box<str>,
+    pub value: Box<[u8]>,
+}
+
+/// Writes the object whose content is `base` (absent: an empty object) with `patches` merged
+/// in. Each patch is (the rest of its path, its value); later patches win over earlier ones
+/// and over the base, and a deeper field wins over a shallower one at the same name
+/// (`a.b` set after `a` makes `a` an object).
+pub fn merge(out: &mut Vec<u8>, base: Option<&[u8]>, patches: &[(&str, &[u8])]) {
+    out.push(b'{');
+    let mut first = true;
+    let mut used = vec![false; patches.len()];
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    if let Some(base) = base {
+        for m in Members::new(base) {
+            let mine: Vec<usize> = (0..patches.len()).filter(|&i| head(patches[i].0).as_bytes() == m.key).collect();
+            sep(out);
+            if mine.is_empty() {
+                out.extend_from_slice(m.whole);
+                continue;
+            }
+            for &i in &mine {
+                used[i] = true;
+            }
+            out.extend_from_slice(&m.whole[..m.whole.len() - m.value.len()]);
+            write_group(out, object_content(m.value), patches, &mine);
+        }
+    }
+    // Names the base did not have, in the order they were first set.
+    for i in 0..patches.len() {
+        if used[i] {
+            continue;
+        }
+        let h = head(patches[i].0);
+        let mine: Vec<usize> = (i..patches.len()).filter(|&j| !used[j] && head(patches[j].0) == h).collect();
+        for &j in &mine {
+            used[j] = true;
+        }
+        sep(out);
+        write_str(out, h);
+        out.push(b':');
+        write_group(out, None, patches, &mine);
+    }
+    out.push(b'}');
+}
+
+/// The first segment of a dotted name.
+fn head(p: &str) -> &str {
+    p.split_once('.').map_or(p, |(a, _)| a)
+}
+
+/// The value of one member from the patches `mine` (all with the same head) over `base`.
+fn write_group(out: &mut Vec<u8>, base: Option<&[u8]>, patches: &[(&str, &[u8])], mine: &[usize]) {
+    let deeper: Vec<(&str, &[u8])> =
+        mine.iter().filter_map(|&i| Some((patches[i].0.split_once('.')?.1, patches[i].1))).collect();
+    if deeper.is_empty() {
+        // Only whole values: the last one set wins.
+        if let Some(&last) = mine.last() {
+            out.extend_from_slice(patches[last].1);
+        }
+        return;
+    }
+    // A whole-value patch followed by deeper ones: the deeper fields merge into it if it is
+    // an object, else they replace it.
+    let whole = mine.iter().rev().find(|&&i| !patches[i].0.contains('.')).map(|&i| patches[i].1);
+    let inner = match whole {
+        Some(w) => object_content(w),
+        None => base,
+    };
+    merge(out, inner, &deeper);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged(base: &str, patches: &[(&str, &str)]) -> serde_json::Value {
+        let p: Vec<(&str, &[u8])> = patches.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        let mut out = Vec::new();
+        merge(&mut out, Some(base.as_bytes()), &p);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        for s in ["plain", "q\"uote", "back\\slash", "nl\n\r\t", "\u{1}\u{1f}", "ünï", ""] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap());
+        }
+    }
+
+    #[test]
+    fn escaping_finds_every_special_byte_at_every_offset() {
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut s: String = "abcdefghijklmnopqrst".into();
+                s.insert(at, special);
+                s.push('é');
+                let mut out = Vec::new();
+                write_str(&mut out, &s);
+                assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap(), "{s:?}");
+            }
+        }
+        let mut out = Vec::new();
+        write_ip(&mut out, "10.200.3.0".parse().unwrap());
+        write_ip(&mut out, "2001:db8::1".parse().unwrap());
+        assert_eq!(out, br#""10.200.3.0""2001:db8::1""#);
+    }
+
+    #[test]
+    fn members_and_lookup_walk_nested_values() {
+        let c = br#""a":1,"b":{"c":"x\"}","d":[1,{"e":2}]},"f":true"#;
+        let keys: Vec<&[u8]> = Members::new(c).map(|m| m.key).collect();
+        assert_eq!(keys, [&b"a"[..], b"b", b"f"]);
+        assert_eq!(lookup(c, "b.c"), Some(&br#""x\"}""#[..]));
+        assert_eq!(lookup(c, "b.d"), Some(&br#"[1,{"e":2}]"#[..]));
+        assert_eq!(lookup(c, "b.d.e"), None);
+        assert_eq!(lookup(c, "f"), Some(&b"true"[..]));
+        assert_eq!(str_value(br#""x\"}""#).as_deref(), Some("x\"}"));
+    }
+
+    #[test]
+    fn damaged_text_ends_the_walk_without_panicking() {
+        for bad in [&br#""a":"#[..], br#""a""#, br#""a":{"b":1"#, br#""a\"#, b"{", b"}", br#""a":]"#] {
+            let _ = Members::new(bad).count();
+            let _ = lookup(bad, "a.b");
+        }
+    }
+
+    #[test]
+    fn patches_replace_extend_and_create() {
+        let base = r#""a":1,"b":{"c":2,"d":3},"e":"x""#;
+        let j = merged(base, &[("b.c", "20"), ("b.g.h", "5"), ("a", "10"), ("new.k", "\"v\""), ("e.f", "1")]);
+        assert_eq!(
+            j,
+            serde_json::json!({"a": 10, "b": {"c": 20, "d": 3, "g": {"h": 5}}, "e": {"f": 1}, "new": {"k": "v"}})
+        );
+        let j = merged(base, &[("b", r#"{"z":1}"#), ("b.y", "2"), ("a", "1"), ("a", "2")]);
+        assert_eq!(j, serde_json::json!({"a": 2, "b": {"z": 1, "y": 2}, "e": "x"}));
+    }
+}
