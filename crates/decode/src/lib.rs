@@ -17,7 +17,9 @@ pub mod sip;
 
 pub use session::{Registry, Session};
 
-use iotw_event::{Event, Nanos};
+use iotw_event::{Dur, Event, Nanos};
+
+const SECOND: Nanos = 1_000_000_000;
 use iotw_flow::{Dir, FlowMeta};
 use std::borrow::Cow;
 
@@ -91,6 +93,12 @@ pub struct DecodeLimits {
     pub max_decompressed: usize,
     /// Nesting depth of structured values.
     pub max_depth: usize,
+    /// A call (dialog) not answered within this time of its last message is closed as timed
+    /// out (RFC 3261 Timer C is at least 3 minutes).
+    pub call_setup_timeout: Dur,
+    /// An answered call with no message for this long is closed as timed out (twice its
+    /// Session-Expires when it negotiated a session timer, RFC 4028).
+    pub call_idle_timeout: Dur,
 }
 
 impl Default for DecodeLimits {
@@ -103,6 +111,8 @@ impl Default for DecodeLimits {
             max_transactions: 1024,
             max_decompressed: 4 << 20,
             max_depth: 16,
+            call_setup_timeout: Dur(300 * SECOND),
+            call_idle_timeout: Dur(4 * 3600 * SECOND),
         }
     }
 }

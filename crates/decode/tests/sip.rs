@@ -201,3 +201,46 @@ fn register_and_options_outcomes_are_summarised_per_user_agent() {
     assert_eq!(f(s, "sip.summary.codes.503"), 1);
     assert_eq!(f(s, "sip.summary.mean_response_time"), 20 * MS);
 }
+
+const SEC: i64 = 1_000_000_000;
+
+fn other_call(ts: i64) -> (Dir, i64, Vec<u8>) {
+    let m = msg("OPTIONS sip:bob@192.0.2.2 SIP/2.0", "9 OPTIONS", "", "");
+    (Dir::Orig, ts, String::from_utf8(m).unwrap().replace("call-1@", "other@").into_bytes())
+}
+
+#[test]
+fn unanswered_call_is_closed_by_the_setup_timeout_while_its_flow_lives_on() {
+    let msgs = vec![
+        (Dir::Orig, 0, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", "", SDP)),
+        other_call(200 * SEC), // within the 5 minute default: still open
+        other_call(301 * SEC),
+    ];
+    let out = run(17, &msgs, false);
+    let c = calls(&out);
+    assert_eq!(c.len(), 1, "closed once, by the timeout, not again at flow end");
+    assert_eq!((f(c[0], "call.state"), f(c[0], "call.end_cause")), ("timeout".into(), "timeout".into()));
+    assert_eq!(f(c[0], "event.end"), "1970-01-01T00:00:00.000000Z", "ends with its last message");
+    let pos = out.iter().position(|e| e.dataset == "call").unwrap();
+    assert!(f(&out[pos - 1], "sip.method") == "OPTIONS", "emitted when the later message arrived");
+}
+
+#[test]
+fn answered_call_times_out_after_twice_its_session_interval() {
+    let answered = |expires: &str, gap: i64| {
+        let extra = if expires.is_empty() { String::new() } else { format!("\r\nSession-Expires: {expires}") };
+        let to_tag = format!(";tag=b1{extra}");
+        vec![
+            (Dir::Orig, 0, msg("INVITE sip:bob@192.0.2.2 SIP/2.0", "1 INVITE", &extra, SDP)),
+            (Dir::Resp, SEC, msg("SIP/2.0 200 OK", "1 INVITE", &to_tag, SDP)),
+            (Dir::Orig, SEC + MS, msg("ACK sip:bob@192.0.2.2 SIP/2.0", "1 ACK", &to_tag, "")),
+            other_call(SEC + gap),
+        ]
+    };
+    let out = run(17, &answered("90;refresher=uac", 182 * SEC), false);
+    assert_eq!(f(calls(&out)[0], "call.state"), "timeout");
+    let out = run(17, &answered("90;refresher=uac", 170 * SEC), false);
+    assert_eq!(f(calls(&out)[0], "call.state"), "unterminated", "refreshed in time: open until flow end");
+    let out = run(17, &answered("", 182 * SEC), false);
+    assert_eq!(f(calls(&out)[0], "call.state"), "unterminated", "no session timer: the 4 hour default");
+}

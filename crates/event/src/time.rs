@@ -13,6 +13,36 @@ impl std::fmt::Display for TimeError {
 
 impl std::error::Error for TimeError {}
 
+/// The longest duration a configuration file may give.
+const MAX_DUR: Nanos = 3650 * 86_400 * 1_000_000_000;
+
+/// A duration in configuration files: `"30s"`, `"5m"`, `"500ms"`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Nanos);
+
+impl<'de> serde::Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Dur(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1_000_000_000))),
+            Raw::Text(t) => parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
+        }
+        .and_then(|d| {
+            // Times are added to frame times (at most 2^62 ns); ten years keeps that in range.
+            if d.0 > MAX_DUR {
+                Err(serde::de::Error::custom("durations above ten years (3650d) are not accepted"))
+            } else {
+                Ok(d)
+            }
+        })
+    }
+}
+
 /// Days since 1970-01-01 to a civil date (H. Hinnant, "chrono-Compatible Low-Level Date
 /// Algorithms").
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -171,6 +201,15 @@ mod tests {
         assert_eq!(format_rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_rfc3339_micros(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
         assert_eq!(format_rfc3339_micros(-1_000), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn configured_durations_are_text_or_seconds_and_at_most_ten_years() {
+        let d = |s: &str| serde_json::from_str::<Dur>(s).map(|d| d.0).map_err(|e| e.to_string());
+        assert_eq!(d("\"5m\""), Ok(300_000_000_000));
+        assert_eq!(d("30"), Ok(30_000_000_000));
+        assert!(d("\"3651d\"").unwrap_err().contains("ten years"));
+        assert!(d("18446744073709551615").is_err());
     }
 
     #[test]

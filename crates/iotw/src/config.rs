@@ -7,30 +7,13 @@ use iotw_decode::DecodeLimits;
 use iotw_flow::defrag::DefragLimits;
 use iotw_flow::reassembly::ReassemblyLimits;
 use iotw_flow::FlowConfig;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The documented default configuration.
 pub const EXAMPLE: &str = include_str!("../../../iotw.example.toml");
 
-/// A duration written as `"30s"`, `"5m"`, `"500ms"` or a number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub i64);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Dur(s as i64 * 1_000_000_000)),
-            Raw::Text(t) => iotw_event::parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
-        }
-    }
-}
+pub use iotw_event::Dur;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

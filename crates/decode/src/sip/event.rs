@@ -242,7 +242,9 @@ fn write_sdp(e: &mut Event, s: &sdp::Sdp<'_>) {
 /// One document per INVITE dialog (call), when it ends or its flow does.
 pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: &Call) -> Event {
     let start = c.start.to_be_bytes();
-    let end = c.end.unwrap_or(ctx.meta.last);
+    // A call that did not end (timed out, or still open when its flow ended) ends with its
+    // last message.
+    let end = c.end.unwrap_or(c.last_seen.max(c.start));
     let mut e = Event::new("call", "event", end, &[c.call_id.as_bytes(), &start]);
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
     e.obj("event").strs("category", ["network"]).strs("type", ["connection", "end"]);

@@ -55,6 +55,10 @@ pub(crate) struct Call {
     pub genesys_uuid: Option<String>,
     pub messages: u32,
     pub state: &'static str,
+    /// When the dialog's last message was seen.
+    pub last_seen: Nanos,
+    /// The negotiated session interval (Session-Expires, RFC 4028).
+    session_expires: Option<Nanos>,
     bye_seen: bool,
     cancelled: bool,
 }
@@ -68,10 +72,14 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// responses (RFC 3261 Timer J/K: 64 x T1 = 32 s).
 const TX_LINGER: Nanos = 32_000_000_000;
 
+/// Open calls are checked for their timeouts at most this often (of packet time).
+const SWEEP_EVERY: Nanos = 1_000_000_000;
+
 /// Open calls and transactions per flow are capped by `max_transactions`.
 pub struct SipDecoder {
     limits: DecodeLimits,
     messages: u64,
+    last_sweep: Nanos,
     txs: Map<TxKey, Tx>,
     /// Completed transactions in completion order, forgotten after `TX_LINGER`.
     completed: std::collections::VecDeque<(Nanos, TxKey)>,
@@ -94,6 +102,7 @@ impl SipDecoder {
         SipDecoder {
             limits,
             messages: 0,
+            last_sweep: Nanos::MIN,
             txs: Map::default(),
             completed: Default::default(),
             calls: Map::default(),
@@ -103,6 +112,10 @@ impl SipDecoder {
 
     fn message(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, raw_len: usize) {
         self.messages += 1;
+        if ctx.ts.saturating_sub(self.last_sweep) >= SWEEP_EVERY {
+            self.last_sweep = ctx.ts;
+            self.expire_calls(ctx);
+        }
         // The body is parsed once, for the message document and for the call.
         let sdp = super::sdp::parse(m.body, self.limits.max_headers.min(64));
         let call_id = m.header("call-id").unwrap_or("");
@@ -198,6 +211,12 @@ impl SipDecoder {
             return;
         }
         let dir = ctx.dir;
+        if let Some(c) = self.calls.get_mut(call_id) {
+            c.last_seen = ctx.ts;
+            if let Some(x) = m.header("session-expires").and_then(session_interval) {
+                c.session_expires = Some(x);
+            }
+        }
         match m.start {
             StartLine::Request { method: "INVITE", .. } => {
                 let to_tag = m.header("to").map(parse_name_addr).and_then(|t| t.param("tag").map(str::to_owned));
@@ -229,6 +248,8 @@ impl SipDecoder {
                     genesys_uuid: m.header("x-genesys-calluuid").map(str::to_owned),
                     messages: 1,
                     state: "setup",
+                    last_seen: ctx.ts,
+                    session_expires: m.header("session-expires").and_then(session_interval),
                     ..Call::default()
                 };
                 add_media(&mut c, sdp);
@@ -290,6 +311,33 @@ impl SipDecoder {
         }
     }
 
+    /// Closes the calls that went quiet for longer than their timeout.
+    fn expire_calls(&mut self, ctx: &mut Ctx<'_>) {
+        let (setup, idle) = (self.limits.call_setup_timeout.0, self.limits.call_idle_timeout.0);
+        let mut expired: Vec<(Nanos, String)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                let limit = match (c.answer, c.session_expires) {
+                    (None, _) => setup,
+                    (Some(_), Some(interval)) => idle.min(interval.saturating_mul(2)),
+                    (Some(_), None) => idle,
+                };
+                ctx.ts.saturating_sub(c.last_seen) > limit
+            })
+            .map(|(id, c)| (c.start, id.clone()))
+            .collect();
+        expired.sort();
+        for (_, id) in expired {
+            if let Some(mut c) = self.calls.remove(&id) {
+                c.state = "timeout";
+                c.end_cause = Some("timeout".into());
+                let doc = call_document(ctx, &c);
+                ctx.emit(doc);
+            }
+        }
+    }
+
     fn close(&mut self, ctx: &mut Ctx<'_>, call_id: &str) {
         if let Some(c) = self.calls.remove(call_id) {
             let doc = call_document(ctx, &c);
@@ -300,6 +348,12 @@ impl SipDecoder {
             ctx.emit(doc);
         }
     }
+}
+
+/// `Session-Expires: 1800;refresher=uac` -> the interval (RFC 4028 §4).
+fn session_interval(v: &str) -> Option<Nanos> {
+    let secs: i64 = parser::trim_lws(v.split(';').next()?).parse().ok()?;
+    (secs > 0).then(|| secs.saturating_mul(1_000_000_000))
 }
 
 fn add_media(c: &mut Call, sdp: Option<&Sdp<'_>>) {
