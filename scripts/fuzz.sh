@@ -10,10 +10,12 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline)
 cargo fuzz build -O -a -s none
-mkdir -p corpus/capture_file corpus/sip
+mkdir -p corpus/capture_file corpus/sip corpus/pipeline
 cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
+# The whole pipeline: seeded with the SIP captures.
+cp -n ../testdata/captures/sip*.pcap* corpus/pipeline/ 2>/dev/null || true
 # SIP seeds: the SIP payloads of a test capture, one file per message.
 if [ -z "$(ls corpus/sip)" ] && command -v tshark >/dev/null; then
   tshark -r ../testdata/captures/sipp-udp-20calls.pcapng -c 12 -T fields -e udp.payload 2>/dev/null \
@@ -26,8 +28,11 @@ for line in sys.stdin:
 fi
 run() {
   local t=$1
+  local extra=()
+  # Whole captures are larger than libFuzzer's default input size.
+  [ "$t" = pipeline ] && extra=(-max_len=262144)
   mkdir -p "corpus/$t" "artifacts/$t"
-  if cargo fuzz run -O -a -s none "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
+  if cargo fuzz run -O -a -s none "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 "${extra[@]}" \
        -artifact_prefix="artifacts/$t/" >"fuzz-$t.log" 2>&1; then
     echo "$t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "fuzz-$t.log" | tail -1), no crash"
   else

@@ -220,7 +220,8 @@ impl CaptureFile {
     pub fn current(&self) -> Option<Frame<'_>> {
         let (ts, interface, orig_len, range) = self.cur.clone()?;
         let link = self.interfaces.get(interface as usize).map_or(LinkType(u32::MAX), |i| i.link);
-        Some(Frame { ts, link, source: self.source, interface, data: &self.buf[range], orig_len })
+        let ts = ts.clamp(0, crate::MAX_TS);
+        Some(Frame { ts, link, source: self.source, interface, data: self.buf.get(range)?, orig_len })
     }
 
     /// Convenience: advance and return the frame.

@@ -30,6 +30,12 @@ use std::path::PathBuf;
 /// Nanoseconds since the Unix epoch, UTC.
 pub type Nanos = i64;
 
+/// The latest frame time a capture file can give (2^62 ns, in the year 2116); earlier than
+/// 1970 becomes 1970. Every later stage adds timeouts to frame times and subtracts them
+/// from each other; keeping them in this range keeps that arithmetic from overflowing,
+/// whatever a damaged or hostile file claims.
+pub const MAX_TS: Nanos = (1 << 62) - 1;
+
 /// One captured frame, borrowed from its source's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {

@@ -136,7 +136,7 @@ impl Defrag {
                 }
             }
             self.serial += 1;
-            let deadline = now + limits.timeout;
+            let deadline = now.saturating_add(limits.timeout);
             self.order.push_back((deadline, key, self.serial));
             self.pending.insert(
                 key,
@@ -331,6 +331,15 @@ mod tests {
         d.expire(l.timeout, &mut |a| an.push(a));
         assert_eq!(d.pending(), 0);
         assert_eq!(an.iter().filter(|a| **a == DefragAnomaly::Timeout).count(), 10);
+    }
+
+    #[test]
+    fn fragment_at_the_end_of_time_does_not_overflow_its_deadline() {
+        // Found by the pipeline fuzz target: a frame time near i64::MAX plus the timeout.
+        let mut d = Defrag::default();
+        let l = DefragLimits::default();
+        assert!(d.insert(i64::MAX - 1, frag("10.0.0.1", 1, 0, true, b"AAAAAAAA"), &l, &mut |_| {}).is_none());
+        assert_eq!(d.pending(), 1);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! `iotw`: Integration On The Wire.
 
 mod capture_cmd;
-mod config;
 mod follow_cmd;
-mod pipeline;
 mod search_cmd;
+
+use iotw::{config, pipeline};
 
 use clap::{Parser, Subcommand};
 

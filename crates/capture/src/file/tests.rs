@@ -269,3 +269,15 @@ fn merge_orders_frames_of_several_files_by_time() {
     }
     assert_eq!(got, vec![(0, b"a1".to_vec()), (1, b"b2".to_vec()), (0, b"a3".to_vec()), (1, b"b4".to_vec())]);
 }
+
+#[test]
+fn frame_times_are_kept_between_1970_and_2116() {
+    // A file may claim any time; later stages add timeouts to it (fuzz regression).
+    let mut w = Ng::new(false);
+    w.idb(1, Some(0x80 | 1), "half seconds"); // 2^-1 s per tick
+    w.epb(0, u64::MAX, b"late");
+    let f = write(&w.b);
+    let (frames, err, _) = read_all(f.path());
+    assert!(err.is_none());
+    assert_eq!(frames[0].0, crate::MAX_TS);
+}
