@@ -37,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
     drop(f);
     let _ = p.finish();
     let mut line = Vec::new();
-    for batch in rx.try_iter() {
+    for mut batch in rx.try_iter() {
+        // What the shipper thread does first: render the deferred parts.
+        iotw_event::render_all(&mut batch);
         for e in batch {
             line.clear();
             e.write_json(&mut line);

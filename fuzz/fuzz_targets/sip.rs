@@ -1,5 +1,6 @@
 //! The SIP decoder (parser, SDP, transactions, calls) through the decode session: the input is
 //! fed as datagrams and, split at fuzzer-chosen points, as a TCP stream in both directions.
+//! Every document, rendered, must be valid JSON.
 #![no_main]
 use iotw_decode::{sip::Sip, DecodeLimits, Registry, Session};
 use iotw_flow::{Dir, Endpoint, FlowMeta, Payload};
@@ -26,5 +27,15 @@ fuzz_target!(|data: &[u8]| {
             s.payload(&reg, &m, dir, i as i64 * 1_000_000, p, &mut out);
         }
         s.finish(&reg, &m, 1_000_000_000, &mut out);
+    }
+    // Message documents are rendered later, from the copy the decoder kept.
+    iotw_event::render_all(&mut out);
+    let mut line = Vec::new();
+    for e in &out {
+        line.clear();
+        e.write_json(&mut line);
+        if let Err(err) = serde_json::from_slice::<serde_json::Value>(&line) {
+            panic!("invalid document ({err}): {}", String::from_utf8_lossy(&line));
+        }
     }
 });

@@ -16,9 +16,76 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Nanoseconds since the Unix epoch, UTC.
 pub type Nanos = i64;
+
+/// A member name. Names written in the source code (`&'static str`) are trusted to need no
+/// JSON escaping; a name taken from traffic (a SIP header name, ...) is wrapped in [`Wire`]
+/// and escaped.
+pub trait Key: Copy {
+    /// Writes `"name":`.
+    fn write(self, out: &mut Vec<u8>);
+    fn text(&self) -> &str;
+}
+
+impl Key for &'static str {
+    #[inline(always)]
+    fn write(self, out: &mut Vec<u8>) {
+        debug_assert!(!self.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\'), "key {self:?} needs escaping");
+        out.push(b'"');
+        out.extend_from_slice(self.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+/// A member name that came off the wire: escaped when written.
+#[derive(Debug, Clone, Copy)]
+pub struct Wire<'a>(pub &'a str);
+
+impl Key for Wire<'_> {
+    #[inline]
+    fn write(self, out: &mut Vec<u8>) {
+        json::write_str(out, self.0);
+        out.push(b':');
+    }
+
+    fn text(&self) -> &str {
+        self.0
+    }
+}
+
+/// Document buffers kept per thread for reuse (see [`recycle`]).
+const MAX_SPARE: usize = 4096;
+
+/// A new document's buffer: a shipped document's when one was handed back.
+const BODY_CAPACITY: usize = 2048;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Hands the buffers of shipped documents to this thread, whose next documents reuse them:
+/// a steady stream of documents then costs no new memory (fresh pages from the system are
+/// zeroed by the kernel, which costs more than building the document).
+pub fn recycle(events: impl IntoIterator<Item = Event>) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        for e in events {
+            if s.len() >= MAX_SPARE {
+                break;
+            }
+            let mut body = e.body;
+            body.clear();
+            s.push(body);
+        }
+    });
+}
 
 /// Deepest nesting the builder tracks (objects and arrays).
 const MAX_DEPTH: u32 = 32;
@@ -30,7 +97,11 @@ const MAX_DEPTH: u32 = 32;
 /// buffer and no tree. Fields set later by dotted name (`set`, for enrichers and rules)
 /// are kept aside and merged when the document is written; a name set again replaces its
 /// value. `event.dataset` and `event.kind` are written into the `event` object.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// A decoder may also leave the rest of a document to be written later ([`Event::defer`]):
+/// the decode thread keeps going while another thread renders ([`Event::render`]). Reading
+/// or writing a document renders a copy first if that has not happened yet.
+#[derive(Debug, Clone)]
 pub struct Event {
     /// Deterministic document id (`_id`).
     pub id: String,
@@ -49,6 +120,40 @@ pub struct Event {
     /// Whether the `event` object was written (with dataset and kind).
     event_written: bool,
     patches: Vec<json::Patch>,
+    pending: Option<Arc<dyn Render>>,
+}
+
+/// The rest of a document, written later (possibly on another thread) from what its decoder
+/// kept.
+pub trait Render: Send + Sync + std::fmt::Debug {
+    /// Writes the remaining top-level members into `e`.
+    fn render(&self, e: &mut Event);
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        let pending_eq = match (&self.pending, &other.pending) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        pending_eq
+            && self.id == other.id
+            && self.ts == other.ts
+            && self.dataset == other.dataset
+            && self.kind == other.kind
+            && self.body == other.body
+            && (self.depth, self.filled, self.arrays, self.event_written)
+                == (other.depth, other.filled, other.arrays, other.event_written)
+            && self.patches == other.patches
+    }
+}
+
+/// Renders every deferred document in `events` (see [`Event::defer`]).
+pub fn render_all(events: &mut [Event]) {
+    for e in events {
+        e.render();
+    }
 }
 
 impl Event {
@@ -64,11 +169,23 @@ impl Event {
         }
         let digest = h.finalize();
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..15]);
-        let mut body = Vec::with_capacity(1536);
+        let mut body = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| Vec::with_capacity(BODY_CAPACITY));
         body.extend_from_slice(b"\"@timestamp\":\"");
         write_rfc3339_micros(&mut body, ts);
         body.push(b'"');
-        Event { id, ts, dataset, kind, body, depth: 0, filled: 1, arrays: 0, event_written: false, patches: Vec::new() }
+        Event {
+            id,
+            ts,
+            dataset,
+            kind,
+            body,
+            depth: 0,
+            filled: 1,
+            arrays: 0,
+            event_written: false,
+            patches: Vec::new(),
+            pending: None,
+        }
     }
 
     #[inline(always)]
@@ -78,11 +195,10 @@ impl Event {
 
     /// Writes the separator and the key of the next member of the open object.
     #[inline(always)]
-    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+    fn key(&mut self, key: impl Key) -> &mut Vec<u8> {
         debug_assert!(!self.in_array(), "a keyed field inside an array");
         self.sep();
-        json::write_str(&mut self.body, key);
-        self.body.push(b':');
+        key.write(&mut self.body);
         &mut self.body
     }
 
@@ -111,8 +227,8 @@ impl Event {
 
     /// Opens an object member. The top-level `event` object gets `dataset` and `kind` first.
     #[inline(always)]
-    pub fn obj(&mut self, key: &str) -> &mut Self {
-        let top_event = self.depth == 0 && key == "event";
+    pub fn obj(&mut self, key: impl Key) -> &mut Self {
+        let top_event = self.depth == 0 && key.text() == "event";
         self.key(key);
         self.open(b'{');
         if top_event {
@@ -125,7 +241,7 @@ impl Event {
 
     /// Opens an array member; fill it with the `item_*` methods.
     #[inline]
-    pub fn arr(&mut self, key: &str) -> &mut Self {
+    pub fn arr(&mut self, key: impl Key) -> &mut Self {
         self.key(key);
         self.open(b'[');
         self
@@ -160,14 +276,14 @@ impl Event {
     }
 
     #[inline(always)]
-    pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
+    pub fn str(&mut self, key: impl Key, v: &str) -> &mut Self {
         json::write_str(self.key(key), v);
         self
     }
 
     /// One text made of `parts`, without building it first.
     #[inline]
-    pub fn str_parts(&mut self, key: &str, parts: &[&str]) -> &mut Self {
+    pub fn str_parts(&mut self, key: impl Key, parts: &[&str]) -> &mut Self {
         let out = self.key(key);
         out.push(b'"');
         for p in parts {
@@ -179,7 +295,7 @@ impl Event {
 
     /// Sets the field only when there is a value.
     #[inline(always)]
-    pub fn opt_str(&mut self, key: &str, v: Option<&str>) -> &mut Self {
+    pub fn opt_str(&mut self, key: impl Key, v: Option<&str>) -> &mut Self {
         if let Some(v) = v {
             self.str(key, v);
         }
@@ -187,26 +303,26 @@ impl Event {
     }
 
     #[inline(always)]
-    pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
+    pub fn u64(&mut self, key: impl Key, v: u64) -> &mut Self {
         json::write_u64(self.key(key), v);
         self
     }
 
     #[inline]
-    pub fn i64(&mut self, key: &str, v: i64) -> &mut Self {
+    pub fn i64(&mut self, key: impl Key, v: i64) -> &mut Self {
         json::write_i64(self.key(key), v);
         self
     }
 
     #[inline]
-    pub fn bool(&mut self, key: &str, v: bool) -> &mut Self {
+    pub fn bool(&mut self, key: impl Key, v: bool) -> &mut Self {
         self.key(key).extend_from_slice(if v { b"true" } else { b"false" });
         self
     }
 
     /// An IP address as text.
     #[inline]
-    pub fn ip(&mut self, key: &str, ip: std::net::IpAddr) -> &mut Self {
+    pub fn ip(&mut self, key: impl Key, ip: std::net::IpAddr) -> &mut Self {
         json::write_ip(self.key(key), ip);
         self
     }
@@ -221,7 +337,7 @@ impl Event {
 
     /// A time as RFC 3339 text with microseconds.
     #[inline]
-    pub fn time(&mut self, key: &str, ts: Nanos) -> &mut Self {
+    pub fn time(&mut self, key: impl Key, ts: Nanos) -> &mut Self {
         let out = self.key(key);
         out.push(b'"');
         write_rfc3339_micros(out, ts);
@@ -231,7 +347,7 @@ impl Event {
 
     /// An array of strings.
     #[inline]
-    pub fn strs<'s>(&mut self, key: &str, v: impl IntoIterator<Item = &'s str>) -> &mut Self {
+    pub fn strs<'s>(&mut self, key: impl Key, v: impl IntoIterator<Item = &'s str>) -> &mut Self {
         self.arr(key);
         for s in v {
             self.item_str(s);
@@ -240,10 +356,28 @@ impl Event {
     }
 
     /// Any JSON value (for the rare field that is not text, a number or a flag).
-    pub fn value(&mut self, key: &str, v: &Value) -> &mut Self {
+    pub fn value(&mut self, key: impl Key, v: &Value) -> &mut Self {
         // Serialising a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(self.key(key), v);
         self
+    }
+
+    /// Leaves the rest of the document to `r`, which writes it when [`Event::render`] runs.
+    pub fn defer(&mut self, r: Arc<dyn Render>) {
+        debug_assert!(self.depth == 0 && self.pending.is_none(), "defer() with an open object or twice");
+        self.pending = Some(r);
+    }
+
+    /// Whether the document still has a deferred part to write.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Writes the deferred part of the document, if any.
+    pub fn render(&mut self) {
+        if let Some(r) = self.pending.take() {
+            r.render(self);
+        }
     }
 
     /// Where the next top-level member will be written, for [`Event::members_since`].
@@ -278,6 +412,11 @@ impl Event {
     /// The top-level object's content as written so far, with open containers closed and
     /// the `event` object added if it was never written (no patches).
     fn content(&self) -> Cow<'_, [u8]> {
+        if self.pending.is_some() {
+            let mut copy = self.clone();
+            copy.render();
+            return Cow::Owned(copy.content().into_owned());
+        }
         if self.depth == 0 && self.event_written {
             return Cow::Borrowed(&self.body);
         }

@@ -69,15 +69,19 @@ struct ShipReport {
     last_error: Option<String>,
 }
 
+/// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
     mut sink: Box<dyn Sink>,
     rx: crossbeam_channel::Receiver<Vec<Event>>,
+    done: crossbeam_channel::Sender<Vec<Event>>,
 ) -> Result<std::thread::JoinHandle<ShipReport>> {
     std::thread::Builder::new()
         .name("iotw-ship".into())
         .spawn(move || {
             let mut r = ShipReport::default();
-            for batch in rx {
+            let (mut enrich, mut fireman) = (iotw_enrich::Chain::default(), iotw_fireman::Stage::default());
+            for mut batch in rx {
+                crate::pipeline::finish_batch(&mut batch, &mut enrich, &mut fireman);
                 match sink.write(&batch) {
                     Ok(w) => {
                         r.written += w.stored;
@@ -88,6 +92,8 @@ fn spawn_shipper(
                         r.last_error = Some(crate::chain(&e));
                     }
                 }
+                // Full or gone: the batch is simply freed.
+                let _ = done.try_send(batch);
             }
             if let Err(e) = sink.flush() {
                 r.last_error = Some(crate::chain(&e));
@@ -156,7 +162,8 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let live = files.is_empty();
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
-    let shipper = spawn_shipper(sink, rx)?;
+    let (done_tx, done_rx) = crossbeam_channel::bounded(4);
+    let shipper = spawn_shipper(sink, rx, done_tx)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(AtomicBool::new(false));
@@ -178,6 +185,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let sources: Vec<String> =
         if live { interfaces.clone() } else { a.files.iter().map(|p| p.display().to_string()).collect() };
     let mut pipeline = Pipeline::new(&cfg, Some(filter.clone()), sources, tx);
+    pipeline.recycle_from(done_rx);
     let show_progress = !a.no_progress && std::io::stderr().is_terminal();
     let limit = a.count.unwrap_or(u64::MAX);
     let mut damaged = Vec::new();

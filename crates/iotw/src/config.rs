@@ -158,8 +158,8 @@ impl Default for OutputCfg {
             ndjson_path: "-".into(),
             bulk: false,
             bulk_index_prefix: "iotw".into(),
-            batch_size: 1000,
-            queue_batches: 64,
+            batch_size: 256,
+            queue_batches: 16,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The packet path, in one thread: wire -> flow -> decode -> enrich -> fireman -> (queue) -> ship.
+//! The packet path: wire -> flow -> decode on this thread, then (queue) -> render -> enrich
+//! -> fireman -> ship on the shipper's ([`finish_batch`]). Rendering deferred documents is
+//! shared: when the shipper is behind, this thread renders the batch before queueing it.
 //! Everything here counts instead of logging; the counts become the run summary.
 
 use crate::config::Config;
@@ -36,13 +38,13 @@ struct Emit {
     reg: Registry,
     pending: Vec<Event>,
     flows_by_transport: BTreeMap<String, u64>,
-    enrich: Chain,
-    fireman: Stage,
     batch_size: usize,
     out: QueueSender<Vec<Event>>,
     counters: Counters,
     max_anomaly_docs: u32,
     anomaly_budget: HashMap<String, (i64, u32)>,
+    /// Batches the sink is done with, whose memory the next documents reuse.
+    returned: Option<crossbeam_channel::Receiver<Vec<Event>>>,
 }
 
 impl Emit {
@@ -58,10 +60,20 @@ impl Emit {
         if self.pending.is_empty() {
             return;
         }
-        let mut batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_size));
+        let mut next = Vec::new();
+        if let Some(rx) = &self.returned {
+            for mut done in rx.try_iter() {
+                iotw_event::recycle(done.drain(..));
+                next = done;
+            }
+        }
+        next.reserve(self.batch_size);
+        let mut batch = std::mem::replace(&mut self.pending, next);
         self.limit_anomalies(&mut batch);
-        self.enrich.apply(&mut batch);
-        self.fireman.observe(&mut batch);
+        if !self.out.is_empty() {
+            // The shipper has not caught up: render this batch here.
+            iotw_event::render_all(&mut batch);
+        }
         for e in &batch {
             *self.counters.documents.entry(e.dataset).or_default() += 1;
         }
@@ -121,6 +133,14 @@ impl FlowHandler<Session> for Emit {
     }
 }
 
+/// What happens to a batch between the queue and the sink, on the shipper's thread: the
+/// deferred parts of documents are rendered, then enrichment and the rules run, in order.
+pub fn finish_batch(batch: &mut Vec<Event>, enrich: &mut Chain, fireman: &mut Stage) {
+    iotw_event::render_all(batch);
+    enrich.apply(batch);
+    fireman.observe(batch);
+}
+
 /// The protocols this build decodes.
 fn registry(cfg: &Config) -> Registry {
     let mut r = Registry::new(cfg.decode_limits());
@@ -153,19 +173,23 @@ impl Pipeline {
                 reg: registry(cfg),
                 pending: Vec::new(),
                 flows_by_transport: BTreeMap::new(),
-                enrich: Chain::default(),
-                fireman: Stage::default(),
                 batch_size: cfg.output.batch_size,
                 out,
                 counters: Counters::default(),
                 max_anomaly_docs: cfg.anomalies.max_documents_per_second,
                 anomaly_budget: HashMap::new(),
+                returned: None,
             },
             filter: filter.filter(|f| !f.is_empty()),
             sources,
             frame_no: 0,
             progress_packets: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Batches coming back from the sink once written: their memory is reused.
+    pub fn recycle_from(&mut self, returned: crossbeam_channel::Receiver<Vec<Event>>) {
+        self.emit.returned = Some(returned);
     }
 
     /// One captured frame, all the way through.

@@ -49,6 +49,15 @@ impl<T> QueueSender<T> {
         }
     }
 
+    /// Items waiting for the receiver.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

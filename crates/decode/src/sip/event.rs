@@ -1,10 +1,10 @@
 //! SIP message and call documents (field list: docs/events.md, "sip" and "call").
 
-use super::parser::{parse_name_addr, parse_uri, parse_via, Message, NameAddr, StartLine, Uri};
+use super::parser::{parse_name_addr, parse_uri, parse_via, Message, NameAddr, OwnedMessage, StartLine, Uri};
 use super::sdp;
 use super::state::{Call, Summary};
 use crate::Ctx;
-use iotw_event::Event;
+use iotw_event::{Event, Render, Wire};
 use iotw_flow::Dir;
 
 /// What the transaction layer knows about a message.
@@ -36,7 +36,7 @@ const MAPPED: [&str; 14] = [
     "www-authenticate",
 ];
 
-fn write_uri(e: &mut Event, key: &str, u: &Uri<'_>) {
+fn write_uri(e: &mut Event, key: &'static str, u: &Uri<'_>) {
     e.obj(key).str("original", u.original);
     if !u.scheme.is_empty() {
         e.str("scheme", u.scheme);
@@ -55,18 +55,35 @@ fn write_name_addr(e: &mut Event, n: &NameAddr<'_>) {
     e.opt_str("tag", n.param("tag"));
 }
 
-/// One document per SIP message.
-pub fn message_document(
-    ctx: &mut Ctx<'_>,
-    m: &Message<'_>,
-    n: u64,
-    len: usize,
-    tx: &TxInfo,
-    body_sdp: Option<&sdp::Sdp<'_>>,
-) -> Event {
+/// One document per SIP message: its endpoints now, the rest rendered later from a copy of
+/// the message (see [`Event::defer`]), off the decoding thread.
+pub fn message_document(ctx: &mut Ctx<'_>, m: &Message<'_>, n: u64, tx: &TxInfo) -> Event {
     let start = ctx.meta.start.to_be_bytes();
     let nb = n.to_be_bytes();
     let mut e = ctx.event("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
+    let max_media = ctx.limits.max_headers.min(64);
+    e.defer(std::sync::Arc::new(Deferred { msg: OwnedMessage::new(m), tx: *tx, max_media }));
+    e
+}
+
+/// What a SIP message document is rendered from.
+#[derive(Debug)]
+struct Deferred {
+    msg: OwnedMessage,
+    tx: TxInfo,
+    max_media: usize,
+}
+
+impl Render for Deferred {
+    fn render(&self, e: &mut Event) {
+        let m = self.msg.view();
+        let body_sdp = sdp::parse(m.body, self.max_media);
+        write_message(e, &m, m.len, &self.tx, body_sdp.as_ref());
+    }
+}
+
+/// The `event`, `sip` and `message` members of a SIP message document.
+fn write_message(e: &mut Event, m: &Message<'_>, len: usize, tx: &TxInfo, body_sdp: Option<&sdp::Sdp<'_>>) {
     e.obj("event").strs("category", ["network"]);
     match m.start {
         StartLine::Request { .. } => e.strs("type", ["protocol", "start"]),
@@ -80,7 +97,7 @@ pub fn message_document(
     match m.start {
         StartLine::Request { method, uri } => {
             e.str("type", "request").str("method", method);
-            write_uri(&mut e, "uri", &parse_uri(uri));
+            write_uri(e, "uri", &parse_uri(uri));
         }
         StartLine::Response { code, phrase } => {
             e.str("type", "response").u64("code", code.into()).str("status", phrase);
@@ -95,14 +112,14 @@ pub fn message_document(
     for (key, h) in [("from", "from"), ("to", "to")] {
         if let Some(v) = m.header(h) {
             e.obj(key);
-            write_name_addr(&mut e, &parse_name_addr(v));
+            write_name_addr(e, &parse_name_addr(v));
             e.end();
         }
     }
     if let Some(v) = m.header_values("contact").next() {
         let c = parse_name_addr(v);
         e.obj("contact");
-        write_name_addr(&mut e, &c);
+        write_name_addr(e, &c);
         if let Some(x) = c.param("expires").and_then(|x| x.parse::<u64>().ok()) {
             e.u64("expires", x);
         }
@@ -143,11 +160,11 @@ pub fn message_document(
         e.end();
     }
     if let Some(r) = m.header("reason") {
-        write_reason(&mut e, "reason", r);
+        write_reason(e, "reason", r);
     }
-    write_other_headers(&mut e, m);
+    write_other_headers(e, m);
     if let Some(s) = body_sdp {
-        write_sdp(&mut e, s);
+        write_sdp(e, s);
     }
     e.end();
     match m.start {
@@ -156,7 +173,6 @@ pub fn message_document(
             e.str_parts("message", &["SIP ", itoa::Buffer::new().format(code), " ", phrase])
         }
     };
-    e
 }
 
 /// Every header without a field of its own, by lowercased name; repeated headers become
@@ -174,20 +190,20 @@ fn write_other_headers(e: &mut Event, m: &Message<'_>) {
         }
         let mut same = others[i..].iter().filter(|o| o.name == h.name).peekable();
         if others[i + 1..].iter().any(|o| o.name == h.name) {
-            e.arr(&h.name);
+            e.arr(Wire(&h.name));
             for o in same.by_ref() {
                 e.item_str(&o.value);
             }
             e.end();
         } else {
-            e.str(&h.name, &h.value);
+            e.str(Wire(&h.name), &h.value);
         }
     }
     e.end();
 }
 
 /// `Reason: Q.850;cause=16;text="Normal call clearing"` (RFC 3326).
-fn write_reason(e: &mut Event, key: &str, r: &str) {
+fn write_reason(e: &mut Event, key: &'static str, r: &str) {
     let (proto, params) = r.split_once(';').unwrap_or((r, ""));
     e.obj(key).str("protocol", proto.trim());
     if let Some(c) = super::parser::param(params, "cause").and_then(|c| c.parse::<u64>().ok()) {
@@ -299,7 +315,7 @@ pub(crate) fn summary_document(ctx: &mut Ctx<'_>, method: &str, ua: &str, s: &Su
     e.u64("unanswered", s.requests.saturating_sub(s.answered));
     e.obj("codes");
     for (c, n) in &s.codes {
-        e.u64(itoa::Buffer::new().format(*c), *n);
+        e.u64(Wire(itoa::Buffer::new().format(*c)), *n);
     }
     e.end();
     if s.answered > 0 {

@@ -30,6 +30,8 @@ pub enum StartLine<'a> {
 pub struct Header<'a> {
     pub name: Cow<'a, str>,
     pub value: Cow<'a, str>,
+    /// The name when it is one of the well-known ones (the same text as `name`).
+    pub known: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub struct Message<'a> {
     pub dropped_headers: usize,
     /// The body is shorter than Content-Length said (datagrams only).
     pub body_truncated: bool,
+    /// The bytes the message was parsed from (its views point into them).
+    pub raw_base: &'a [u8],
 }
 
 /// The result of looking at the start of a buffer.
@@ -69,6 +73,109 @@ impl Message<'_> {
 
     pub fn is_request(&self) -> bool {
         matches!(self.start, StartLine::Request { .. })
+    }
+}
+
+/// A piece of text of an [`OwnedMessage`]: where it is in the message's bytes, or the text.
+#[derive(Debug, Clone)]
+enum Text {
+    At(u32, u32),
+    Static(&'static str),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `s` as a range of `base` when it lies inside it, else a copy.
+    fn of(base: &[u8], s: &str) -> Text {
+        let off = (s.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        match (u32::try_from(off), u32::try_from(off + s.len())) {
+            (Ok(a), Ok(b)) if off + s.len() <= base.len() => Text::At(a, b),
+            _ => Text::Owned(s.into()),
+        }
+    }
+
+    fn get<'a>(&'a self, head: &'a str) -> &'a str {
+        match self {
+            Text::At(a, b) => head.get(*a as usize..*b as usize).unwrap_or(""),
+            Text::Static(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// A parsed message that owns its bytes, so that it can be looked at again later, on
+/// another thread, without parsing it again.
+#[derive(Debug, Clone)]
+pub struct OwnedMessage {
+    raw: Box<[u8]>,
+    /// Where the header section ends (it is UTF-8 up to here).
+    head_len: usize,
+    start: (Option<u16>, Text, Text),
+    version: Text,
+    headers: Vec<(Text, Text, Option<&'static str>)>,
+    body: (usize, usize),
+    dropped_headers: usize,
+    body_truncated: bool,
+}
+
+impl OwnedMessage {
+    /// Keeps `m` and a copy of its bytes.
+    pub fn new(m: &Message<'_>) -> Self {
+        let base: &[u8] = m.raw_base.get(..m.len).unwrap_or(m.raw_base);
+        let raw: Box<[u8]> = base.into();
+        let start = match m.start {
+            StartLine::Request { method, uri } => (None, Text::of(base, method), Text::of(base, uri)),
+            StartLine::Response { code, phrase } => (Some(code), Text::Static(""), Text::of(base, phrase)),
+        };
+        let headers = m
+            .headers
+            .iter()
+            .map(|h| {
+                let name = match h.known {
+                    Some(k) => Text::Static(k),
+                    None => Text::of(base, &h.name),
+                };
+                (name, Text::of(base, &h.value), h.known)
+            })
+            .collect();
+        let body_off = (m.body.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize).min(raw.len());
+        OwnedMessage {
+            head_len: m.len - m.body.len(),
+            start,
+            version: Text::of(base, m.version),
+            headers,
+            body: (body_off, (body_off + m.body.len()).min(raw.len())),
+            dropped_headers: m.dropped_headers,
+            body_truncated: m.body_truncated,
+            raw,
+        }
+    }
+
+    /// The message again, borrowing from this copy.
+    pub fn view(&self) -> Message<'_> {
+        let head = self.raw.get(..self.head_len).and_then(|h| std::str::from_utf8(h).ok()).unwrap_or("");
+        let start = match &self.start {
+            (None, method, uri) => StartLine::Request { method: method.get(head), uri: uri.get(head) },
+            (Some(code), _, phrase) => StartLine::Response { code: *code, phrase: phrase.get(head) },
+        };
+        Message {
+            start,
+            version: self.version.get(head),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v, known)| Header {
+                    name: Cow::Borrowed(n.get(head)),
+                    value: Cow::Borrowed(v.get(head)),
+                    known: *known,
+                })
+                .collect(),
+            body: self.raw.get(self.body.0..self.body.1).unwrap_or_default(),
+            len: self.raw.len(),
+            dropped_headers: self.dropped_headers,
+            body_truncated: self.body_truncated,
+            raw_base: &self.raw,
+        }
     }
 }
 
@@ -117,61 +224,65 @@ fn expand_compact(name: u8) -> Option<&'static str> {
 }
 
 /// Header names common enough to be kept without a copy (lowercase, long form).
-const COMMON: [&str; 32] = [
-    "via",
-    "from",
-    "to",
-    "call-id",
-    "cseq",
-    "contact",
-    "max-forwards",
-    "user-agent",
-    "server",
-    "content-type",
-    "content-length",
-    "subject",
-    "allow",
-    "supported",
-    "require",
-    "expires",
-    "route",
-    "record-route",
-    "authorization",
-    "proxy-authorization",
-    "www-authenticate",
-    "proxy-authenticate",
-    "reason",
-    "privacy",
-    "p-asserted-identity",
-    "diversion",
-    "session-expires",
-    "min-se",
-    "accept",
-    "x-genesys-calluuid",
-    "date",
-    "event",
-];
+fn common_name(lower: &[u8]) -> Option<&'static str> {
+    Some(match lower {
+        b"via" => "via",
+        b"from" => "from",
+        b"to" => "to",
+        b"call-id" => "call-id",
+        b"cseq" => "cseq",
+        b"contact" => "contact",
+        b"max-forwards" => "max-forwards",
+        b"user-agent" => "user-agent",
+        b"server" => "server",
+        b"content-type" => "content-type",
+        b"content-length" => "content-length",
+        b"subject" => "subject",
+        b"allow" => "allow",
+        b"supported" => "supported",
+        b"require" => "require",
+        b"expires" => "expires",
+        b"route" => "route",
+        b"record-route" => "record-route",
+        b"authorization" => "authorization",
+        b"proxy-authorization" => "proxy-authorization",
+        b"www-authenticate" => "www-authenticate",
+        b"proxy-authenticate" => "proxy-authenticate",
+        b"reason" => "reason",
+        b"privacy" => "privacy",
+        b"p-asserted-identity" => "p-asserted-identity",
+        b"diversion" => "diversion",
+        b"session-expires" => "session-expires",
+        b"min-se" => "min-se",
+        b"accept" => "accept",
+        b"x-genesys-calluuid" => "x-genesys-calluuid",
+        b"date" => "date",
+        b"event" => "event",
+        _ => return None,
+    })
+}
 
-/// A header name lowercased and expanded from its compact form, borrowed where possible.
-fn header_name(name: &str) -> Cow<'_, str> {
+/// A header name lowercased and expanded from its compact form, borrowed where possible,
+/// and the well-known name it is, if it is one.
+fn header_name(name: &str) -> (Cow<'_, str>, Option<&'static str>) {
     let b = name.as_bytes();
     if let [c] = b {
         if let Some(long) = expand_compact(c.to_ascii_lowercase()) {
-            return Cow::Borrowed(long);
+            return (Cow::Borrowed(long), Some(long));
         }
     }
     let mut lower = [0u8; 24];
     if let Some(buf) = lower.get_mut(..b.len()) {
         buf.copy_from_slice(b);
         buf.make_ascii_lowercase();
-        if let Some(known) = COMMON.iter().find(|k| k.len() == buf.len() && k.as_bytes() == buf) {
-            return Cow::Borrowed(known);
+        if let Some(known) = common_name(buf) {
+            return (Cow::Borrowed(known), Some(known));
         }
     }
     if b.iter().any(u8::is_ascii_uppercase) {
-        Cow::Owned(name.to_ascii_lowercase())
+        (Cow::Owned(name.to_ascii_lowercase()), None)
     } else {
-        Cow::Borrowed(name)
+        (Cow::Borrowed(name), None)
     }
 }
 
@@ -204,32 +315,56 @@ pub fn looks_like_sip(input: &[u8]) -> Option<bool> {
     Some(METHODS.contains(&method) && parts.next() == Some("SIP/2.0"))
 }
 
-/// Where the header section ends: (index of the blank line's end, i.e. body start).
-fn header_end(input: &[u8]) -> Option<usize> {
-    memchr::memchr_iter(b'\n', input).find_map(|i| match input.get(i + 1..i + 3) {
-        Some([b'\n', _]) => Some(i + 2),
-        Some([b'\r', b'\n']) => Some(i + 3),
-        Some(_) => None,
-        None => (input.get(i + 1) == Some(&b'\n')).then_some(i + 2),
-    })
+/// The line ends (`\n`) of a header section, the first 128 kept from the scan.
+#[derive(Debug)]
+struct LineEnds {
+    at: [usize; 128],
+    n: usize,
 }
 
-/// The lines of a header section, without their line ends.
-fn lines(head: &str) -> impl Iterator<Item = &str> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let rest = head.get(at..).filter(|r| !r.is_empty())?;
-        let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
-        at += end + 1;
-        let line = &rest[..end];
-        Some(line.strip_suffix('\r').unwrap_or(line))
-    })
+impl Default for LineEnds {
+    fn default() -> Self {
+        LineEnds { at: [0; 128], n: 0 }
+    }
+}
+
+impl LineEnds {
+    /// Finds the blank line; returns where the body starts.
+    fn scan(&mut self, input: &[u8]) -> Option<usize> {
+        let mut prev: Option<usize> = None;
+        for i in memchr::memchr_iter(b'\n', input) {
+            if let Some(slot) = self.at.get_mut(self.n) {
+                *slot = i;
+                self.n += 1;
+            }
+            // A blank line: "\n\n" or "\n\r\n".
+            if let Some(p) = prev {
+                if i == p + 1 || (i == p + 2 && input[p + 1] == b'\r') {
+                    return Some(i + 1);
+                }
+            }
+            prev = Some(i);
+        }
+        None
+    }
+
+    /// The line ends, found again past the ones kept.
+    fn iter<'h>(&'h self, head: &'h str) -> impl Iterator<Item = usize> + 'h {
+        let kept = self.at[..self.n].iter().copied();
+        let after = self.n.checked_sub(1).map_or(0, |last| self.at[last] + 1);
+        let more = if self.n == self.at.len() { head.get(after..) } else { None };
+        kept.chain(
+            more.into_iter().flat_map(move |rest| memchr::memchr_iter(b'\n', rest.as_bytes()).map(move |i| after + i)),
+        )
+    }
 }
 
 /// Parses one message at the start of `input`. `datagram`: the input is one whole UDP
 /// datagram (a missing Content-Length means "the rest").
 pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: bool) -> Result<Parsed<'_>, SipError> {
-    let Some(body_start) = header_end(input) else {
+    // Pass 1: where the lines end, up to the blank line that ends the headers.
+    let mut ends = LineEnds::default();
+    let Some(body_start) = ends.scan(input) else {
         if datagram {
             return Err(err("sip_no_header_end", "datagram ends inside the headers"));
         }
@@ -240,20 +375,26 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
     };
     let head =
         std::str::from_utf8(&input[..body_start]).map_err(|_| err("sip_bad_encoding", "headers are not UTF-8"))?;
-    let mut lines = lines(head);
-    let first = lines.next().unwrap_or("");
-    let (start, version) = start_line(first)?;
-
+    // Pass 2: the lines themselves.
+    let mut first: Option<(StartLine<'_>, &str)> = None;
     let mut headers: Vec<Header<'_>> = Vec::with_capacity(16);
     let mut dropped = 0;
-    for line in lines {
+    let mut from = 0;
+    for end in ends.iter(head) {
+        let line = head.get(from..end).unwrap_or("");
+        from = end + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if first.is_none() {
+            first = Some(start_line(line)?);
+            continue;
+        }
         if line.is_empty() {
             break;
         }
-        if line.starts_with([' ', '\t']) {
+        if let Some(b' ' | b'\t') = line.as_bytes().first() {
             // Obsolete line folding: continues the previous header's value.
             if let Some(last) = headers.last_mut() {
-                let v = format!("{} {}", last.value, line.trim());
+                let v = format!("{} {}", last.value, trim_lws(line));
                 last.value = Cow::Owned(v);
             }
             continue;
@@ -262,15 +403,19 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
             return Err(err("sip_bad_header", format!("header line without a colon: {:.60}", line)));
         };
         let name = trim_lws(name);
-        if name.is_empty() || name.contains(' ') {
+        if name.is_empty() || find_byte(name, b' ').is_some() {
             return Err(err("sip_bad_header", format!("bad header name: {:.60}", name)));
         }
         if headers.len() >= max_headers {
             dropped += 1;
             continue;
         }
-        headers.push(Header { name: header_name(name), value: Cow::Borrowed(trim_lws(value)) });
+        let (name, known) = header_name(name);
+        headers.push(Header { name, value: Cow::Borrowed(trim_lws(value)), known });
     }
+    let Some((start, version)) = first else {
+        return Err(err("sip_bad_start_line", "no start line"));
+    };
 
     let declared =
         match headers.iter().find(|h| h.name == "content-length") {
@@ -302,6 +447,7 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
         len: body_start + body_len,
         dropped_headers: dropped,
         body_truncated: truncated,
+        raw_base: input,
     }))
 }
 

@@ -31,6 +31,11 @@ pub struct Media<'a> {
 
 const DIRECTIONS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
 
+/// The space-separated fields of a line (runs of spaces or tabs tolerated).
+fn fields(v: &str) -> impl Iterator<Item = &str> {
+    v.split([' ', '\t']).filter(|f| !f.is_empty())
+}
+
 /// Parses an SDP body; `max_media` caps the media descriptions kept.
 pub fn parse(body: &[u8], max_media: usize) -> Option<Sdp<'_>> {
     let text = std::str::from_utf8(body).ok()?;
@@ -38,22 +43,27 @@ pub fn parse(body: &[u8], max_media: usize) -> Option<Sdp<'_>> {
         return None;
     }
     let mut s = Sdp::default();
-    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
-        let Some((k, v)) = line.split_once('=') else { continue };
+    // RFC 8866 §5: `<type>=<value>` lines, fields separated by single spaces.
+    let lines = text.split_terminator('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    for line in lines {
+        let (k, v) = match line.as_bytes() {
+            [k, b'=', ..] => (*k, &line[2..]),
+            _ => continue,
+        };
         let in_media = !s.media.is_empty();
         match k {
-            "v" => s.version = Some(v),
-            "o" => {
-                let mut f = v.split_whitespace();
+            b'v' => s.version = Some(v),
+            b'o' => {
+                let mut f = fields(v);
                 let (user, id, version) = (f.next(), f.next(), f.next());
                 if let Some(ip) = f.nth(2) {
                     (s.owner_username, s.owner_session_id, s.owner_version) = (user, id, version);
                     s.owner_ip = Some(ip);
                 }
             }
-            "s" => s.session_name = Some(v),
-            "c" => {
-                let addr = v.split_whitespace().nth(2).map(|a| a.split('/').next().unwrap_or(a));
+            b's' => s.session_name = Some(v),
+            b'c' => {
+                let addr = fields(v).nth(2).map(|a| a.split('/').next().unwrap_or(a));
                 match s.media.last_mut() {
                     Some(m) => m.connection_address = addr,
                     None => {
@@ -62,17 +72,17 @@ pub fn parse(body: &[u8], max_media: usize) -> Option<Sdp<'_>> {
                     }
                 }
             }
-            "m" => {
+            b'm' => {
                 if s.media.len() >= max_media {
                     continue;
                 }
-                let mut f = v.split_whitespace();
+                let mut f = fields(v);
                 let kind = f.next().unwrap_or("");
                 let port = f.next().and_then(|p| p.split('/').next()?.parse().ok());
                 let protocol = f.next().unwrap_or("");
                 s.media.push(Media { kind, port, protocol, formats: f.collect(), ..Media::default() });
             }
-            "a" => {
+            b'a' => {
                 let (name, value) = v.split_once(':').unwrap_or((v, ""));
                 if DIRECTIONS.contains(&name) {
                     match s.media.last_mut() {

@@ -110,7 +110,7 @@ impl SipDecoder {
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>, raw_len: usize) {
+    fn message(&mut self, ctx: &mut Ctx<'_>, m: &Message<'_>) {
         self.messages += 1;
         if ctx.ts.saturating_sub(self.last_sweep) >= SWEEP_EVERY {
             self.last_sweep = ctx.ts;
@@ -192,7 +192,7 @@ impl SipDecoder {
                 }
             }
         }
-        let doc = message_document(ctx, m, self.messages, raw_len, &tx_info, sdp.as_ref());
+        let doc = message_document(ctx, m, self.messages, &tx_info);
         ctx.emit(doc);
         if !tx_info.retransmission {
             self.track_call(ctx, m, sdp.as_ref(), call_id, cseq_m);
@@ -390,7 +390,7 @@ impl Decoder for SipDecoder {
                         ctx.anomaly(&Anomaly::new("sip_body_truncated", "body shorter than Content-Length"));
                     }
                     let len = m.len;
-                    self.message(ctx, &m, len);
+                    self.message(ctx, &m);
                     at += len.max(1);
                     if datagram {
                         return Progress::Done;

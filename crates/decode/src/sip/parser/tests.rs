@@ -99,3 +99,35 @@ fn uris_lists_and_ipv6() {
     let parts: Vec<&str> = split_list("\"A, B\" <sip:a@x>;q=1, <sip:b@y>").collect();
     assert_eq!(parts, ["\"A, B\" <sip:a@x>;q=1", "<sip:b@y>"]);
 }
+
+#[test]
+fn messages_with_more_lines_than_the_scan_keeps_parse_whole() {
+    let mut m = b"OPTIONS sip:x SIP/2.0\r\n".to_vec();
+    for i in 0..300 {
+        m.extend_from_slice(format!("X-H{i}: v{i}\r\n").as_bytes());
+    }
+    m.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    let Parsed::Message(p) = parse(&m, 65536, 1000, false).unwrap() else { panic!() };
+    assert_eq!(p.headers.len(), 301);
+    assert_eq!(p.header("x-h299"), Some("v299"));
+    assert_eq!((p.body, p.len), (&b"ok"[..], m.len()));
+}
+
+#[test]
+fn an_owned_message_reads_back_the_same_without_parsing_again() {
+    let mut two = INVITE.to_vec();
+    two.extend_from_slice(b"SIP/2.0 100 Trying\r\nCSeq: 1 INVITE\r\nX-Odd: a\r\n b\r\nContent-Length: 0\r\n\r\n");
+    for at in [0, INVITE.len()] {
+        let Parsed::Message(m) = parse(&two[at..], 65536, 64, false).unwrap() else { panic!() };
+        let owned = OwnedMessage::new(&m);
+        let again = owned.view();
+        assert_eq!(
+            (again.start.clone(), again.version, again.body, again.len),
+            (m.start.clone(), m.version, m.body, m.len)
+        );
+        let names = |m: &Message<'_>| {
+            m.headers.iter().map(|h| (h.name.to_string(), h.value.to_string(), h.known)).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&again), names(&m));
+    }
+}
