@@ -3,7 +3,8 @@
 #   1. read + L2-L4 + flows + reassembly, one core, capture replayed in-process (median of runs)
 #      vs `tshark -r FILE -q -z conv,udp -z conv,tcp` (its flow table), median of 3, with full
 #      dissection and with the SIP/SDP dissectors off (the fairer peer for flows alone)
-#   2. the whole `iotw capture --output ndjson` vs tshark on the same file, hyperfine if present
+#   2. the whole `iotw capture --output ndjson` vs tshark on the same file, hyperfine if present,
+#      and SIP documents vs `tshark -T ek` (scripts/bench-sip.py)
 #   3. peak RSS while 1,000,000 short TCP flows churn through the flow table
 # Usage: scripts/bench.sh [CAPTURE]   (default ../shared/captures/sipp-udp-5000calls.pcapng)
 set -euo pipefail
@@ -48,11 +49,7 @@ if command -v hyperfine >/dev/null; then
 else
   echo "(hyperfine not installed: apt-get install hyperfine)"
 fi
-echo "== SIP documents (whole command): iotw capture --output ndjson vs tshark -T ek"
-if command -v hyperfine >/dev/null; then
-  hyperfine -w 1 -r 3 -N \
-    "target/release/iotw capture -r $cap --output ndjson --out /dev/null --no-progress --quiet" \
-    "tshark -r $cap -T ek --disable-protocol sdp" 2>&1 | grep -E "Time|faster" || true
-fi
+echo "== SIP documents: iotw capture --output ndjson vs tshark -T ek (interleaved runs)"
+python3 scripts/bench-sip.py "$cap" --runs 5
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000

@@ -10,12 +10,28 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline kvlist tlib)
 cargo fuzz build -O -a -s none
+(cd .. && cargo build --release --quiet)
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
 cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
-# The whole pipeline: seeded with the SIP captures.
+# The whole pipeline: seeded with the SIP captures and a small simulated site.
 cp -n ../testdata/captures/sip*.pcap* corpus/pipeline/ 2>/dev/null || true
+mkdir -p corpus/tlib corpus/kvlist
+if [ -z "$(ls corpus/tlib)" ]; then
+  # T-Lib seeds: the client and server streams of a simulated site (default profile).
+  ../target/release/iotw simulate -w corpus/pipeline/simulated-site.pcapng --agents 2 --calls-per-hour 60 \
+    --duration 3m 2>/dev/null || true
+  if command -v tshark >/dev/null; then
+    tshark -r corpus/pipeline/simulated-site.pcapng -q -z follow,tcp,raw,0 2>/dev/null \
+      | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -60 | python3 -c '
+import hashlib, sys
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    open("corpus/tlib/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' || true
+  fi
+fi
 # SIP seeds: the SIP payloads of a test capture, one file per message.
 if [ -z "$(ls corpus/sip)" ] && command -v tshark >/dev/null; then
   tshark -r ../testdata/captures/sipp-udp-20calls.pcapng -c 12 -T fields -e udp.payload 2>/dev/null \

@@ -18,6 +18,7 @@ pub mod libpcap;
 #[cfg(target_os = "linux")]
 pub mod live;
 mod merge;
+pub mod write;
 
 pub use file::{CaptureFile, FileLimits, InterfaceInfo, NameRecord, Secrets};
 #[cfg(target_os = "linux")]

@@ -11,6 +11,7 @@
 //! Protocols live in one folder each (`sip/` today; `http/`, `tls/`, `genesys/` to come), each
 //! split into `parser.rs` (pure), `state.rs` (per-flow state) and `event.rs` (documents).
 
+pub mod genesys;
 pub mod records;
 mod session;
 pub mod sip;
@@ -133,8 +134,19 @@ impl Ctx<'_> {
     /// A new document with the flow's endpoints set as `source`/`destination` for the
     /// current direction, and the dataset as `network.protocol`.
     pub fn event(&mut self, dataset: &'static str, kind: &'static str, identity: &[&[u8]]) -> Event {
+        self.event_for(dataset, dataset, kind, identity)
+    }
+
+    /// A new document of `dataset` for a message of `protocol` (`network.protocol`).
+    pub fn event_for(
+        &mut self,
+        dataset: &'static str,
+        protocol: &'static str,
+        kind: &'static str,
+        identity: &[&[u8]],
+    ) -> Event {
         let mut e = Event::new(dataset, kind, self.ts, identity);
-        self.endpoints.write(&mut e, self.meta, self.dir, dataset);
+        self.endpoints.write(&mut e, self.meta, self.dir, protocol);
         e
     }
 

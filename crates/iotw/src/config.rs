@@ -25,6 +25,7 @@ pub struct Config {
     pub decode: DecodeLimits,
     pub output: OutputCfg,
     pub anomalies: AnomalyCfg,
+    pub genesys: GenesysCfg,
 }
 
 /// Which live-capture implementation to use.
@@ -177,6 +178,17 @@ impl Default for AnomalyCfg {
     }
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenesysCfg {
+    /// A wire profile file (TOML, from `iotw genesys calibrate`); empty: the built-in one.
+    /// A relative path is relative to the config file.
+    pub profile: PathBuf,
+    /// The profile loaded from `profile` (or the built-in one).
+    #[serde(skip)]
+    pub wire: iotw_decode::genesys::WireProfile,
+}
+
 /// A mistake in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -241,6 +253,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             key: Some(format!("{section}.{key}")),
             message,
         });
+    }
+    let mut cfg = cfg;
+    if !cfg.genesys.profile.as_os_str().is_empty() {
+        let file = path.parent().unwrap_or(Path::new(".")).join(&cfg.genesys.profile);
+        let err = |message: String| ConfigError {
+            path: path.to_owned(),
+            line: locate(text, "genesys", "profile"),
+            column: None,
+            key: Some("genesys.profile".into()),
+            message,
+        };
+        let profile_text = std::fs::read_to_string(&file).map_err(|e| err(format!("{}: {e}", file.display())))?;
+        cfg.genesys.wire = iotw_decode::genesys::WireProfile::parse(&profile_text)
+            .map_err(|e| err(format!("{}: {e}", file.display())))?;
     }
     Ok(cfg)
 }

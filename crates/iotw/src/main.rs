@@ -3,8 +3,9 @@
 mod capture_cmd;
 mod follow_cmd;
 mod search_cmd;
+mod simulate_cmd;
 
-use iotw::{config, pipeline};
+use iotw::{config, pipeline, simulate};
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
     Follow(follow_cmd::FollowArgs),
     /// Search the embedded store.
     Search(search_cmd::SearchArgs),
+    /// Write the traffic of a simulated contact centre (SYNTHETIC): SIP and T-Library.
+    Simulate(simulate_cmd::SimulateArgs),
     /// Check or print the configuration file.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Capture(a) => capture_cmd::run(a),
         Command::Search(a) => search_cmd::run(a),
+        Command::Simulate(a) => simulate_cmd::run(a),
         Command::Follow(a) => follow_cmd::run(a),
         Command::Config(ConfigCmd::Default) => {
             print!("{}", config::EXAMPLE);

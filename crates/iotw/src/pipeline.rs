@@ -145,6 +145,7 @@ pub fn finish_batch(batch: &mut Vec<Event>, enrich: &mut Chain, fireman: &mut St
 fn registry(cfg: &Config) -> Registry {
     let mut r = Registry::new(cfg.decode_limits());
     r.register(Box::new(iotw_decode::sip::Sip));
+    r.register(Box::new(iotw_decode::genesys::Tlib::new(cfg.genesys.wire.clone())));
     r
 }
 

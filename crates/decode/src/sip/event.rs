@@ -19,22 +19,25 @@ pub struct TxInfo {
 }
 
 /// Headers that have their own fields; every other header goes to `sip.headers.<name>`.
-const MAPPED: [&str; 14] = [
-    "via",
-    "from",
-    "to",
-    "contact",
-    "call-id",
-    "cseq",
-    "max-forwards",
-    "user-agent",
-    "server",
-    "content-type",
-    "content-length",
-    "authorization",
-    "proxy-authorization",
-    "www-authenticate",
-];
+fn is_mapped(name: &str) -> bool {
+    matches!(
+        name,
+        "via"
+            | "from"
+            | "to"
+            | "contact"
+            | "call-id"
+            | "cseq"
+            | "max-forwards"
+            | "user-agent"
+            | "server"
+            | "content-type"
+            | "content-length"
+            | "authorization"
+            | "proxy-authorization"
+            | "www-authenticate"
+    )
+}
 
 fn write_uri(e: &mut Event, key: &'static str, u: &Uri<'_>) {
     e.obj(key).str("original", u.original);
@@ -178,8 +181,7 @@ fn write_message(e: &mut Event, m: &Message<'_>, len: usize, tx: &TxInfo, body_s
 /// Every header without a field of its own, by lowercased name; repeated headers become
 /// arrays.
 fn write_other_headers(e: &mut Event, m: &Message<'_>) {
-    let others: Vec<&super::parser::Header<'_>> =
-        m.headers.iter().filter(|h| !MAPPED.contains(&h.name.as_ref())).collect();
+    let others: Vec<&super::parser::Header<'_>> = m.headers.iter().filter(|h| !is_mapped(&h.name)).collect();
     if others.is_empty() {
         return;
     }
