@@ -2,6 +2,7 @@
 
 mod capture_cmd;
 mod follow_cmd;
+mod genesys_cmd;
 mod search_cmd;
 mod simulate_cmd;
 
@@ -33,6 +34,9 @@ enum Command {
     Search(search_cmd::SearchArgs),
     /// Write the traffic of a simulated contact centre (SYNTHETIC): SIP and T-Library.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Genesys wire-profile tools: calibrate.
+    #[command(subcommand)]
+    Genesys(genesys_cmd::GenesysCmd),
     /// Check or print the configuration file.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Capture(a) => capture_cmd::run(a),
         Command::Search(a) => search_cmd::run(a),
         Command::Simulate(a) => simulate_cmd::run(a),
+        Command::Genesys(c) => genesys_cmd::run(c),
         Command::Follow(a) => follow_cmd::run(a),
         Command::Config(ConfigCmd::Default) => {
             print!("{}", config::EXAMPLE);

@@ -145,3 +145,65 @@ fn simulated_site_decodes_with_profiles_that_differ_from_the_default() {
         round_trip(name, &text);
     }
 }
+
+/// Simulates a site speaking `profile_text` with its T-Server log; returns (pcap, log) paths.
+fn site_with_log(
+    dir: &Path,
+    tag: &str,
+    profile_text: &str,
+    seed: u64,
+    start: i64,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let profile = WireProfile::parse(profile_text).unwrap();
+    let (pcap, log) = (dir.join(format!("{tag}.pcapng")), dir.join(format!("{tag}.log")));
+    let cfg =
+        SimConfig { agents: 5, calls_per_hour: 150, duration: 600_000_000_000, seed, start, ..SimConfig::default() };
+    let files = (std::fs::File::create(&pcap).unwrap(), std::fs::File::create(&log).unwrap());
+    simulate(&cfg, &profile, files.0, None::<std::fs::File>, Some(files.1)).unwrap();
+    (pcap, log)
+}
+
+fn calibrate(pcap: &Path, log: &Path, out: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_iotw"))
+        .args(["genesys", "calibrate", "--pcap"])
+        .arg(pcap)
+        .arg("--log")
+        .arg(log)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn calibration_finds_the_profile_a_site_speaks_and_refuses_to_guess_from_another_period() {
+    let d = iotw_decode::genesys::profile::DEFAULT_TEXT;
+    let dir = tempfile::tempdir().unwrap();
+    let start = SimConfig::default().start;
+    for (tag, text) in [
+        ("little-endian", d.replace("byte_order = \"big\"", "byte_order = \"little\"")),
+        ("length-counts-header", d.replace("length_includes_header = false", "length_includes_header = true")),
+        ("32-bit-ids", d.replace("id_bytes = 2", "id_bytes = 4")),
+        (
+            "16-bit-types-nul-strings",
+            d.replace("type_bytes = 4", "type_bytes = 2").replace("string_nul = false", "string_nul = true"),
+        ),
+    ] {
+        let truth = WireProfile::parse(&text).unwrap();
+        let (pcap, log) = site_with_log(dir.path(), tag, &text, 3, start);
+        let out = dir.path().join(format!("{tag}-calibrated.toml"));
+        let report = calibrate(&pcap, &log, &out);
+        assert!(!report.contains("undetermined:"), "{tag}: {report}");
+        let mut got = WireProfile::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        got.name = truth.name.clone();
+        assert_eq!(got, truth, "{tag}: calibrated back to the profile it was simulated with\n{report}");
+        // The same site's capture with the log of another hour: no profile, not a wrong one.
+        let (_, other_log) = site_with_log(dir.path(), &format!("{tag}-later"), &text, 4, start + 3_600_000_000_000);
+        let out2 = dir.path().join(format!("{tag}-other.toml"));
+        let report = calibrate(&pcap, &other_log, &out2);
+        assert!(report.contains("undetermined:"), "{tag} with another period's log: {report}");
+        assert!(!out2.exists());
+    }
+}

@@ -17,8 +17,10 @@
 //! Not supported yet: extended packets (> 16 KiB, format not public), ADDP frames, the other
 //! Genesys protocols (Configuration, Management, Stat Server, Interaction Server, ...).
 
+pub mod calibrate;
 mod event;
 pub mod kvlist;
+pub mod log;
 pub mod profile;
 mod state;
 pub mod tables;

@@ -215,7 +215,11 @@ fn value(raw: &[u8], kind: ValueKind, p: &WireProfile, kv: KvLimits) -> Result<V
             Value::ConnId(c)
         }
         ValueKind::String => {
-            let text = if p.attribute.string_nul { raw.strip_suffix(&[0]).unwrap_or(raw) } else { raw };
+            let text = if p.attribute.string_nul {
+                raw.strip_suffix(&[0]).ok_or_else(|| "string without its terminating NUL".to_owned())?
+            } else {
+                raw
+            };
             Value::Str(String::from_utf8_lossy(text).into_owned())
         }
         ValueKind::Kvlist => Value::KvList(kvlist::decode(raw, p, kv).map_err(|e| e.to_string())?),
