@@ -51,5 +51,15 @@ else
 fi
 echo "== SIP documents: iotw capture --output ndjson vs tshark -T ek (interleaved runs)"
 python3 scripts/bench-sip.py "$cap" --runs 5
+echo "== T-Library: a simulated one-hour site with 200 agents (iotw simulate), decoded"
+sim=$(mktemp -d)
+target/release/iotw simulate -w "$sim/site.pcapng" --agents 200 --calls-per-hour 3600 --duration 1h --seed 11 2>&1 | tail -1
+echo "pcap size per hour: $(stat -c %s "$sim/site.pcapng") bytes"
+for run in 1 2 3; do
+  /usr/bin/time -f "%e s wall %U s user %S s sys" target/release/iotw capture -r "$sim/site.pcapng" -f "tcp port 3000" \
+    --output ndjson --out /dev/null --no-progress 2>&1 | grep -E "documents:|wall"
+done
+echo "(T-Lib messages/s per core = genesys documents / (user + sys) of the run)"
+rm -rf "$sim"
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000

@@ -170,6 +170,11 @@ pub trait Protocol: Send + Sync {
     /// Looks at the first bytes of one direction. Ports are hints only.
     fn probe(&self, dir: Dir, input: &[u8], ports: (u16, u16)) -> Probe;
     fn decoder(&self, limits: &DecodeLimits) -> Box<dyn Decoder>;
+    /// Signalling whose sessions outlast its silences (SIP: a call is quiet between INVITE
+    /// and BYE): its UDP flows are kept for the flow table's `signalling_idle`.
+    fn long_lived(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,7 @@ enum State {
     Active {
         protocol: &'static str,
         decoder: Box<dyn Decoder>,
+        long_lived: bool,
     },
     /// No protocol recognised the flow; its payload is ignored.
     Unrecognised,
@@ -84,6 +85,12 @@ impl Session {
             State::Active { protocol, .. } => Some(protocol),
             _ => None,
         }
+    }
+
+    /// Whether the recognised protocol asks for its flow to be kept long (see
+    /// [`crate::Protocol::long_lived`]).
+    pub fn long_lived(&self) -> bool {
+        matches!(self.core.state, State::Active { long_lived: true, .. })
     }
 
     /// Feeds one piece of payload; documents go to `out`.
@@ -182,7 +189,11 @@ impl Core {
             }
             match p.probe(dir, bytes, ports) {
                 Probe::Match => {
-                    self.state = State::Active { protocol: p.name(), decoder: p.decoder(&reg.limits) };
+                    self.state = State::Active {
+                        protocol: p.name(),
+                        decoder: p.decoder(&reg.limits),
+                        long_lived: p.long_lived(),
+                    };
                     return true;
                 }
                 Probe::NeedMore => undecided = true,

@@ -2,8 +2,11 @@
 //! order (geotag before mask). Data an enricher needs is loaded once at start; lookups on the
 //! packet path do not allocate.
 //!
-//! No enricher ships yet: UK dialling codes, postcodes and IP geolocation arrive with their
-//! issue, and plug in here as [`Enricher`]s.
+//! Correlation: [`journey::Journeys`] joins a call's T-Library and SIP documents by CallUUID.
+//! Geo enrichers (UK dialling codes, postcodes, IP geolocation) arrive with their issue, and
+//! plug in here as [`Enricher`]s.
+
+pub mod journey;
 
 use iotw_event::Event;
 

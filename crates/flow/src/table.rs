@@ -20,6 +20,9 @@ const SEC: Nanos = 1_000_000_000;
 pub struct FlowConfig {
     pub tcp_idle: Nanos,
     pub udp_idle: Nanos,
+    /// UDP flows whose decoder asks to be kept (signalling such as SIP: a call outlasts the
+    /// silence of its signalling) end after this long without packets.
+    pub signalling_idle: Nanos,
     pub other_idle: Nanos,
     /// How long a closed TCP connection (FIN both ways, or RST) lingers for stray packets.
     pub tcp_closed_linger: Nanos,
@@ -36,6 +39,7 @@ impl Default for FlowConfig {
         Self {
             tcp_idle: 300 * SEC,
             udp_idle: 60 * SEC,
+            signalling_idle: 7200 * SEC,
             other_idle: 60 * SEC,
             tcp_closed_linger: 5 * SEC,
             active_report: Some(300 * SEC),
@@ -210,6 +214,11 @@ pub trait FlowHandler<U> {
     fn flow_end(&mut self, meta: &FlowMeta, user: &mut U, reason: EndReason);
     /// A long-lived flow's periodic report.
     fn flow_update(&mut self, _meta: &FlowMeta, _user: &mut U) {}
+    /// Whether a UDP flow should be kept for `signalling_idle` rather than `udp_idle`
+    /// (asked after each datagram).
+    fn long_lived(&self, _user: &U) -> bool {
+        false
+    }
     fn anomaly(&mut self, ts: Nanos, key: Option<&FlowKey>, anomaly: FlowAnomaly);
 }
 
@@ -243,9 +252,10 @@ enum Class {
     Udp,
     Other,
     Closed,
+    Signalling,
 }
 
-const CLASSES: [Class; 4] = [Class::Closed, Class::Udp, Class::Other, Class::Tcp];
+const CLASSES: [Class; 5] = [Class::Closed, Class::Udp, Class::Other, Class::Tcp, Class::Signalling];
 
 /// The flow table. One per pipeline thread; not shared.
 ///
@@ -257,7 +267,7 @@ pub struct FlowTable<U> {
     cfg: FlowConfig,
     index: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
     slab: Slab<Entry<U>>,
-    idle: [List; 4],
+    idle: [List; 5],
     reports: List,
     defrag: Defrag,
     serial: u64,
@@ -382,6 +392,12 @@ impl<U: Default> FlowTable<U> {
         let Some(th) = tcp else {
             if proto == ipproto::UDP {
                 h.payload(&e.meta, &mut e.user, dir, ts, Payload::Datagram(data));
+                if class == Class::Udp && h.long_lived(&e.user) {
+                    e.class = Class::Signalling;
+                    slab.unlink(&mut idle[class as usize], Chain::Idle, i);
+                    slab.push_back(&mut idle[Class::Signalling as usize], Chain::Idle, i);
+                    return;
+                }
             }
             slab.touch(&mut idle[class as usize], Chain::Idle, i);
             return;
@@ -489,6 +505,7 @@ impl<U: Default> FlowTable<U> {
         match class {
             Class::Tcp => self.cfg.tcp_idle,
             Class::Udp => self.cfg.udp_idle,
+            Class::Signalling => self.cfg.signalling_idle,
             Class::Other => self.cfg.other_idle,
             Class::Closed => self.cfg.tcp_closed_linger,
         }

@@ -63,6 +63,8 @@ pub struct CaptureArgs {
 /// What the shipper thread did.
 #[derive(Debug, Default)]
 struct ShipReport {
+    /// Journey documents (made on the shipper's thread, so not in the pipeline's counts).
+    journeys: u64,
     written: u64,
     duplicates: u64,
     failed: u64,
@@ -79,9 +81,9 @@ fn spawn_shipper(
         .name("iotw-ship".into())
         .spawn(move || {
             let mut r = ShipReport::default();
-            let (mut enrich, mut fireman) = (iotw_enrich::Chain::default(), iotw_fireman::Stage::default());
+            let mut stages = crate::pipeline::Stages::default();
             for mut batch in rx {
-                crate::pipeline::finish_batch(&mut batch, &mut enrich, &mut fireman);
+                crate::pipeline::finish_batch(&mut batch, &mut stages);
                 match sink.write(&batch) {
                     Ok(w) => {
                         r.written += w.stored;
@@ -94,6 +96,20 @@ fn spawn_shipper(
                 }
                 // Full or gone: the batch is simply freed.
                 let _ = done.try_send(batch);
+            }
+            let last = stages.finish();
+            r.journeys = stages.journeys.written();
+            if !last.is_empty() {
+                match sink.write(&last) {
+                    Ok(w) => {
+                        r.written += w.stored;
+                        r.duplicates += w.duplicates;
+                    }
+                    Err(e) => {
+                        r.failed += last.len() as u64;
+                        r.last_error = Some(crate::chain(&e));
+                    }
+                }
             }
             if let Err(e) = sink.flush() {
                 r.last_error = Some(crate::chain(&e));
@@ -464,8 +480,12 @@ fn summary(
             f.non_ip, f.fragments, f.reassembled_datagrams, f.flows_evicted, f.tcp_gap_bytes
         );
     }
-    let docs: u64 = c.documents.values().sum();
-    let kinds: Vec<String> = c.documents.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let mut counts = c.documents.clone();
+    if r.journeys > 0 {
+        counts.insert("journey", r.journeys);
+    }
+    let docs: u64 = counts.values().sum();
+    let kinds: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     eprintln!(
         "  documents: {docs} ({}); written {}, already stored {}, failed {}",
         if kinds.is_empty() { "none".into() } else { kinds.join(", ") },

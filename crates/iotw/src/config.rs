@@ -82,6 +82,7 @@ impl Default for CaptureCfg {
 pub struct FlowCfg {
     pub tcp_idle: Dur,
     pub udp_idle: Dur,
+    pub signalling_idle: Dur,
     pub other_idle: Dur,
     pub tcp_closed_linger: Dur,
     /// Report long flows this often; "0s" disables periodic reports.
@@ -96,6 +97,7 @@ impl Default for FlowCfg {
         FlowCfg {
             tcp_idle: Dur(d.tcp_idle),
             udp_idle: Dur(d.udp_idle),
+            signalling_idle: Dur(d.signalling_idle),
             other_idle: Dur(d.other_idle),
             tcp_closed_linger: Dur(d.tcp_closed_linger),
             active_report: Dur(d.active_report.unwrap_or(0)),
@@ -293,7 +295,12 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("output", "batch_size", c.output.batch_size);
     positive("output", "queue_batches", c.output.queue_batches);
     positive("capture", "queue_blocks", c.capture.queue_blocks);
-    for (key, d) in [("tcp_idle", c.flow.tcp_idle), ("udp_idle", c.flow.udp_idle), ("other_idle", c.flow.other_idle)] {
+    for (key, d) in [
+        ("tcp_idle", c.flow.tcp_idle),
+        ("udp_idle", c.flow.udp_idle),
+        ("signalling_idle", c.flow.signalling_idle),
+        ("other_idle", c.flow.other_idle),
+    ] {
         if d.0 <= 0 {
             p.push(("flow", key, "must be longer than 0s".to_owned()));
         }
@@ -328,6 +335,7 @@ impl Config {
         FlowConfig {
             tcp_idle: self.flow.tcp_idle.0,
             udp_idle: self.flow.udp_idle.0,
+            signalling_idle: self.flow.signalling_idle.0,
             other_idle: self.flow.other_idle.0,
             tcp_closed_linger: self.flow.tcp_closed_linger.0,
             active_report: (self.flow.active_report.0 > 0).then_some(self.flow.active_report.0),

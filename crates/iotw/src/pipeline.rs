@@ -1,5 +1,5 @@
-//! The packet path: wire -> flow -> decode on this thread, then (queue) -> render -> enrich
-//! -> fireman -> ship on the shipper's ([`finish_batch`]). Rendering deferred documents is
+//! The packet path: wire -> flow -> decode on this thread, then (queue) -> render -> journeys
+//! -> enrich -> fireman -> ship on the shipper's ([`finish_batch`]). Rendering deferred documents is
 //! shared: when the shipper is behind, this thread renders the batch before queueing it.
 //! Everything here counts instead of logging; the counts become the run summary.
 
@@ -115,6 +115,10 @@ impl FlowHandler<Session> for Emit {
         self.push(records::flow(meta, Some(reason), s.protocol()));
     }
 
+    fn long_lived(&self, s: &Session) -> bool {
+        s.long_lived()
+    }
+
     fn flow_update(&mut self, meta: &FlowMeta, s: &mut Session) {
         self.push(records::flow(meta, None, s.protocol()));
     }
@@ -135,10 +139,30 @@ impl FlowHandler<Session> for Emit {
 
 /// What happens to a batch between the queue and the sink, on the shipper's thread: the
 /// deferred parts of documents are rendered, then enrichment and the rules run, in order.
-pub fn finish_batch(batch: &mut Vec<Event>, enrich: &mut Chain, fireman: &mut Stage) {
+pub fn finish_batch(batch: &mut Vec<Event>, stages: &mut Stages) {
     iotw_event::render_all(batch);
-    enrich.apply(batch);
-    fireman.observe(batch);
+    stages.journeys.observe(batch);
+    stages.enrich.apply(batch);
+    stages.fireman.observe(batch);
+}
+
+/// The document stages of the shipper's thread.
+#[derive(Debug, Default)]
+pub struct Stages {
+    pub journeys: iotw_enrich::journey::Journeys,
+    pub enrich: Chain,
+    pub fireman: Stage,
+}
+
+impl Stages {
+    /// The run is over: what the stages still hold, as a last batch.
+    pub fn finish(&mut self) -> Vec<Event> {
+        let mut last = Vec::new();
+        self.journeys.flush(&mut last);
+        self.enrich.apply(&mut last);
+        self.fireman.observe(&mut last);
+        last
+    }
 }
 
 /// The protocols this build decodes.

@@ -207,3 +207,53 @@ fn calibration_finds_the_profile_a_site_speaks_and_refuses_to_guess_from_another
         assert!(!out2.exists());
     }
 }
+
+#[test]
+fn each_simulated_call_is_one_journey_linking_its_sip_legs_and_conn_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, truth) = (dir.path().join("site.pcapng"), dir.path().join("truth.ndjson"));
+    let cfg = SimConfig { agents: 4, calls_per_hour: 150, duration: 900_000_000_000, seed: 21, ..SimConfig::default() };
+    let files = (std::fs::File::create(&pcap).unwrap(), std::fs::File::create(&truth).unwrap());
+    let report = simulate(&cfg, &WireProfile::default(), files.0, Some(files.1), None::<std::fs::File>).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
+        .args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let docs: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // The calls on the wire: their CallUUIDs and ConnIDs, from the ground truth.
+    let mut truth_calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in lines(&truth).iter().filter(|t| t["protocol"] == "tlib") {
+        if let (Some(u), Some(c)) =
+            (t["attributes"]["AttributeCallUUID"].as_str(), t["attributes"]["AttributeConnID"].as_str())
+        {
+            let v = truth_calls.entry(u.to_owned()).or_default();
+            if !v.iter().any(|x| x == c) {
+                v.push(c.to_owned());
+            }
+        }
+    }
+    let journeys: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "journey").collect();
+    assert_eq!(journeys.len() as u64, report.calls, "one journey per call");
+    assert_eq!(journeys.len(), truth_calls.len());
+    for j in journeys {
+        let j = &j["journey"];
+        let uuid = j["call_uuid"].as_str().unwrap();
+        let conn: Vec<String> =
+            j["conn_ids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        assert_eq!(Some(&conn), truth_calls.get(uuid), "{uuid}: its ConnIDs");
+        let legs = j["sip"]["legs"].as_u64().unwrap();
+        match j["outcome"].as_str().unwrap() {
+            "answered" => {
+                assert_eq!(legs, 2, "{uuid}: trunk and agent legs");
+                assert!(j["talk_time"].as_i64().unwrap() > 0 && j["agent_dn"].is_string());
+                let states: Vec<&str> =
+                    j["sip"]["calls"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
+                assert_eq!(states, ["completed", "completed"], "{uuid}");
+            }
+            "abandoned" => assert_eq!((legs, j["sip"]["calls"][0]["state"].as_str()), (1, Some("cancelled")), "{uuid}"),
+            other => panic!("{uuid}: outcome {other}"),
+        }
+    }
+}

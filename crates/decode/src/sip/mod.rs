@@ -46,4 +46,8 @@ impl Protocol for Sip {
     fn decoder(&self, limits: &DecodeLimits) -> Box<dyn Decoder> {
         Box::new(SipDecoder::new(*limits))
     }
+
+    fn long_lived(&self) -> bool {
+        true
+    }
 }

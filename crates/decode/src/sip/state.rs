@@ -213,6 +213,11 @@ impl SipDecoder {
         let dir = ctx.dir;
         if let Some(c) = self.calls.get_mut(call_id) {
             c.last_seen = ctx.ts;
+            // SIP Server puts X-Genesys-CallUUID in its first message of a leg: the INVITE it
+            // sends, or its first response to an INVITE it receives (genesys_wire.md §11.5).
+            if c.genesys_uuid.is_none() {
+                c.genesys_uuid = m.header("x-genesys-calluuid").map(str::to_owned);
+            }
             if let Some(x) = m.header("session-expires").and_then(session_interval) {
                 c.session_expires = Some(x);
             }

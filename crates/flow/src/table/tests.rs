@@ -183,3 +183,44 @@ fn missing_tcp_bytes_reach_the_consumer_as_a_gap_at_the_end() {
     assert!(r.ended[0].0.tcp.as_ref().unwrap().history.as_str().contains('G'));
     assert_eq!(t.stats().buffered_bytes, 0);
 }
+
+/// Asks to keep every flow that has carried at least two datagrams.
+struct Keep(Rec);
+
+impl FlowHandler<u32> for Keep {
+    fn payload(&mut self, m: &FlowMeta, user: &mut u32, dir: Dir, ts: Nanos, p: Payload<'_>) {
+        self.0.payload(m, user, dir, ts, p);
+    }
+    fn flow_end(&mut self, m: &FlowMeta, user: &mut u32, reason: EndReason) {
+        self.0.flow_end(m, user, reason);
+    }
+    fn anomaly(&mut self, ts: Nanos, k: Option<&FlowKey>, a: FlowAnomaly) {
+        self.0.anomaly(ts, k, a);
+    }
+    fn long_lived(&self, user: &u32) -> bool {
+        *user >= 2
+    }
+}
+
+#[test]
+fn udp_signalling_flows_outlive_the_udp_idle_timeout() {
+    let cfg = FlowConfig { udp_idle: 60 * SEC, signalling_idle: 3600 * SEC, ..FlowConfig::default() };
+    let mut t = FlowTable::<u32>::new(cfg);
+    let mut k = Keep(Rec::default());
+    let mut f = Vec::new();
+    ip(A, B, 17, None, 11, &mut f);
+    UdpHeader { src_port: 5060, dst_port: 5070, length: 11 }.emit(&mut f);
+    f.extend_from_slice(b"SIP");
+    for ts in [0, SEC] {
+        let p = iotw_wire::parse(LinkType::RAW, &f).unwrap();
+        t.packet(ts, f.len() as u32, &p, &mut k);
+    }
+    t.advance(30 * 60 * SEC, &mut k);
+    assert!(k.0.ended.is_empty(), "a call's signalling may be quiet for half an hour");
+    let p = iotw_wire::parse(LinkType::RAW, &f).unwrap();
+    t.packet(30 * 60 * SEC, f.len() as u32, &p, &mut k);
+    assert_eq!(t.stats().flows_created, 1, "the BYE finds the same flow");
+    t.advance(30 * 60 * SEC + 3601 * SEC, &mut k);
+    assert_eq!(k.0.ended.len(), 1);
+    assert_eq!(k.0.ended[0].1, EndReason::Idle);
+}

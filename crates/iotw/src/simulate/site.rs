@@ -419,6 +419,10 @@ pub fn simulate<W: Write, T: Write, L: Write>(
         site.sip(t, invite.0, invite.1, invite.2);
         let (a, b, x) = trunk_leg.response("100 Trying", "1 INVITE", true, &inv_branch, &[], "");
         site.sip(t + MS, a, b, x);
+        // Ringback while queued: SIP Server's first message of this leg carries the CallUUID.
+        let progress = [format!("X-Genesys-CallUUID: {}", trunk_leg.uuid)];
+        let (a, b, x) = trunk_leg.response("183 Session Progress", "1 INVITE", true, &inv_branch, &progress, "");
+        site.sip(t + 2 * MS, a, b, x);
         // T-Lib: the route request goes to URS and Stat Server sees the call queue.
         let rr = call(vec![
             (A::THIS_DN, s(ROUTE_POINT)),
