@@ -30,6 +30,9 @@ pub struct SimulateArgs {
     /// Percent of callers who hang up when they have to wait.
     #[arg(long, default_value_t = 30)]
     pub abandon_percent: u32,
+    /// Outbound preview records per hour (OCS desktop protocol over T-Lib; 0: none).
+    #[arg(long, default_value_t = 60)]
+    pub previews_per_hour: u32,
     /// Seed: the same seed and arguments give the same files.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -57,6 +60,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         duration,
         seed: a.seed,
         abandon_percent: a.abandon_percent.min(100),
+        previews_per_hour: a.previews_per_hour,
         ..SimConfig::default()
     };
     let create = |p: &PathBuf| -> Result<BufWriter<File>> {

@@ -125,9 +125,48 @@ fn simulated_site_decodes_to_its_ground_truth_with_the_default_profile() {
         "EventEstablished",
         "EventReleased",
         "EventAbandoned",
+        "RequestDistributeUserEvent",
+        "EventUserEvent",
     ] {
         assert!(rows.get(m).is_some_and(|r| r.0 > 0), "the site says {m}");
     }
+}
+
+#[test]
+fn outbound_desktop_protocol_fields_come_out_of_the_user_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("site.pcapng");
+    let cfg = SimConfig {
+        agents: 3,
+        calls_per_hour: 30,
+        previews_per_hour: 120,
+        duration: 600_000_000_000,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let none = None::<std::fs::File>;
+    simulate(&cfg, &WireProfile::default(), std::fs::File::create(&pcap).unwrap(), none, None::<std::fs::File>)
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
+        .args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let docs: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ob: Vec<&Value> = docs.iter().filter_map(|d| d["genesys"].get("outbound")).collect();
+    // 20 records, 4 steps each, each step a request and the event it causes.
+    assert_eq!(ob.len(), 20 * 4 * 2);
+    let processed: Vec<&&Value> = ob.iter().filter(|o| o["request_type"] == "RecordProcessed").collect();
+    assert_eq!(processed.len(), 20 * 2);
+    for o in processed {
+        assert!(matches!(o["call_result"].as_str(), Some("Answer" | "NoAnswer")), "{o}");
+        assert!(o["record_handle"].as_i64().unwrap() > 1000);
+        assert_eq!(o["campaign"], "Renewals_Q1");
+    }
+    assert!(ob
+        .iter()
+        .any(|o| o["user_event"] == "PreviewRecord" && o["phone"].is_string() && o["calling_list"] == "Renewals_List"));
 }
 
 #[test]

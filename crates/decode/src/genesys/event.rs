@@ -116,6 +116,58 @@ fn write_kvlist(e: &mut Event, l: &KvList) {
     }
 }
 
+/// The OCS desktop protocol (Outbound Contact Reference, "Communication Protocols";
+/// genesys_wire.md §9): GSW_* keys in the UserData of RequestDistributeUserEvent and
+/// EventUserEvent (and attached to telephony events), as `genesys.outbound.*`.
+fn write_outbound(e: &mut Event, ud: &KvList) {
+    let get = |k: &str| ud.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let text = |k: &str| match get(k) {
+        Some(KvValue::Str(s)) => Some(s.clone()),
+        Some(KvValue::Int(i)) => Some(i.to_string()),
+        _ => None,
+    };
+    let number = |k: &str| match get(k) {
+        Some(KvValue::Int(i)) => Some(*i),
+        Some(KvValue::Str(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    if !ud.iter().any(|(k, _)| k.starts_with("GSW_")) {
+        return;
+    }
+    e.obj("outbound");
+    for (key, field) in [
+        ("GSW_AGENT_REQ_TYPE", "request_type"),
+        ("GSW_USER_EVENT", "user_event"),
+        ("GSW_APPLICATION_ID", "application_id"),
+        ("GSW_CAMPAIGN_NAME", "campaign"),
+        ("GSW_CALLING_LIST", "calling_list"),
+        ("GSW_PHONE", "phone"),
+        ("GSW_CAMPAIGN_MODE", "campaign_mode"),
+    ] {
+        if let Some(v) = text(key) {
+            e.str(field, &v);
+        }
+    }
+    for (key, field) in [
+        ("GSW_RECORD_HANDLE", "record_handle"),
+        ("GSW_CHAIN_ID", "chain_id"),
+        ("GSW_ATTEMPTS", "attempts"),
+        ("GSW_REFERENCE_ID", "reference_id"),
+    ] {
+        if let Some(v) = number(key) {
+            e.i64(field, v);
+        }
+    }
+    // Call results are TCallState values (OCS's range 32-53 included, gcti.h).
+    if let Some(r) = number("GSW_CALL_RESULT") {
+        match enum_name(AttributeId::CALL_STATE, r) {
+            Some(n) => e.str("call_result", n),
+            None => e.i64("call_result", r),
+        };
+    }
+    e.end();
+}
+
 /// One document per T-Library message.
 pub(crate) fn message_document(ctx: &mut Ctx<'_>, m: &TlibMessage, n: u64, answer: Option<Answer>) -> Event {
     let start = ctx.meta.start.to_be_bytes();
@@ -165,6 +217,9 @@ pub(crate) fn message_document(ctx: &mut Ctx<'_>, m: &TlibMessage, n: u64, answe
     if let Some(s) = secs {
         let t = s.saturating_mul(1_000_000_000).saturating_add(usecs.unwrap_or(0).clamp(0, 999_999) * 1000);
         e.time("server_time", t);
+    }
+    if let Some(Value::KvList(ud)) = m.get(AttributeId::USER_DATA) {
+        write_outbound(&mut e, ud);
     }
     // Every other attribute by its name; unknown ids as `unknown_<id>`.
     let others: Vec<&(AttributeId, Value)> =

@@ -24,6 +24,8 @@ pub struct SimConfig {
     pub start: Nanos,
     /// Percent of callers who hang up if they wait at all.
     pub abandon_percent: u32,
+    /// Outbound preview records per hour (the OCS desktop protocol over T-Lib).
+    pub previews_per_hour: u32,
 }
 
 impl Default for SimConfig {
@@ -36,6 +38,7 @@ impl Default for SimConfig {
             // 2026-01-05T09:00:00Z
             start: 1_767_603_600 * SEC,
             abandon_percent: 30,
+            previews_per_hour: 60,
         }
     }
 }
@@ -89,6 +92,8 @@ const TLIB_PORT: u16 = 3000;
 const ROUTE_POINT: &str = "8000";
 const DNIS: &str = "08081570123";
 const SERVER_VERSION: &str = "8.1.103.17";
+/// OCS's communication DN for the desktop protocol.
+const OCS_DN: &str = "OCS_Comm";
 
 /// One thing the site does at a time.
 #[derive(Debug, Clone)]
@@ -204,6 +209,89 @@ impl Site<'_> {
 
     fn sip(&mut self, ts: Nanos, src: SocketAddrV4, dst: SocketAddrV4, text: String) {
         self.at(ts, Step::Sip { src, dst, text });
+    }
+}
+
+/// Outbound preview records (Outbound Contact Reference, "Communication Protocols"): a desktop
+/// asks OCS for a record, OCS sends it, the agent reports the result, OCS acknowledges; all
+/// GSW_* keys in UserData of RequestDistributeUserEvent / EventUserEvent through SIP Server.
+fn outbound(site: &mut Site<'_>, cfg: &SimConfig, from: Nanos, ocs: usize, desktops: &[usize], dns: &[String]) {
+    if cfg.previews_per_hour == 0 || desktops.is_empty() {
+        return;
+    }
+    let gap = 3600 * SEC / Nanos::from(cfg.previews_per_hour);
+    let end = cfg.start + cfg.duration;
+    let mut t = from;
+    let mut handle = 1000;
+    while t < end {
+        let agent = site.rng.below(desktops.len() as u64) as usize;
+        let (desk, dn) = (desktops[agent], dns[agent].clone());
+        handle += 1;
+        let phone = format!("{}{:03}", site.rng.pick(&CALLER_PREFIXES), site.rng.below(1000));
+        let result = if site.rng.below(3) == 0 { 7 } else { 33 }; // NoAnswer, Answer
+        let think = site.rng.range(10 * SEC, 60 * SEC);
+        let common = |extra: &[(&str, KvValue)]| -> KvList {
+            let mut l: KvList = vec![
+                ("GSW_APPLICATION_ID".into(), KvValue::Int(120)),
+                ("GSW_CAMPAIGN_NAME".into(), KvValue::Str("Renewals_Q1".into())),
+            ];
+            l.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            l
+        };
+        let s_ = |v: &str| KvValue::Str(v.to_owned());
+        let record = [
+            ("GSW_RECORD_HANDLE", KvValue::Int(handle)),
+            ("GSW_CALLING_LIST", s_("Renewals_List")),
+            ("GSW_PHONE", s_(&phone)),
+        ];
+        let steps: [(Nanos, usize, &str, KvList); 4] = [
+            (t, desk, "GSW_AGENT_REQ_TYPE", common(&[("GSW_AGENT_REQ_TYPE", s_("PreviewRecordRequest"))])),
+            (t + 40 * MS, ocs, "GSW_USER_EVENT", {
+                let mut l = common(&[("GSW_USER_EVENT", s_("PreviewRecord"))]);
+                l.extend(record.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+                l.push(("GSW_ATTEMPTS".into(), KvValue::Int(1)));
+                l
+            }),
+            (t + think, desk, "GSW_AGENT_REQ_TYPE", {
+                let mut l = common(&[("GSW_AGENT_REQ_TYPE", s_("RecordProcessed"))]);
+                l.push(("GSW_RECORD_HANDLE".into(), KvValue::Int(handle)));
+                l.push(("GSW_CALL_RESULT".into(), KvValue::Int(result)));
+                l
+            }),
+            (t + think + 30 * MS, ocs, "GSW_USER_EVENT", {
+                let mut l = common(&[("GSW_USER_EVENT", s_("RecordProcessedAcknowledge"))]);
+                l.push(("GSW_RECORD_HANDLE".into(), KvValue::Int(handle)));
+                l
+            }),
+        ];
+        for (ts, conn, _, data) in steps {
+            // The sender's request, acknowledged; the other side gets the EventUserEvent.
+            let (this_dn, to) = if conn == ocs { (OCS_DN.to_owned(), desk) } else { (dn.clone(), ocs) };
+            let r = site.reference();
+            let req = TlibMessage {
+                mtype: M::REQUEST_DISTRIBUTE_USER_EVENT,
+                attrs: vec![
+                    (A::REFERENCE_ID, Value::Int(r)),
+                    (A::THIS_DN, s(&this_dn)),
+                    (A::COMMUNICATION_DN, s(if conn == ocs { &dn } else { OCS_DN })),
+                    (A::USER_DATA, Value::KvList(data.clone())),
+                ],
+            };
+            let ack = TlibMessage {
+                mtype: M::EVENT_ACK,
+                attrs: vec![(A::REFERENCE_ID, Value::Int(r)), (A::THIS_DN, s(&this_dn))],
+            };
+            site.exchange(ts, conn, req, ack, 2 * MS);
+            let ev = TlibMessage {
+                mtype: M::EVENT_USER_EVENT,
+                attrs: vec![
+                    (A::THIS_DN, s(if conn == ocs { &dn } else { OCS_DN })),
+                    (A::USER_DATA, Value::KvList(data)),
+                ],
+            };
+            site.event(ts + 3 * MS, to, ev);
+        }
+        t += gap;
     }
 }
 
@@ -354,6 +442,8 @@ pub fn simulate<W: Write, T: Write, L: Write>(
         }
         desktops.push(conn);
     }
+    let ocs = site.connect(t0 + 200 * MS, "OCS_1", Ipv4Addr::new(10, 10, 0, 40), &[OCS_DN.to_owned()]);
+    outbound(&mut site, cfg, t0 + 10 * SEC, ocs, &desktops, &agent_dns);
     let trunk = SocketAddrV4::new(Ipv4Addr::new(10, 10, 0, 5), 5060);
     let sips = SocketAddrV4::new(SIP_SERVER, 5060);
     let mut agent_free = vec![t0 + 5 * SEC; agents];
