@@ -55,6 +55,8 @@ struct Journey {
     user_data: Option<Vec<u8>>,
     tlib_messages: u32,
     legs: Vec<Leg>,
+    /// DNs ringing or talking now: the call is over when none is left.
+    active: Vec<String>,
 }
 
 fn push_unique(v: &mut Vec<String>, s: &str) {
@@ -170,15 +172,27 @@ impl Journeys {
             }
             "EventRinging" => {
                 j.ringing.get_or_insert(ts);
+                if let Some(dn) = &this_dn {
+                    push_unique(&mut j.active, dn);
+                }
                 j.agent_dn = j.agent_dn.take().or(this_dn);
             }
             "EventEstablished" => {
                 j.answered.get_or_insert(ts);
+                if let Some(dn) = &this_dn {
+                    push_unique(&mut j.active, dn);
+                }
             }
             "EventAbandoned" => {
                 j.abandoned.get_or_insert(ts);
             }
-            "EventReleased" => j.released = Some(j.released.map_or(ts, |r| r.max(ts))),
+            "EventReleased" => {
+                j.released = Some(j.released.map_or(ts, |r| r.max(ts)));
+                j.active.retain(|dn| Some(dn) != this_dn.as_ref());
+                if g.str("call_state").as_deref() == Some("Transferred") {
+                    j.transferred = true;
+                }
+            }
             "EventPartyChanged"
             | "RequestInitiateTransfer"
             | "RequestCompleteTransfer"
@@ -225,8 +239,8 @@ impl Journeys {
             .iter()
             .filter(|(_, j)| {
                 all || match j.released.or(j.abandoned) {
-                    Some(end) => now - end.max(j.last) > AFTER_END,
-                    None => now - j.last > SILENT,
+                    Some(end) if j.active.is_empty() => now - end.max(j.last) > AFTER_END,
+                    _ => now - j.last > SILENT,
                 }
             })
             .map(|(k, _)| k.clone())

@@ -251,7 +251,8 @@ fn calibration_finds_the_profile_a_site_speaks_and_refuses_to_guess_from_another
 fn each_simulated_call_is_one_journey_linking_its_sip_legs_and_conn_ids() {
     let dir = tempfile::tempdir().unwrap();
     let (pcap, truth) = (dir.path().join("site.pcapng"), dir.path().join("truth.ndjson"));
-    let cfg = SimConfig { agents: 4, calls_per_hour: 150, duration: 900_000_000_000, seed: 21, ..SimConfig::default() };
+    let cfg =
+        SimConfig { agents: 6, calls_per_hour: 120, duration: 3_600_000_000_000, seed: 21, ..SimConfig::default() };
     let files = (std::fs::File::create(&pcap).unwrap(), std::fs::File::create(&truth).unwrap());
     let report = simulate(&cfg, &WireProfile::default(), files.0, Some(files.1), None::<std::fs::File>).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
@@ -263,7 +264,13 @@ fn each_simulated_call_is_one_journey_linking_its_sip_legs_and_conn_ids() {
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     // The calls on the wire: their CallUUIDs and ConnIDs, from the ground truth.
     let mut truth_calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut handed_on: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for t in lines(&truth).iter().filter(|t| t["protocol"] == "tlib") {
+        if let Some(u) = t["attributes"]["AttributeCallUUID"].as_str() {
+            let h = handed_on.entry(u.to_owned()).or_default();
+            h.0 |= t["message"] == "EventReleased" && t["attributes"]["AttributeCallState"] == 1;
+            h.1 |= t["message"] == "EventPartyAdded";
+        }
         if let (Some(u), Some(c)) =
             (t["attributes"]["AttributeCallUUID"].as_str(), t["attributes"]["AttributeConnID"].as_str())
         {
@@ -276,6 +283,8 @@ fn each_simulated_call_is_one_journey_linking_its_sip_legs_and_conn_ids() {
     let journeys: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "journey").collect();
     assert_eq!(journeys.len() as u64, report.calls, "one journey per call");
     assert_eq!(journeys.len(), truth_calls.len());
+    let (t, c) = handed_on.values().fold((0, 0), |(t, c), h| (t + u32::from(h.0), c + u32::from(h.1)));
+    assert!(t > 0 && c > 0, "the site transfers ({t}) and conferences ({c}) some calls");
     for j in journeys {
         let j = &j["journey"];
         let uuid = j["call_uuid"].as_str().unwrap();
@@ -283,13 +292,24 @@ fn each_simulated_call_is_one_journey_linking_its_sip_legs_and_conn_ids() {
             j["conn_ids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
         assert_eq!(Some(&conn), truth_calls.get(uuid), "{uuid}: its ConnIDs");
         let legs = j["sip"]["legs"].as_u64().unwrap();
+        let (transferred, conferenced) = handed_on.get(uuid).copied().unwrap_or_default();
+        assert_eq!(
+            (j["transferred"].as_bool(), j["conferenced"].as_bool()),
+            (Some(transferred), Some(conferenced)),
+            "{uuid}"
+        );
         match j["outcome"].as_str().unwrap() {
             "answered" => {
-                assert_eq!(legs, 2, "{uuid}: trunk and agent legs");
+                let agents = 1 + u64::from(transferred || conferenced);
+                assert_eq!(legs, 1 + agents, "{uuid}: the trunk leg and each agent's");
                 assert!(j["talk_time"].as_i64().unwrap() > 0 && j["agent_dn"].is_string());
-                let states: Vec<&str> =
-                    j["sip"]["calls"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
-                assert_eq!(states, ["completed", "completed"], "{uuid}");
+                let states: Vec<&Value> = j["sip"]["calls"].as_array().unwrap().iter().map(|c| &c["state"]).collect();
+                assert!(states.iter().all(|s| *s == "completed"), "{uuid}: {states:?}");
+                assert_eq!(
+                    j["parties"].as_array().unwrap().len() as u64,
+                    2 + agents,
+                    "{uuid}: route point, ANI, agents"
+                );
             }
             "abandoned" => assert_eq!((legs, j["sip"]["calls"][0]["state"].as_str()), (1, Some("cancelled")), "{uuid}"),
             other => panic!("{uuid}: outcome {other}"),

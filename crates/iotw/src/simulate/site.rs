@@ -295,6 +295,131 @@ fn outbound(site: &mut Site<'_>, cfg: &SimConfig, from: Nanos, ocs: usize, deskt
     }
 }
 
+/// What every party of one call shares.
+struct Party {
+    /// ConnID and CallUUID attributes.
+    call_base: Vec<(A, Value)>,
+    ani: String,
+    uuid: String,
+    k: u64,
+    stat: usize,
+    user_data: KvList,
+}
+
+impl Party {
+    fn attrs(&self, extra: Vec<(A, Value)>) -> Vec<(A, Value)> {
+        let mut a = self.call_base.clone();
+        a.extend(extra);
+        a
+    }
+}
+
+/// One agent's part in a call: their SIP leg and T-Lib connection.
+struct AgentLeg {
+    agent: usize,
+    dn: String,
+    desk: usize,
+    leg: Dialog,
+    answered: Nanos,
+}
+
+/// SIP Server calls an agent's phone (leg `n` of the call) and tells the desktop and Stat
+/// Server; the agent answers `ring` later. `from_agent`: the DN handing the call on.
+#[allow(clippy::too_many_arguments)]
+fn ring_agent(
+    site: &mut Site<'_>,
+    p: &Party,
+    agent: usize,
+    dn: &str,
+    desk: usize,
+    n: u64,
+    at: Nanos,
+    ring: Nanos,
+    from_agent: Option<&str>,
+) -> AgentLeg {
+    let k = p.k;
+    let phone = SocketAddrV4::new(Ipv4Addr::new(10, 10, 2, 10 + agent as u8), 5060);
+    let leg = Dialog {
+        a: SocketAddrV4::new(SIP_SERVER, 5060),
+        b: phone,
+        from: format!("<sip:{}@10.10.0.10>;tag=ss{k}x{n}", p.ani),
+        to: format!("<sip:{dn}@10.10.2.{}>", 10 + agent),
+        call_id: format!("{:08X}-{k}-{n}@10.10.0.10", k.wrapping_mul(2_654_435_761) as u32),
+        uuid: p.uuid.clone(),
+    };
+    let genesys = vec![format!("X-Genesys-CallUUID: {}", p.uuid)];
+    let uri = format!("sip:{dn}@10.10.2.{}", 10 + agent);
+    let invite =
+        leg.request("INVITE", &uri, 1, true, &genesys, &sdp(SIP_SERVER, 30_000 + ((k * 2 + n) % 10_000) as u16 * 2));
+    let br = invite.2.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
+    site.sip(at, invite.0, invite.1, invite.2);
+    let (a, b, x) = leg.response("180 Ringing", "1 INVITE", true, &br, &[], "");
+    site.sip(at + 20 * MS, a, b, x);
+    let mut ringing = vec![
+        (A::THIS_DN, s(dn)),
+        (A::OTHER_DN, s(&p.ani)),
+        (A::THIS_DN_ROLE, Value::Int(2)),
+        (A::OTHER_DN_ROLE, Value::Int(1)),
+        (A::ANI, s(&p.ani)),
+        (A::DNIS, s(DNIS)),
+        (A::CALL_TYPE, Value::Int(2)),
+        (A::USER_DATA, Value::KvList(p.user_data.clone())),
+    ];
+    if let Some(from) = from_agent {
+        ringing.push((A::THIRD_PARTY_DN, s(from)));
+    }
+    let ringing = p.attrs(ringing);
+    site.event(at + 21 * MS, desk, TlibMessage { mtype: M::EVENT_RINGING, attrs: ringing.clone() });
+    site.event(at + 22 * MS, p.stat, TlibMessage { mtype: M::EVENT_RINGING, attrs: ringing });
+    let answered = at + ring;
+    let (a, b, x) = leg.response("200 OK", "1 INVITE", true, &br, &genesys, &sdp(*phone.ip(), 40_000));
+    site.sip(answered, a, b, x);
+    let (a, b, x) = leg.request("ACK", &uri, 1, true, &[], "");
+    site.sip(answered + MS, a, b, x);
+    let est = p.attrs(vec![
+        (A::THIS_DN, s(dn)),
+        (A::OTHER_DN, s(&p.ani)),
+        (A::THIS_DN_ROLE, Value::Int(2)),
+        (A::OTHER_DN_ROLE, Value::Int(1)),
+    ]);
+    site.event(answered + 4 * MS, desk, TlibMessage { mtype: M::EVENT_ESTABLISHED, attrs: est.clone() });
+    site.event(answered + 5 * MS, p.stat, TlibMessage { mtype: M::EVENT_ESTABLISHED, attrs: est });
+    AgentLeg { agent, dn: dn.to_owned(), desk, leg, answered }
+}
+
+/// SIP Server ends an agent's leg; with `transferred` set (1), the desktop already had its
+/// EventReleased (it answered the transfer request).
+fn hang_up(site: &mut Site<'_>, p: &Party, l: &AgentLeg, at: Nanos, transferred: i64) {
+    let uri = format!("sip:{}@10.10.2.{}", l.dn, 10 + l.agent);
+    let (a, b, x) = l.leg.request("BYE", &uri, 2, true, &[], "");
+    let br = x.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
+    site.sip(at, a, b, x);
+    let (a, b, x) = l.leg.response("200 OK", "2 BYE", true, &br, &[], "");
+    site.sip(at + 10 * MS, a, b, x);
+    let rel = p.attrs(vec![(A::THIS_DN, s(&l.dn)), (A::OTHER_DN, s(&p.ani)), (A::CALL_STATE, Value::Int(transferred))]);
+    if transferred == 0 {
+        site.event(at + 11 * MS, l.desk, TlibMessage { mtype: M::EVENT_RELEASED, attrs: rel.clone() });
+    }
+    site.event(at + 12 * MS, p.stat, TlibMessage { mtype: M::EVENT_RELEASED, attrs: rel });
+}
+
+/// After-call work done: the agent is ready again.
+fn ready(site: &mut Site<'_>, agent: usize, dn: &str, desk: usize, at: Nanos) {
+    let r = site.reference();
+    let attrs = vec![
+        (A::REFERENCE_ID, Value::Int(r)),
+        (A::THIS_DN, s(dn)),
+        (A::AGENT_ID, s(&format!("agent{:03}", agent + 1))),
+    ];
+    site.exchange(
+        at,
+        desk,
+        TlibMessage { mtype: M::REQUEST_AGENT_READY, attrs: attrs.clone() },
+        TlibMessage { mtype: M::EVENT_AGENT_READY, attrs },
+        MS,
+    );
+}
+
 /// A SIP message's text.
 #[allow(clippy::too_many_arguments)]
 fn sip_text(
@@ -547,7 +672,6 @@ pub fn simulate<W: Write, T: Write, L: Write>(
         }
         report.answered += 1;
         let dn = agent_dns[agent].clone();
-        let desk = desktops[agent];
         // URS attaches its data and routes the call to the agent.
         let r = site.reference();
         let upd = TlibMessage {
@@ -588,92 +712,106 @@ pub fn simulate<W: Write, T: Write, L: Write>(
                 attrs: call(vec![(A::THIS_DN, s(ROUTE_POINT)), (A::OTHER_DN, s(&dn))]),
             },
         );
-        // SIP Server calls the agent's phone.
-        let phone = SocketAddrV4::new(Ipv4Addr::new(10, 10, 2, 10 + agent as u8), 5060);
-        let agent_leg = Dialog {
-            a: sips,
-            b: phone,
-            from: format!("<sip:{ani}@10.10.0.10>;tag=ss{k}"),
-            to: format!("<sip:{dn}@10.10.2.{}>", 10 + agent),
-            call_id: format!("{:08X}-{k}@10.10.0.10", k.wrapping_mul(2_654_435_761) as u32),
+        // SIP Server calls the agent's phone; the agent answers.
+        let base = Party {
+            call_base: call(vec![]),
+            ani: ani.clone(),
             uuid: uuid.clone(),
+            k,
+            stat,
+            user_data: user_data.clone(),
         };
-        let genesys = vec![format!("X-Genesys-CallUUID: {}", agent_leg.uuid)];
         let ring_at = route_at + 10 * MS;
-        let inv2 = agent_leg.request(
-            "INVITE",
-            &format!("sip:{dn}@10.10.2.{}", 10 + agent),
-            1,
-            true,
-            &genesys,
-            &sdp(SIP_SERVER, 30_000 + (k % 10_000) as u16 * 2),
-        );
-        let br2 = inv2.2.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
-        site.sip(ring_at, inv2.0, inv2.1, inv2.2);
-        let (a, b, x) = agent_leg.response("180 Ringing", "1 INVITE", true, &br2, &[], "");
-        site.sip(ring_at + 20 * MS, a, b, x);
-        let ringing = call(vec![
-            (A::THIS_DN, s(&dn)),
-            (A::OTHER_DN, s(&ani)),
-            (A::THIS_DN_ROLE, Value::Int(2)),
-            (A::OTHER_DN_ROLE, Value::Int(1)),
-            (A::ANI, s(&ani)),
-            (A::DNIS, s(DNIS)),
-            (A::CALL_TYPE, Value::Int(2)),
-            (A::USER_DATA, Value::KvList(user_data.clone())),
-        ]);
-        site.event(ring_at + 21 * MS, desk, TlibMessage { mtype: M::EVENT_RINGING, attrs: ringing.clone() });
-        site.event(ring_at + 22 * MS, stat, TlibMessage { mtype: M::EVENT_RINGING, attrs: ringing });
+        let first = ring_agent(&mut site, &base, agent, &agent_dns[agent], desktops[agent], 0, ring_at, ring, None);
+        let genesys = vec![format!("X-Genesys-CallUUID: {uuid}")];
         let (a, b, x) = trunk_leg.response("180 Ringing", "1 INVITE", true, &inv_branch, &genesys, "");
         site.sip(ring_at + 23 * MS, a, b, x);
-        // The agent answers on the phone.
-        let answer_at = ring_at + ring;
-        let (a, b, x) = agent_leg.response("200 OK", "1 INVITE", true, &br2, &genesys, &sdp(*phone.ip(), 40_000));
-        site.sip(answer_at, a, b, x);
-        let (a, b, x) = agent_leg.request("ACK", &format!("sip:{dn}@10.10.2.{}", 10 + agent), 1, true, &[], "");
-        site.sip(answer_at + MS, a, b, x);
+        let answer_at = first.answered;
         let (a, b, x) = trunk_leg.response("200 OK", "1 INVITE", true, &inv_branch, &genesys, &sdp(SIP_SERVER, 30_001));
         site.sip(answer_at + 2 * MS, a, b, x);
         let (a, b, x) = trunk_leg.request("ACK", &format!("sip:{DNIS}@10.10.0.10"), 1, true, &[], "");
         site.sip(answer_at + 3 * MS, a, b, x);
-        let est = call(vec![
-            (A::THIS_DN, s(&dn)),
-            (A::OTHER_DN, s(&ani)),
-            (A::THIS_DN_ROLE, Value::Int(2)),
-            (A::OTHER_DN_ROLE, Value::Int(1)),
-        ]);
-        site.event(answer_at + 4 * MS, desk, TlibMessage { mtype: M::EVENT_ESTABLISHED, attrs: est.clone() });
-        site.event(answer_at + 5 * MS, stat, TlibMessage { mtype: M::EVENT_ESTABLISHED, attrs: est });
-        // The caller hangs up.
-        let bye_at = answer_at + talk;
+        // Some calls are handed on to a second agent who is free: a single-step transfer
+        // (10 %) or conference (5 %) halfway through the talk.
+        let roll = site.rng.below(100);
+        let handoff_at = answer_at + talk / 2;
+        let second = (0..agents).filter(|&b| b != agent && agent_free[b] <= handoff_at).min_by_key(|&b| agent_free[b]);
+        let mut bye_at = answer_at + talk;
+        let mut released: Vec<(AgentLeg, Nanos)> = Vec::new();
+        match (roll, second) {
+            (0..=14, Some(b)) => {
+                let transfer = roll < 10;
+                let r = site.reference();
+                let mtype = if transfer { M::REQUEST_SINGLE_STEP_TRANSFER } else { M::REQUEST_SINGLE_STEP_CONFERENCE };
+                let req = TlibMessage {
+                    mtype,
+                    attrs: vec![
+                        (A::REFERENCE_ID, Value::Int(r)),
+                        (A::CONN_ID, Value::ConnId(conn_id)),
+                        (A::THIS_DN, s(&dn)),
+                        (A::OTHER_DN, s(&agent_dns[b])),
+                    ],
+                };
+                let answer = if transfer {
+                    // The first agent leaves the call.
+                    TlibMessage {
+                        mtype: M::EVENT_RELEASED,
+                        attrs: call(vec![
+                            (A::REFERENCE_ID, Value::Int(r)),
+                            (A::THIS_DN, s(&dn)),
+                            (A::OTHER_DN, s(&ani)),
+                            (A::THIRD_PARTY_DN, s(&agent_dns[b])),
+                            (A::CALL_STATE, Value::Int(1)),
+                        ]),
+                    }
+                } else {
+                    TlibMessage {
+                        mtype: M::EVENT_PARTY_ADDED,
+                        attrs: call(vec![
+                            (A::REFERENCE_ID, Value::Int(r)),
+                            (A::THIS_DN, s(&dn)),
+                            (A::OTHER_DN, s(&agent_dns[b])),
+                            (A::THIRD_PARTY_DN, s(&agent_dns[b])),
+                        ]),
+                    }
+                };
+                site.exchange(handoff_at, desktops[agent], req, answer, 3 * MS);
+                let ring_b = site.rng.range(2 * SEC, 6 * SEC);
+                let leg_b = ring_agent(
+                    &mut site,
+                    &base,
+                    b,
+                    &agent_dns[b],
+                    desktops[b],
+                    1,
+                    handoff_at + 10 * MS,
+                    ring_b,
+                    Some(&dn),
+                );
+                bye_at = bye_at.max(leg_b.answered + 10 * SEC);
+                if transfer {
+                    hang_up(&mut site, &base, &first, handoff_at + 5 * MS, 1);
+                    agent_free[agent] = handoff_at + wrap + 10 * MS;
+                    ready(&mut site, agent, &dn, desktops[agent], handoff_at + wrap);
+                } else {
+                    released.push((first, bye_at));
+                }
+                released.push((leg_b, bye_at));
+            }
+            _ => released.push((first, bye_at)),
+        }
+        // The caller hangs up; every agent still on the call is released.
         let (a, b, x) = trunk_leg.request("BYE", &format!("sip:{DNIS}@10.10.0.10"), 2, true, &[], "");
         let bb = x.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
         site.sip(bye_at, a, b, x);
         let (a, b, x) = trunk_leg.response("200 OK", "2 BYE", true, &bb, &[], "");
         site.sip(bye_at + MS, a, b, x);
-        let (a, b, x) = agent_leg.request("BYE", &format!("sip:{dn}@10.10.2.{}", 10 + agent), 2, true, &[], "");
-        let bb2 = x.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
-        site.sip(bye_at + 2 * MS, a, b, x);
-        let (a, b, x) = agent_leg.response("200 OK", "2 BYE", true, &bb2, &[], "");
-        site.sip(bye_at + 12 * MS, a, b, x);
-        let rel = call(vec![(A::THIS_DN, s(&dn)), (A::OTHER_DN, s(&ani)), (A::CALL_STATE, Value::Int(0))]);
-        site.event(bye_at + 13 * MS, desk, TlibMessage { mtype: M::EVENT_RELEASED, attrs: rel.clone() });
-        site.event(bye_at + 14 * MS, stat, TlibMessage { mtype: M::EVENT_RELEASED, attrs: rel });
-        // After-call work, then ready again.
-        let r = site.reference();
-        let ready = vec![
-            (A::REFERENCE_ID, Value::Int(r)),
-            (A::THIS_DN, s(&dn)),
-            (A::AGENT_ID, s(&format!("agent{:03}", agent + 1))),
-        ];
-        site.exchange(
-            bye_at + wrap,
-            desk,
-            TlibMessage { mtype: M::REQUEST_AGENT_READY, attrs: ready.clone() },
-            TlibMessage { mtype: M::EVENT_AGENT_READY, attrs: ready },
-            MS,
-        );
-        agent_free[agent] = bye_at + wrap + 10 * MS;
+        for (i, (leg, at)) in released.into_iter().enumerate() {
+            let at = at + i as Nanos * 20 * MS;
+            hang_up(&mut site, &base, &leg, at + 2 * MS, 0);
+            ready(&mut site, leg.agent, &leg.dn, leg.desk, at + wrap);
+            agent_free[leg.agent] = at + wrap + 10 * MS;
+        }
     }
     // Keep-alives on every T-Lib connection every 30 s, then everyone disconnects.
     let last = site.steps.iter().map(|(ts, _, _)| *ts).max().unwrap_or(end).max(end);
