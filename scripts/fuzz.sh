@@ -10,7 +10,7 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline kvlist tlib)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline kvlist tlib tlib_message)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
