@@ -52,31 +52,38 @@ impl Default for Tlib {
     }
 }
 
-/// Whether `input` starts with a packet the profile can read as a known T-Library message.
+/// Whether `input` starts with a whole packet that reads as a known T-Library message with
+/// at least one attribute that is not empty (zeros alone read as RequestRegisterClient
+/// with empty attributes): `Some(false)` when the bytes contradict it, `None` when the packet
+/// is not all there.
 pub(crate) fn looks_like_tlib(input: &[u8], p: &WireProfile) -> Option<bool> {
     let kv = kvlist::KvLimits { max_pairs: 4096, max_depth: 16 };
     match tlib::frame(input, p) {
-        // A large first packet: judge by the part that is there.
-        tlib::Framed::Incomplete { needed } if needed > usize::from(p.packet.length_bytes) && input.len() >= 512 => {
-            let payload = &input[usize::from(p.packet.length_bytes)..];
-            match tlib::decode(payload, p, 1024, kv) {
-                Ok(m) => Some(m.mtype.name().is_some()),
-                Err(tlib::TlibError::Short(_)) => {
-                    let t = p.uint(payload, p.message.type_bytes)?;
-                    Some(tables::MessageType(t as u32).name().is_some())
-                }
-                Err(_) => Some(false),
-            }
-        }
-        tlib::Framed::Incomplete { .. } => None,
+        tlib::Framed::Packet { payload, .. } => Some(tlib::decode(payload, p, 1024, kv).is_ok_and(|m| {
+            m.mtype.name().is_some() && m.attrs.iter().any(|(_, v)| !matches!(v, tlib::Value::Str(s) if s.is_empty()))
+        })),
+        tlib::Framed::Incomplete { .. } => partial_reads(input, p).filter(|ok| !ok).or(None),
         tlib::Framed::KeepAlive { len } => match input.get(len..) {
             Some(rest) if !rest.is_empty() => looks_like_tlib(rest, p),
             _ => None,
         },
         tlib::Framed::Bad(_) => Some(false),
-        tlib::Framed::Packet { payload, .. } => {
-            Some(tlib::decode(payload, p, 1024, kv).is_ok_and(|m| m.mtype.name().is_some()))
-        }
+    }
+}
+
+/// For a packet that is not all there: whether the part that is reads without
+/// contradiction (a known message type, attributes that fit so far).
+pub(crate) fn partial_reads(input: &[u8], p: &WireProfile) -> Option<bool> {
+    let kv = kvlist::KvLimits { max_pairs: 4096, max_depth: 16 };
+    let hl = usize::from(p.packet.length_bytes);
+    let partial = input.get(hl..)?;
+    let t = p.uint(partial, p.message.type_bytes)?;
+    if tables::MessageType(t as u32).name().is_none() {
+        return Some(false);
+    }
+    match tlib::decode(partial, p, 1024, kv) {
+        Ok(_) | Err(tlib::TlibError::Short(_)) => Some(true),
+        Err(_) => Some(false),
     }
 }
 
@@ -90,10 +97,27 @@ impl Protocol for Tlib {
     }
 
     fn probe(&self, _dir: Dir, input: &[u8], _ports: (u16, u16)) -> Probe {
-        match looks_like_tlib(input, &self.profile) {
-            Some(true) => Probe::Match,
-            Some(false) => Probe::NoMatch,
-            None => Probe::NeedMore,
+        // A capture may start in the middle of a packet: any offset where a whole packet
+        // reads as a known message will do (the decoder resynchronises to it). A first packet
+        // larger than the probe window is judged by its first kilobyte.
+        if input.len() >= 1024
+            && matches!(tlib::frame(input, &self.profile), tlib::Framed::Incomplete { .. })
+            && partial_reads(input, &self.profile) == Some(true)
+        {
+            return Probe::Match;
+        }
+        let mut undecided = false;
+        for at in 0..input.len() {
+            match looks_like_tlib(&input[at..], &self.profile) {
+                Some(true) => return Probe::Match,
+                Some(false) => {}
+                None => undecided = true,
+            }
+        }
+        if undecided {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
         }
     }
 

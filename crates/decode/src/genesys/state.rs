@@ -110,6 +110,17 @@ impl Decoder for TlibDecoder {
                     at += len;
                 }
                 Framed::Incomplete { needed } => {
+                    // Only wait for a packet whose beginning reads well; after a pickup or a
+                    // gap, a length that is merely plausible is not enough.
+                    if super::partial_reads(&input[at..], &self.profile) == Some(false) {
+                        if at > 0 {
+                            return Progress::NeedMore { consumed: at, needed: input.len() - at + 1 };
+                        }
+                        return Progress::Invalid(Anomaly::new(
+                            "tlib_bad_packet",
+                            "packet start does not read as a message",
+                        ));
+                    }
                     return Progress::NeedMore { consumed: at, needed: needed.max(input.len() - at + 1) };
                 }
                 Framed::Bad(why) => {
@@ -137,9 +148,11 @@ impl Decoder for TlibDecoder {
     }
 
     fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
-        // The first offset where a whole packet reads as a known message (or a plausible
-        // header starts a packet that is not all here yet).
-        (0..input.len()).find(|&i| super::looks_like_tlib(&input[i..], &self.profile) != Some(false))
+        // The first offset where a packet reads as a known message; failing that, the first
+        // of the last few bytes that cannot be judged yet.
+        (0..input.len())
+            .find(|&i| super::looks_like_tlib(&input[i..], &self.profile) == Some(true))
+            .or_else(|| (0..input.len()).find(|&i| super::looks_like_tlib(&input[i..], &self.profile).is_none()))
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
