@@ -86,6 +86,13 @@ pub fn run(cmd: GenesysCmd) -> Result<()> {
             f.field, f.value, verdict, f.start_value, f.runner_up
         );
     }
+    for (id, kind) in &r.kinds {
+        let name = iotw_decode::genesys::tables::AttributeId(*id);
+        println!(
+            "kinds.{id} ({name}): the log prints it as {kind:?}, the profile said {:?}: corrected",
+            start.kind(*id)
+        );
+    }
     match &a.out {
         Some(path) => {
             let text = format!(

@@ -229,6 +229,12 @@ fn calibration_finds_the_profile_a_site_speaks_and_refuses_to_guess_from_another
             "16-bit-types-nul-strings",
             d.replace("type_bytes = 4", "type_bytes = 2").replace("string_nul = false", "string_nul = true"),
         ),
+        (
+            "kv-widths-no-keepalives",
+            d.replace("key_length_bytes = 2", "key_length_bytes = 1")
+                .replace("string_length_bytes = 2", "string_length_bytes = 4")
+                .replace("empty_is_keepalive = true", "empty_is_keepalive = false"),
+        ),
     ] {
         let truth = WireProfile::parse(&text).unwrap();
         let (pcap, log) = site_with_log(dir.path(), tag, &text, 3, start);
@@ -237,6 +243,20 @@ fn calibration_finds_the_profile_a_site_speaks_and_refuses_to_guess_from_another
         assert!(!report.contains("undetermined:"), "{tag}: {report}");
         let mut got = WireProfile::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
         got.name = truth.name.clone();
+        if !truth.packet.empty_is_keepalive {
+            // A site without keep-alives cannot say how they would look: undetermined, and the
+            // starting value stays.
+            assert!(
+                report.lines().any(|l| l.starts_with("packet.empty_is_keepalive") && l.contains("undetermined")),
+                "{report}"
+            );
+            got.packet.empty_is_keepalive = false;
+        } else {
+            assert!(
+                report.lines().any(|l| l.starts_with("packet.empty_is_keepalive") && l.contains("confirmed")),
+                "{report}"
+            );
+        }
         assert_eq!(got, truth, "{tag}: calibrated back to the profile it was simulated with\n{report}");
         // The same site's capture with the log of another hour: no profile, not a wrong one.
         let (_, other_log) = site_with_log(dir.path(), &format!("{tag}-later"), &text, 4, start + 3_600_000_000_000);

@@ -8,7 +8,7 @@
 
 use super::kvlist::{self, KvLimits, KvList, KvValue};
 use super::log::{LogMessage, LogValue};
-use super::profile::{ByteOrder, WireProfile};
+use super::profile::{ByteOrder, ValueKind, WireProfile};
 use super::tables::AttributeId;
 use super::tlib::{self, Framed, TlibMessage, Value};
 use std::collections::HashMap;
@@ -49,6 +49,9 @@ pub struct Report {
     pub fields: Vec<FieldReport>,
     /// The best profile, when the log and the capture share messages.
     pub profile: Option<WireProfile>,
+    /// Attributes whose value kind the log contradicts, with the kind it shows (applied to
+    /// `profile`).
+    pub kinds: Vec<(u32, ValueKind)>,
 }
 
 /// Packets of at most this many are decoded per candidate.
@@ -58,15 +61,17 @@ const KV: KvLimits = KvLimits { max_pairs: 4096, max_depth: 16 };
 /// Fewest matched messages for a conclusion.
 const MIN_MATCHED: usize = 10;
 
-/// Framing: (length_bytes, byte_order, length_includes_header).
-type Framing = (u8, ByteOrder, bool);
+/// Framing: (length_bytes, byte_order, length_includes_header, empty_is_keepalive).
+type Framing = (u8, ByteOrder, bool, bool);
 
 fn framings() -> Vec<Framing> {
     let mut v = Vec::new();
     for lb in [4u8, 2] {
         for bo in [ByteOrder::Big, ByteOrder::Little] {
             for inc in [false, true] {
-                v.push((lb, bo, inc));
+                for ka in [true, false] {
+                    v.push((lb, bo, inc, ka));
+                }
             }
         }
     }
@@ -75,7 +80,7 @@ fn framings() -> Vec<Framing> {
 
 fn with_framing(base: &WireProfile, f: Framing) -> WireProfile {
     let mut p = base.clone();
-    (p.packet.length_bytes, p.packet.byte_order, p.packet.length_includes_header) = f;
+    (p.packet.length_bytes, p.packet.byte_order, p.packet.length_includes_header, p.packet.empty_is_keepalive) = f;
     p
 }
 
@@ -238,11 +243,23 @@ pub fn calibrate(streams: &[StreamPair], log: &[LogMessage], start: &WireProfile
     // Too little shared to conclude anything (a log of another period shares at most a few
     // handshakes): no profile rather than a wrong one.
     if matched < MIN_MATCHED || matched * 4 < packets_seen.min(log.len()) {
-        return Report { packets: packets_seen, logged: log.len(), matched, fields: Vec::new(), profile: None };
+        return Report {
+            packets: packets_seen,
+            logged: log.len(),
+            matched,
+            fields: Vec::new(),
+            profile: None,
+            kinds: Vec::new(),
+        };
     }
     // Among the best candidates, the one closest to the starting profile: a field the traffic
     // cannot decide keeps its starting value.
-    let start_framing = (start.packet.length_bytes, start.packet.byte_order, start.packet.length_includes_header);
+    let start_framing = (
+        start.packet.length_bytes,
+        start.packet.byte_order,
+        start.packet.length_includes_header,
+        start.packet.empty_is_keepalive,
+    );
     let start_layout = (
         start.message.type_bytes,
         start.message.attribute_count_bytes,
@@ -255,6 +272,7 @@ pub fn calibrate(streams: &[StreamPair], log: &[LogMessage], start: &WireProfile
         usize::from(f.0 != start_framing.0)
             + usize::from(f.1 != start_framing.1)
             + usize::from(f.2 != start_framing.2)
+            + usize::from(f.3 != start_framing.3)
             + usize::from(l.0 != start_layout.0)
             + usize::from(l.1 != start_layout.1)
             + usize::from(l.2 != start_layout.2)
@@ -264,14 +282,21 @@ pub fn calibrate(streams: &[StreamPair], log: &[LogMessage], start: &WireProfile
     };
     let Some(&(bf, bl, _)) = table.iter().filter(|(_, _, s)| *s == matched).min_by_key(|(f, l, _)| distance(f, l))
     else {
-        return Report { packets: packets_seen, logged: log.len(), matched: 0, fields: Vec::new(), profile: None };
+        return Report {
+            packets: packets_seen,
+            logged: log.len(),
+            matched: 0,
+            fields: Vec::new(),
+            profile: None,
+            kinds: Vec::new(),
+        };
     };
     let mut best = with_framing(start, bf);
     apply(&mut best, bl);
     best.name = format!("calibrated from {}", start.name);
     // 3. Per field: the best score any candidate with another value of it reaches.
     type Getter = fn(&Framing, &Layout) -> String;
-    let fields: [(&'static str, Getter, String); 9] = [
+    let fields: [(&'static str, Getter, String); 10] = [
         ("packet.length_bytes", |f, _| f.0.to_string(), start.packet.length_bytes.to_string()),
         (
             "packet.byte_order",
@@ -279,6 +304,7 @@ pub fn calibrate(streams: &[StreamPair], log: &[LogMessage], start: &WireProfile
             format!("{:?}", start.packet.byte_order).to_lowercase(),
         ),
         ("packet.length_includes_header", |f, _| f.2.to_string(), start.packet.length_includes_header.to_string()),
+        ("packet.empty_is_keepalive", |f, _| f.3.to_string(), start.packet.empty_is_keepalive.to_string()),
         ("message.type_bytes", |_, l| l.0.to_string(), start.message.type_bytes.to_string()),
         ("message.attribute_count_bytes", |_, l| l.1.to_string(), start.message.attribute_count_bytes.to_string()),
         ("attribute.id_bytes", |_, l| l.2.to_string(), start.attribute.id_bytes.to_string()),
@@ -293,6 +319,132 @@ pub fn calibrate(streams: &[StreamPair], log: &[LogMessage], start: &WireProfile
         let verdict = if runner_up < matched { Verdict::Confirmed } else { Verdict::Undetermined };
         reports.push(FieldReport { field, value, start_value, verdict, runner_up });
     }
-    // A framing that failed outright is evidence too: it never reached the table.
-    Report { packets: packets_seen, logged: log.len(), matched, fields: reports, profile: Some(best) }
+    // 4. KV-list widths, on the messages that carry KV lists, under the best envelope.
+    let payloads: &[&[u8]] = framing_scores.iter().find(|(f, _, _)| *f == bf).map_or(&[], |(_, _, p)| p.as_slice());
+    let with_kv: Vec<&[u8]> = payloads
+        .iter()
+        .copied()
+        .filter(|pl| {
+            tlib::decode(pl, &best, 1024, KV)
+                .map_or(true, |m| m.attrs.iter().any(|(_, v)| matches!(v, Value::KvList(_))))
+        })
+        .collect();
+    let kv_fields = kv_stage(&with_kv, log, &by_name, &mut best, start);
+    reports.extend(kv_fields);
+    // 5. Value kinds: what the log prints for each attribute (text, number, hex, KV list).
+    let kinds = kind_corrections(log, &best);
+    for (id, kind) in &kinds {
+        best.set_kind(*id, *kind);
+    }
+    let matched = score(payloads, log, &by_name, &best).max(matched);
+    Report { packets: packets_seen, logged: log.len(), matched, fields: reports, profile: Some(best), kinds }
+}
+
+/// The KV-list layout fields with their candidate values.
+type KvLayout = (u8, u8, u8, u8, u8, u8);
+
+fn kv_stage(
+    payloads: &[&[u8]],
+    log: &[LogMessage],
+    by_name: &HashMap<&str, Vec<usize>>,
+    best: &mut WireProfile,
+    start: &WireProfile,
+) -> Vec<FieldReport> {
+    let k0 = &start.kvlist;
+    let start_kv: KvLayout = (
+        k0.count_bytes,
+        k0.type_bytes,
+        k0.key_length_bytes,
+        k0.string_length_bytes,
+        k0.list_length_bytes,
+        k0.int_bytes,
+    );
+    let mut table: Vec<(KvLayout, usize)> = Vec::new();
+    let mut p = best.clone();
+    for cb in [2u8, 1, 4] {
+        for tb in [1u8, 2, 4] {
+            for kb in [2u8, 1, 4] {
+                for sb in [2u8, 1, 4] {
+                    for lb in [4u8, 2, 1] {
+                        for ib in [4u8, 8, 2, 1] {
+                            let l = (cb, tb, kb, sb, lb, ib);
+                            let k = &mut p.kvlist;
+                            (
+                                k.count_bytes,
+                                k.type_bytes,
+                                k.key_length_bytes,
+                                k.string_length_bytes,
+                                k.list_length_bytes,
+                                k.int_bytes,
+                            ) = l;
+                            table.push((l, score(payloads, log, by_name, &p)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let top = table.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    let distance = |l: &KvLayout| {
+        usize::from(l.0 != start_kv.0)
+            + usize::from(l.1 != start_kv.1)
+            + usize::from(l.2 != start_kv.2)
+            + usize::from(l.3 != start_kv.3)
+            + usize::from(l.4 != start_kv.4)
+            + usize::from(l.5 != start_kv.5)
+    };
+    let Some(&(bl, _)) = table.iter().filter(|(_, s)| *s == top).min_by_key(|(l, _)| distance(l)) else {
+        return Vec::new();
+    };
+    let k = &mut best.kvlist;
+    (k.count_bytes, k.type_bytes, k.key_length_bytes, k.string_length_bytes, k.list_length_bytes, k.int_bytes) = bl;
+    type Get = fn(&KvLayout) -> u8;
+    let fields: [(&'static str, Get, u8); 6] = [
+        ("kvlist.count_bytes", |l| l.0, start_kv.0),
+        ("kvlist.type_bytes", |l| l.1, start_kv.1),
+        ("kvlist.key_length_bytes", |l| l.2, start_kv.2),
+        ("kvlist.string_length_bytes", |l| l.3, start_kv.3),
+        ("kvlist.list_length_bytes", |l| l.4, start_kv.4),
+        ("kvlist.int_bytes", |l| l.5, start_kv.5),
+    ];
+    fields
+        .iter()
+        .map(|(field, get, start_value)| {
+            let value = get(&bl);
+            let runner_up = table.iter().filter(|(l, _)| get(l) != value).map(|(_, s)| *s).max().unwrap_or(0);
+            let verdict = if top > 0 && runner_up < top { Verdict::Confirmed } else { Verdict::Undetermined };
+            FieldReport { field, value: value.to_string(), start_value: start_value.to_string(), verdict, runner_up }
+        })
+        .collect()
+}
+
+/// Attributes whose printed values say their kind differs from the profile's: text in
+/// quotes is a string, a decimal number an integer, a KV list a KV list. (Hex is a ConnID,
+/// a 64-bit number or bytes: not decided here.)
+fn kind_corrections(log: &[LogMessage], p: &WireProfile) -> Vec<(u32, ValueKind)> {
+    let mut seen: std::collections::BTreeMap<u32, Option<ValueKind>> = std::collections::BTreeMap::new();
+    for m in log {
+        for (name, v) in &m.attributes {
+            let Some(id) = AttributeId::by_name(name) else { continue };
+            let said = match v {
+                LogValue::Str(s) if s.chars().all(|c| c == '*') && !s.is_empty() => continue,
+                LogValue::Str(_) => ValueKind::String,
+                LogValue::Int(_) => ValueKind::Int,
+                LogValue::KvList { .. } => ValueKind::Kvlist,
+                _ => continue,
+            };
+            let e = seen.entry(id.0).or_insert(Some(said));
+            if *e != Some(said) {
+                *e = None; // printed two ways: no conclusion
+            }
+        }
+    }
+    seen.into_iter()
+        .filter_map(|(id, k)| {
+            let k = k?;
+            let current = p.kind(id);
+            let agrees = current == k || (k == ValueKind::Int && current == ValueKind::Long);
+            (!agrees).then_some((id, k))
+        })
+        .collect()
 }
