@@ -10,14 +10,15 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline kvlist tlib tlib_message)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline kvlist tlib tlib_message tlib_log)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
 cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
 # The whole pipeline: seeded with the SIP captures and a small simulated site.
 cp -n ../testdata/captures/sip*.pcap* corpus/pipeline/ 2>/dev/null || true
-mkdir -p corpus/tlib corpus/kvlist
+mkdir -p corpus/tlib corpus/kvlist corpus/tlib_log
+cp -n ../testdata/genesys/log-samples.txt corpus/tlib_log/ 2>/dev/null || true
 if [ -z "$(ls corpus/tlib)" ]; then
   # T-Lib seeds: the client and server streams of a simulated site (default profile).
   ../target/release/iotw simulate -w corpus/pipeline/simulated-site.pcapng --agents 2 --calls-per-hour 60 \
