@@ -8,7 +8,10 @@
 //! Everything it makes is labelled synthetic; phone numbers come from Ofcom's ranges kept
 //! for drama, postcodes are public district examples.
 
+mod agents;
 mod net;
+mod record;
+mod sip;
 mod site;
 
 pub use site::{simulate, SimConfig, SimReport};

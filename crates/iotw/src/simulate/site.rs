@@ -1,17 +1,20 @@
 //! The simulated site: who is where, the calls, and the messages they cause.
 
+use super::agents::{hang_up, outbound, ready, ring_agent, AgentLeg, Party};
 use super::net::{Conn, Net, Wire};
+use super::record::{attributes_json, write_log};
+use super::sip::{sdp, Dialog};
 use iotw_decode::genesys::kvlist::{KvList, KvValue};
 use iotw_decode::genesys::tables::{AttributeId as A, MessageType as M};
 use iotw_decode::genesys::tlib::{self, TlibMessage, Value};
 use iotw_decode::genesys::WireProfile;
 use iotw_event::{format_rfc3339_micros, Nanos};
-use serde_json::{json, Map, Value as Json};
+use serde_json::json;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-const MS: Nanos = 1_000_000;
-const SEC: Nanos = 1_000_000_000;
+pub(super) const MS: Nanos = 1_000_000;
+pub(super) const SEC: Nanos = 1_000_000_000;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -58,7 +61,7 @@ pub struct SimReport {
 
 /// xorshift64*: small, fast, and the same everywhere for the same seed.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -67,19 +70,19 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    fn range(&mut self, lo: Nanos, hi: Nanos) -> Nanos {
+    pub(super) fn range(&mut self, lo: Nanos, hi: Nanos) -> Nanos {
         lo + self.below((hi - lo).max(1) as u64) as Nanos
     }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+    pub(super) fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
         from[self.below(from.len() as u64) as usize]
     }
 }
 
 /// Ofcom numbers kept for drama (never allocated to real subscribers), by area.
-const CALLER_PREFIXES: [&str; 12] = [
+pub(super) const CALLER_PREFIXES: [&str; 12] = [
     "0113496", "0114496", "0115496", "0116496", "0117496", "0118496", "0121496", "0131496", "0141496", "0151496",
     "0161496", "02079460",
 ];
@@ -87,17 +90,17 @@ const POSTCODES: [&str; 10] =
     ["LS1 4AP", "S1 2HE", "NG1 5FS", "LE1 5WW", "BS1 4ST", "RG1 1JX", "B2 4QA", "EH1 1YZ", "G2 1DY", "M2 5DB"];
 const SEGMENTS: [&str; 3] = ["Gold", "Silver", "Bronze"];
 
-const SIP_SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 10);
-const TLIB_PORT: u16 = 3000;
-const ROUTE_POINT: &str = "8000";
-const DNIS: &str = "08081570123";
-const SERVER_VERSION: &str = "8.1.103.17";
+pub(super) const SIP_SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 10);
+pub(super) const TLIB_PORT: u16 = 3000;
+pub(super) const ROUTE_POINT: &str = "8000";
+pub(super) const DNIS: &str = "08081570123";
+pub(super) const SERVER_VERSION: &str = "8.1.103.17";
 /// OCS's communication DN for the desktop protocol.
-const OCS_DN: &str = "OCS_Comm";
+pub(super) const OCS_DN: &str = "OCS_Comm";
 
 /// One thing the site does at a time.
 #[derive(Debug, Clone)]
-enum Step {
+pub(super) enum Step {
     Open(usize),
     Close(usize),
     Tlib { conn: usize, from_client: bool, msg: TlibMessage },
@@ -105,23 +108,23 @@ enum Step {
     Sip { src: SocketAddrV4, dst: SocketAddrV4, text: String },
 }
 
-struct Client {
-    name: String,
-    handle: u32,
+pub(super) struct Client {
+    pub(super) name: String,
+    pub(super) handle: u32,
 }
 
-struct Site<'p> {
-    profile: &'p WireProfile,
-    rng: Rng,
-    steps: Vec<(Nanos, u64, Step)>,
-    order: u64,
-    reference: i64,
-    sequence: i64,
-    clients: Vec<Client>,
-    conns: Vec<Conn>,
+pub(super) struct Site<'p> {
+    pub(super) profile: &'p WireProfile,
+    pub(super) rng: Rng,
+    pub(super) steps: Vec<(Nanos, u64, Step)>,
+    pub(super) order: u64,
+    pub(super) reference: i64,
+    pub(super) sequence: i64,
+    pub(super) clients: Vec<Client>,
+    pub(super) conns: Vec<Conn>,
 }
 
-fn s(v: &str) -> Value {
+pub(super) fn s(v: &str) -> Value {
     Value::Str(v.to_owned())
 }
 
@@ -130,24 +133,24 @@ fn kv(pairs: &[(&str, &str)]) -> KvList {
 }
 
 impl Site<'_> {
-    fn at(&mut self, ts: Nanos, step: Step) {
+    pub(super) fn at(&mut self, ts: Nanos, step: Step) {
         self.order += 1;
         self.steps.push((ts, self.order, step));
     }
 
-    fn reference(&mut self) -> i64 {
+    pub(super) fn reference(&mut self) -> i64 {
         self.reference += 1;
         self.reference
     }
 
     /// A request from a client and the server's answer `delay` later.
-    fn exchange(&mut self, ts: Nanos, conn: usize, req: TlibMessage, answer: TlibMessage, delay: Nanos) {
+    pub(super) fn exchange(&mut self, ts: Nanos, conn: usize, req: TlibMessage, answer: TlibMessage, delay: Nanos) {
         self.at(ts, Step::Tlib { conn, from_client: true, msg: req });
         self.event(ts + delay, conn, answer);
     }
 
     /// An event from the server, stamped with the server's time and sequence number.
-    fn event(&mut self, ts: Nanos, conn: usize, mut msg: TlibMessage) {
+    pub(super) fn event(&mut self, ts: Nanos, conn: usize, mut msg: TlibMessage) {
         self.sequence += 1;
         msg.attrs.push((A::EVENT_SEQUENCE_NUMBER, Value::Long(self.sequence)));
         msg.attrs.push((A::TIMEIN_SECS, Value::Int(ts / SEC)));
@@ -155,7 +158,7 @@ impl Site<'_> {
         self.at(ts, Step::Tlib { conn, from_client: false, msg });
     }
 
-    fn connect(&mut self, ts: Nanos, name: &str, ip: Ipv4Addr, dns: &[String]) -> usize {
+    pub(super) fn connect(&mut self, ts: Nanos, name: &str, ip: Ipv4Addr, dns: &[String]) -> usize {
         let conn = self.conns.len();
         let port = 40_000 + conn as u16;
         self.conns.push(Conn::new(
@@ -207,302 +210,8 @@ impl Site<'_> {
         conn
     }
 
-    fn sip(&mut self, ts: Nanos, src: SocketAddrV4, dst: SocketAddrV4, text: String) {
+    pub(super) fn sip(&mut self, ts: Nanos, src: SocketAddrV4, dst: SocketAddrV4, text: String) {
         self.at(ts, Step::Sip { src, dst, text });
-    }
-}
-
-/// Outbound preview records (Outbound Contact Reference, "Communication Protocols"): a desktop
-/// asks OCS for a record, OCS sends it, the agent reports the result, OCS acknowledges; all
-/// GSW_* keys in UserData of RequestDistributeUserEvent / EventUserEvent through SIP Server.
-fn outbound(site: &mut Site<'_>, cfg: &SimConfig, from: Nanos, ocs: usize, desktops: &[usize], dns: &[String]) {
-    if cfg.previews_per_hour == 0 || desktops.is_empty() {
-        return;
-    }
-    let gap = 3600 * SEC / Nanos::from(cfg.previews_per_hour);
-    let end = cfg.start + cfg.duration;
-    let mut t = from;
-    let mut handle = 1000;
-    while t < end {
-        let agent = site.rng.below(desktops.len() as u64) as usize;
-        let (desk, dn) = (desktops[agent], dns[agent].clone());
-        handle += 1;
-        let phone = format!("{}{:03}", site.rng.pick(&CALLER_PREFIXES), site.rng.below(1000));
-        let result = if site.rng.below(3) == 0 { 7 } else { 33 }; // NoAnswer, Answer
-        let think = site.rng.range(10 * SEC, 60 * SEC);
-        let common = |extra: &[(&str, KvValue)]| -> KvList {
-            let mut l: KvList = vec![
-                ("GSW_APPLICATION_ID".into(), KvValue::Int(120)),
-                ("GSW_CAMPAIGN_NAME".into(), KvValue::Str("Renewals_Q1".into())),
-            ];
-            l.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-            l
-        };
-        let s_ = |v: &str| KvValue::Str(v.to_owned());
-        let record = [
-            ("GSW_RECORD_HANDLE", KvValue::Int(handle)),
-            ("GSW_CALLING_LIST", s_("Renewals_List")),
-            ("GSW_PHONE", s_(&phone)),
-        ];
-        let steps: [(Nanos, usize, &str, KvList); 4] = [
-            (t, desk, "GSW_AGENT_REQ_TYPE", common(&[("GSW_AGENT_REQ_TYPE", s_("PreviewRecordRequest"))])),
-            (t + 40 * MS, ocs, "GSW_USER_EVENT", {
-                let mut l = common(&[("GSW_USER_EVENT", s_("PreviewRecord"))]);
-                l.extend(record.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-                l.push(("GSW_ATTEMPTS".into(), KvValue::Int(1)));
-                l
-            }),
-            (t + think, desk, "GSW_AGENT_REQ_TYPE", {
-                let mut l = common(&[("GSW_AGENT_REQ_TYPE", s_("RecordProcessed"))]);
-                l.push(("GSW_RECORD_HANDLE".into(), KvValue::Int(handle)));
-                l.push(("GSW_CALL_RESULT".into(), KvValue::Int(result)));
-                l
-            }),
-            (t + think + 30 * MS, ocs, "GSW_USER_EVENT", {
-                let mut l = common(&[("GSW_USER_EVENT", s_("RecordProcessedAcknowledge"))]);
-                l.push(("GSW_RECORD_HANDLE".into(), KvValue::Int(handle)));
-                l
-            }),
-        ];
-        for (ts, conn, _, data) in steps {
-            // The sender's request, acknowledged; the other side gets the EventUserEvent.
-            let (this_dn, to) = if conn == ocs { (OCS_DN.to_owned(), desk) } else { (dn.clone(), ocs) };
-            let r = site.reference();
-            let req = TlibMessage {
-                mtype: M::REQUEST_DISTRIBUTE_USER_EVENT,
-                attrs: vec![
-                    (A::REFERENCE_ID, Value::Int(r)),
-                    (A::THIS_DN, s(&this_dn)),
-                    (A::COMMUNICATION_DN, s(if conn == ocs { &dn } else { OCS_DN })),
-                    (A::USER_DATA, Value::KvList(data.clone())),
-                ],
-            };
-            let ack = TlibMessage {
-                mtype: M::EVENT_ACK,
-                attrs: vec![(A::REFERENCE_ID, Value::Int(r)), (A::THIS_DN, s(&this_dn))],
-            };
-            site.exchange(ts, conn, req, ack, 2 * MS);
-            let ev = TlibMessage {
-                mtype: M::EVENT_USER_EVENT,
-                attrs: vec![
-                    (A::THIS_DN, s(if conn == ocs { &dn } else { OCS_DN })),
-                    (A::USER_DATA, Value::KvList(data)),
-                ],
-            };
-            site.event(ts + 3 * MS, to, ev);
-        }
-        t += gap;
-    }
-}
-
-/// What every party of one call shares.
-struct Party {
-    /// ConnID and CallUUID attributes.
-    call_base: Vec<(A, Value)>,
-    ani: String,
-    uuid: String,
-    k: u64,
-    stat: usize,
-    user_data: KvList,
-}
-
-impl Party {
-    fn attrs(&self, extra: Vec<(A, Value)>) -> Vec<(A, Value)> {
-        let mut a = self.call_base.clone();
-        a.extend(extra);
-        a
-    }
-}
-
-/// One agent's part in a call: their SIP leg and T-Lib connection.
-struct AgentLeg {
-    agent: usize,
-    dn: String,
-    desk: usize,
-    leg: Dialog,
-    answered: Nanos,
-}
-
-/// SIP Server calls an agent's phone (leg `n` of the call) and tells the desktop and Stat
-/// Server; the agent answers `ring` later. `from_agent`: the DN handing the call on.
-#[allow(clippy::too_many_arguments)]
-fn ring_agent(
-    site: &mut Site<'_>,
-    p: &Party,
-    agent: usize,
-    dn: &str,
-    desk: usize,
-    n: u64,
-    at: Nanos,
-    ring: Nanos,
-    from_agent: Option<&str>,
-) -> AgentLeg {
-    let k = p.k;
-    let phone = SocketAddrV4::new(Ipv4Addr::new(10, 10, 2, 10 + agent as u8), 5060);
-    let leg = Dialog {
-        a: SocketAddrV4::new(SIP_SERVER, 5060),
-        b: phone,
-        from: format!("<sip:{}@10.10.0.10>;tag=ss{k}x{n}", p.ani),
-        to: format!("<sip:{dn}@10.10.2.{}>", 10 + agent),
-        call_id: format!("{:08X}-{k}-{n}@10.10.0.10", k.wrapping_mul(2_654_435_761) as u32),
-        uuid: p.uuid.clone(),
-    };
-    let genesys = vec![format!("X-Genesys-CallUUID: {}", p.uuid)];
-    let uri = format!("sip:{dn}@10.10.2.{}", 10 + agent);
-    let invite =
-        leg.request("INVITE", &uri, 1, true, &genesys, &sdp(SIP_SERVER, 30_000 + ((k * 2 + n) % 10_000) as u16 * 2));
-    let br = invite.2.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
-    site.sip(at, invite.0, invite.1, invite.2);
-    let (a, b, x) = leg.response("180 Ringing", "1 INVITE", true, &br, &[], "");
-    site.sip(at + 20 * MS, a, b, x);
-    let mut ringing = vec![
-        (A::THIS_DN, s(dn)),
-        (A::OTHER_DN, s(&p.ani)),
-        (A::THIS_DN_ROLE, Value::Int(2)),
-        (A::OTHER_DN_ROLE, Value::Int(1)),
-        (A::ANI, s(&p.ani)),
-        (A::DNIS, s(DNIS)),
-        (A::CALL_TYPE, Value::Int(2)),
-        (A::USER_DATA, Value::KvList(p.user_data.clone())),
-    ];
-    if let Some(from) = from_agent {
-        ringing.push((A::THIRD_PARTY_DN, s(from)));
-    }
-    let ringing = p.attrs(ringing);
-    site.event(at + 21 * MS, desk, TlibMessage { mtype: M::EVENT_RINGING, attrs: ringing.clone() });
-    site.event(at + 22 * MS, p.stat, TlibMessage { mtype: M::EVENT_RINGING, attrs: ringing });
-    let answered = at + ring;
-    let (a, b, x) = leg.response("200 OK", "1 INVITE", true, &br, &genesys, &sdp(*phone.ip(), 40_000));
-    site.sip(answered, a, b, x);
-    let (a, b, x) = leg.request("ACK", &uri, 1, true, &[], "");
-    site.sip(answered + MS, a, b, x);
-    let est = p.attrs(vec![
-        (A::THIS_DN, s(dn)),
-        (A::OTHER_DN, s(&p.ani)),
-        (A::THIS_DN_ROLE, Value::Int(2)),
-        (A::OTHER_DN_ROLE, Value::Int(1)),
-    ]);
-    site.event(answered + 4 * MS, desk, TlibMessage { mtype: M::EVENT_ESTABLISHED, attrs: est.clone() });
-    site.event(answered + 5 * MS, p.stat, TlibMessage { mtype: M::EVENT_ESTABLISHED, attrs: est });
-    AgentLeg { agent, dn: dn.to_owned(), desk, leg, answered }
-}
-
-/// SIP Server ends an agent's leg; with `transferred` set (1), the desktop already had its
-/// EventReleased (it answered the transfer request).
-fn hang_up(site: &mut Site<'_>, p: &Party, l: &AgentLeg, at: Nanos, transferred: i64) {
-    let uri = format!("sip:{}@10.10.2.{}", l.dn, 10 + l.agent);
-    let (a, b, x) = l.leg.request("BYE", &uri, 2, true, &[], "");
-    let br = x.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
-    site.sip(at, a, b, x);
-    let (a, b, x) = l.leg.response("200 OK", "2 BYE", true, &br, &[], "");
-    site.sip(at + 10 * MS, a, b, x);
-    let rel = p.attrs(vec![(A::THIS_DN, s(&l.dn)), (A::OTHER_DN, s(&p.ani)), (A::CALL_STATE, Value::Int(transferred))]);
-    if transferred == 0 {
-        site.event(at + 11 * MS, l.desk, TlibMessage { mtype: M::EVENT_RELEASED, attrs: rel.clone() });
-    }
-    site.event(at + 12 * MS, p.stat, TlibMessage { mtype: M::EVENT_RELEASED, attrs: rel });
-}
-
-/// After-call work done: the agent is ready again.
-fn ready(site: &mut Site<'_>, agent: usize, dn: &str, desk: usize, at: Nanos) {
-    let r = site.reference();
-    let attrs = vec![
-        (A::REFERENCE_ID, Value::Int(r)),
-        (A::THIS_DN, s(dn)),
-        (A::AGENT_ID, s(&format!("agent{:03}", agent + 1))),
-    ];
-    site.exchange(
-        at,
-        desk,
-        TlibMessage { mtype: M::REQUEST_AGENT_READY, attrs: attrs.clone() },
-        TlibMessage { mtype: M::EVENT_AGENT_READY, attrs },
-        MS,
-    );
-}
-
-/// A SIP message's text.
-#[allow(clippy::too_many_arguments)]
-fn sip_text(
-    start: &str,
-    via: SocketAddrV4,
-    branch: &str,
-    from: &str,
-    to: &str,
-    call_id: &str,
-    cseq: &str,
-    extra: &[String],
-    body: &str,
-) -> String {
-    let mut m = format!(
-        "{start}\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK{branch}\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nMax-Forwards: 70\r\n"
-    );
-    for h in extra {
-        m.push_str(h);
-        m.push_str("\r\n");
-    }
-    if !body.is_empty() {
-        m.push_str("Content-Type: application/sdp\r\n");
-    }
-    m.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    m
-}
-
-fn sdp(ip: Ipv4Addr, port: u16) -> String {
-    format!("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n")
-}
-
-/// One SIP dialog's fixed parts.
-struct Dialog {
-    a: SocketAddrV4,
-    b: SocketAddrV4,
-    from: String,
-    to: String,
-    call_id: String,
-    uuid: String,
-}
-
-impl Dialog {
-    /// A request from side A (`a_to_b`) or side B.
-    fn request(
-        &self,
-        method: &str,
-        uri: &str,
-        cseq: u32,
-        a_to_b: bool,
-        extra: &[String],
-        body: &str,
-    ) -> (SocketAddrV4, SocketAddrV4, String) {
-        let (src, dst) = if a_to_b { (self.a, self.b) } else { (self.b, self.a) };
-        let (from, to) = if a_to_b { (&self.from, &self.to) } else { (&self.to, &self.from) };
-        let branch = format!("{}-{cseq}-{method}", self.call_id.len() as u64 ^ u64::from(cseq) ^ u64::from(src.port()));
-        let text = sip_text(
-            &format!("{method} {uri} SIP/2.0"),
-            src,
-            &branch,
-            from,
-            to,
-            &self.call_id,
-            &format!("{cseq} {method}"),
-            extra,
-            body,
-        );
-        (src, dst, text)
-    }
-
-    /// A response to a request from side A (`to_a`) or side B.
-    fn response(
-        &self,
-        status: &str,
-        cseq: &str,
-        to_a: bool,
-        branch: &str,
-        extra: &[String],
-        body: &str,
-    ) -> (SocketAddrV4, SocketAddrV4, String) {
-        let (src, dst) = if to_a { (self.b, self.a) } else { (self.a, self.b) };
-        let (from, to) = if to_a { (&self.from, &self.to) } else { (&self.to, &self.from) };
-        let text = sip_text(&format!("SIP/2.0 {status}"), dst, branch, from, to, &self.call_id, cseq, extra, body);
-        (src, dst, text)
     }
 }
 
@@ -883,95 +592,4 @@ pub fn simulate<W: Write, T: Write, L: Write>(
     report.bytes = net.bytes;
     net.finish()?;
     Ok(report)
-}
-
-/// The ground truth of a message's attributes: ints as numbers, 8-byte ids and binary as
-/// hex, KV lists as objects. Credentials are kept here (this is the truth) and must never
-/// appear in iotw's documents.
-fn attributes_json(m: &TlibMessage) -> Json {
-    fn kvj(l: &KvList) -> Json {
-        let mut o = Map::new();
-        for (k, v) in l {
-            let x = match v {
-                KvValue::Str(s) => Json::from(s.as_str()),
-                KvValue::Int(i) => Json::from(*i),
-                KvValue::Binary(b) | KvValue::Unicode(b) => Json::from(hex(b)),
-                KvValue::List(inner) => kvj(inner),
-            };
-            o.insert(k.clone(), x);
-        }
-        Json::Object(o)
-    }
-    let mut o = Map::new();
-    for (a, v) in &m.attrs {
-        let x = match v {
-            Value::Int(i) | Value::Long(i) => Json::from(*i),
-            Value::ConnId(c) => Json::from(hex(c)),
-            Value::Str(s) => Json::from(s.as_str()),
-            Value::KvList(l) => kvj(l),
-            Value::Mask(b) | Value::Binary(b) => Json::from(hex(b)),
-        };
-        o.insert(a.to_string(), x);
-    }
-    Json::Object(o)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The T-Server log lines of one message (genesys_wire.md §11.4).
-#[allow(clippy::too_many_arguments)]
-fn write_log(
-    out: &mut impl Write,
-    ts: Nanos,
-    m: &TlibMessage,
-    request: bool,
-    client_no: u32,
-    client: &Client,
-    addr: SocketAddrV4,
-    p: &WireProfile,
-) -> std::io::Result<()> {
-    let t = format_rfc3339_micros(ts);
-    let (date, time) = (&t[..10], &t[11..26]);
-    if request {
-        writeln!(
-            out,
-            "{date}T{} Trc 04541 {} received from [{client_no}] ({:08x} {} {addr})",
-            &time[..12],
-            m.mtype,
-            client.handle,
-            client.name
-        )?;
-        writeln!(out, "message {}", m.mtype)?;
-    } else {
-        writeln!(out, "@{} [0] {SERVER_VERSION} send_to_client: message {}", &time[..13], m.mtype)?;
-    }
-    for (a, v) in &m.attrs {
-        match v {
-            Value::Int(i) | Value::Long(i) if *a == A::EVENT_SEQUENCE_NUMBER => {
-                writeln!(out, "\t{a}\t{:016x}", *i as u64)?
-            }
-            Value::Int(i) | Value::Long(i) => writeln!(out, "\t{a}\t{i}")?,
-            Value::ConnId(c) => writeln!(out, "\t{a}\t{}", hex(c))?,
-            Value::Str(s) if *a == A::APPLICATION_PASSWORD => writeln!(out, "\t{a}\t'{}'", "*".repeat(s.len().min(8)))?,
-            Value::Str(s) => writeln!(out, "\t{a}\t'{s}'")?,
-            Value::KvList(l) => {
-                let mut packed = Vec::new();
-                iotw_decode::genesys::kvlist::encode(l, p, &mut packed);
-                let first: Vec<String> = packed.iter().take(4).map(|b| format!("{b:02x}")).collect();
-                writeln!(out, "\t{a}\t[{}] {}..", packed.len(), first.join(" "))?;
-                for (k, v) in l {
-                    match v {
-                        KvValue::Str(s) => writeln!(out, "\t\t'{k}'\t'{s}'")?,
-                        KvValue::Int(i) => writeln!(out, "\t\t'{k}'\t{i}")?,
-                        KvValue::List(_) => writeln!(out, "\t\t'{k}'(list) ")?,
-                        KvValue::Binary(b) | KvValue::Unicode(b) => writeln!(out, "\t\t'{k}'\t{}", hex(b))?,
-                    }
-                }
-            }
-            Value::Mask(b) | Value::Binary(b) => writeln!(out, "\t{a}\t{}", hex(b))?,
-        }
-    }
-    Ok(())
 }
