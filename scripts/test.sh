@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs the test peers, then runs every suite.
 #   0. cargo fmt --check and clippy -D warnings
-#   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates)
+#   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates), including the
+#      Genesys simulator against its ground truth and calibration (crates/iotw/tests/genesys.rs)
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
