@@ -2,6 +2,8 @@
 //! flows, reassembly, the decoders, documents) fed with mutated captures; seeded with the SIP
 //! captures. Every document it produces must be valid JSON.
 #![no_main]
+#[path = "common.rs"]
+mod common;
 use iotw::config::Config;
 use iotw::pipeline::Pipeline;
 use iotw_capture::{CaptureFile, FileLimits};
@@ -36,16 +38,8 @@ fuzz_target!(|data: &[u8]| {
     }
     drop(f);
     let _ = p.finish();
-    let mut line = Vec::new();
     for mut batch in rx.try_iter() {
         // What the shipper thread does first: render the deferred parts.
-        iotw_event::render_all(&mut batch);
-        for e in batch {
-            line.clear();
-            e.write_json(&mut line);
-            if let Err(err) = serde_json::from_slice::<serde_json::Value>(&line) {
-                panic!("invalid document ({err}): {}", String::from_utf8_lossy(&line));
-            }
-        }
+        common::assert_valid_documents(&mut batch);
     }
 });

@@ -2,6 +2,8 @@
 //! fed as datagrams and, split at fuzzer-chosen points, as a TCP stream in both directions.
 //! Every document, rendered, must be valid JSON.
 #![no_main]
+#[path = "common.rs"]
+mod common;
 use iotw_decode::{sip::Sip, DecodeLimits, Registry, Session};
 use iotw_flow::{Dir, Endpoint, FlowMeta, Payload};
 use libfuzzer_sys::fuzz_target;
@@ -29,13 +31,5 @@ fuzz_target!(|data: &[u8]| {
         s.finish(&reg, &m, 1_000_000_000, &mut out);
     }
     // Message documents are rendered later, from the copy the decoder kept.
-    iotw_event::render_all(&mut out);
-    let mut line = Vec::new();
-    for e in &out {
-        line.clear();
-        e.write_json(&mut line);
-        if let Err(err) = serde_json::from_slice::<serde_json::Value>(&line) {
-            panic!("invalid document ({err}): {}", String::from_utf8_lossy(&line));
-        }
-    }
+    common::assert_valid_documents(&mut out);
 });

@@ -17,6 +17,17 @@ fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Every document `iotw capture --output ndjson` writes for a capture (default config).
+fn capture_docs(pcap: &Path) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
+        .args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"])
+        .arg(pcap)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// What a decoded document should say for a ground-truth attribute value.
 fn expected(a: AttributeId, v: &Value) -> Value {
     match v {
@@ -147,13 +158,7 @@ fn outbound_desktop_protocol_fields_come_out_of_the_user_data() {
     let none = None::<std::fs::File>;
     simulate(&cfg, &WireProfile::default(), std::fs::File::create(&pcap).unwrap(), none, None::<std::fs::File>)
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
-        .args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    let docs: Vec<Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let docs = capture_docs(&pcap);
     let ob: Vec<&Value> = docs.iter().filter_map(|d| d["genesys"].get("outbound")).collect();
     // 20 records, 4 steps each, each step a request and the event it causes.
     assert_eq!(ob.len(), 20 * 4 * 2);
@@ -275,13 +280,7 @@ fn each_simulated_call_is_one_journey_linking_its_sip_legs_and_conn_ids() {
         SimConfig { agents: 6, calls_per_hour: 120, duration: 3_600_000_000_000, seed: 21, ..SimConfig::default() };
     let files = (std::fs::File::create(&pcap).unwrap(), std::fs::File::create(&truth).unwrap());
     let report = simulate(&cfg, &WireProfile::default(), files.0, Some(files.1), None::<std::fs::File>).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
-        .args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    let docs: Vec<Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let docs = capture_docs(&pcap);
     // The calls on the wire: their CallUUIDs and ConnIDs, from the ground truth.
     let mut truth_calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut handed_on: BTreeMap<String, (bool, bool)> = BTreeMap::new();
