@@ -295,6 +295,10 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("output", "batch_size", c.output.batch_size);
     positive("output", "queue_batches", c.output.queue_batches);
     positive("capture", "queue_blocks", c.capture.queue_blocks);
+    if c.decode.max_depth > 24 {
+        // Documents nest at most 32 objects deep, and decoded structures sit a few levels in.
+        p.push(("decode", "max_depth", "must be at most 24".to_owned()));
+    }
     for (key, d) in [
         ("tcp_idle", c.flow.tcp_idle),
         ("udp_idle", c.flow.udp_idle),
@@ -405,6 +409,10 @@ mod tests {
         assert!(e.message.contains("duration"), "{e}");
         let e = check("[output]\nbatch_size = 0\n").unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("output.batch_size")));
+        let e = check("[decode]\nmax_depth = 100\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("decode.max_depth")), "{e}");
+        let e = check("[genesys]\nprofile = \"no-such-profile.toml\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("genesys.profile"), "{e}");
         let e = check("[capture]\nfilter = \"port 99999\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("capture.filter"), "{e}");
     }
