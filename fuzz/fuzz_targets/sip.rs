@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let limits = DecodeLimits { max_message: 8192, max_headers: 32, max_transactions: 8, ..DecodeLimits::default() };
     let mut reg = Registry::new(limits);
     reg.register(Box::new(Sip));
+    // Both ways of rendering: now, or later from the copy the decoder keeps.
+    reg.defer = data.first().is_some_and(|b| b & 1 == 1);
     let mut out = Vec::new();
     // Records separated by 0xff: each is one datagram / one stream chunk, direction by parity.
     for proto in [17u8, 6] {

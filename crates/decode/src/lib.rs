@@ -128,6 +128,8 @@ pub struct Ctx<'a> {
     pub limits: &'a DecodeLimits,
     pub(crate) out: &'a mut Vec<Event>,
     pub(crate) endpoints: &'a mut records::EndpointCache,
+    /// Leave the bulk of documents to be rendered on another thread (see [`Registry::defer`]).
+    pub defer: bool,
 }
 
 impl Ctx<'_> {

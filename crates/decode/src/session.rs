@@ -10,6 +10,9 @@ use iotw_wire::ipproto;
 pub struct Registry {
     protocols: Vec<Box<dyn Protocol>>,
     pub limits: DecodeLimits,
+    /// Whether decoders should leave documents for another thread to render
+    /// ([`iotw_event::Event::defer`]): true while that thread keeps up. Set by the pipeline.
+    pub defer: bool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -21,7 +24,7 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     pub fn new(limits: DecodeLimits) -> Self {
-        Registry { protocols: Vec::new(), limits }
+        Registry { protocols: Vec::new(), limits, defer: false }
     }
 
     pub fn register(&mut self, p: Box<dyn Protocol>) {
@@ -103,14 +106,22 @@ impl Session {
         p: Payload<'_>,
         out: &mut Vec<Event>,
     ) {
-        let mut ctx = Ctx { meta, ts, dir, limits: &reg.limits, out, endpoints: &mut self.endpoints };
+        let mut ctx = Ctx { meta, ts, dir, limits: &reg.limits, out, endpoints: &mut self.endpoints, defer: reg.defer };
         self.core.payload(reg, &mut ctx, p);
     }
 
     /// The flow ended: lets the decoder close what is open.
     pub fn finish(&mut self, reg: &Registry, meta: &FlowMeta, ts: Nanos, out: &mut Vec<Event>) {
         if let State::Active { decoder, .. } = &mut self.core.state {
-            let mut ctx = Ctx { meta, ts, dir: Dir::Orig, limits: &reg.limits, out, endpoints: &mut self.endpoints };
+            let mut ctx = Ctx {
+                meta,
+                ts,
+                dir: Dir::Orig,
+                limits: &reg.limits,
+                out,
+                endpoints: &mut self.endpoints,
+                defer: reg.defer,
+            };
             decoder.finish(&mut ctx);
         }
     }

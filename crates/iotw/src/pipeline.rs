@@ -70,10 +70,13 @@ impl Emit {
         next.reserve(self.batch_size);
         let mut batch = std::mem::replace(&mut self.pending, next);
         self.limit_anomalies(&mut batch);
-        if !self.out.is_empty() {
+        let keeping_up = self.out.is_empty();
+        if !keeping_up {
             // The shipper has not caught up: render this batch here.
             iotw_event::render_all(&mut batch);
         }
+        // Leave the next batch's rendering to the shipper only while it keeps up.
+        self.reg.defer = keeping_up;
         for e in &batch {
             *self.counters.documents.entry(e.dataset).or_default() += 1;
         }
