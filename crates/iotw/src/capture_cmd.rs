@@ -71,6 +71,22 @@ struct ShipReport {
     last_error: Option<String>,
 }
 
+impl ShipReport {
+    /// Writes one batch to the sink and counts the outcome.
+    fn write(&mut self, sink: &mut dyn Sink, batch: &[Event]) {
+        match sink.write(batch) {
+            Ok(w) => {
+                self.written += w.stored;
+                self.duplicates += w.duplicates;
+            }
+            Err(e) => {
+                self.failed += batch.len() as u64;
+                self.last_error = Some(crate::chain(&e));
+            }
+        }
+    }
+}
+
 /// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
     mut sink: Box<dyn Sink>,
@@ -84,32 +100,14 @@ fn spawn_shipper(
             let mut stages = crate::pipeline::Stages::default();
             for mut batch in rx {
                 crate::pipeline::finish_batch(&mut batch, &mut stages);
-                match sink.write(&batch) {
-                    Ok(w) => {
-                        r.written += w.stored;
-                        r.duplicates += w.duplicates;
-                    }
-                    Err(e) => {
-                        r.failed += batch.len() as u64;
-                        r.last_error = Some(crate::chain(&e));
-                    }
-                }
+                r.write(sink.as_mut(), &batch);
                 // Full or gone: the batch is simply freed.
                 let _ = done.try_send(batch);
             }
             let last = stages.finish();
             r.journeys = stages.journeys.written();
             if !last.is_empty() {
-                match sink.write(&last) {
-                    Ok(w) => {
-                        r.written += w.stored;
-                        r.duplicates += w.duplicates;
-                    }
-                    Err(e) => {
-                        r.failed += last.len() as u64;
-                        r.last_error = Some(crate::chain(&e));
-                    }
-                }
+                r.write(sink.as_mut(), &last);
             }
             if let Err(e) = sink.flush() {
                 r.last_error = Some(crate::chain(&e));
