@@ -102,6 +102,12 @@ pub fn write_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
+/// Bytes as lowercase hex digits, how documents show ConnIDs and binary values.
+pub fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    b.iter().flat_map(|x| [char::from(DIGITS[usize::from(x >> 4)]), char::from(DIGITS[usize::from(x & 0xf)])]).collect()
+}
+
 /// Writes an IP address as a JSON string (its text never needs escaping).
 pub fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     use std::io::Write;

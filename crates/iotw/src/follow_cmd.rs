@@ -183,8 +183,7 @@ pub fn run(a: FollowArgs) -> Result<()> {
                     match p {
                         Piece::Data(d, b) => {
                             let tab = if *d == Dir::Resp { "\t" } else { "" };
-                            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                            writeln!(out, "{tab}{hex}")?;
+                            writeln!(out, "{tab}{}", iotw_event::json::hex(b))?;
                         }
                         Piece::Gap(d, n) => {
                             let tab = if *d == Dir::Resp { "\t" } else { "" };

@@ -11,6 +11,7 @@ use super::log::{LogMessage, LogValue};
 use super::profile::{ByteOrder, ValueKind, WireProfile};
 use super::tables::AttributeId;
 use super::tlib::{self, Framed, TlibMessage, Value};
+use iotw_event::json::hex;
 use std::collections::HashMap;
 
 /// One TCP connection's two directions, reassembled.
@@ -100,10 +101,6 @@ fn packets<'a>(b: &'a [u8], p: &WireProfile, out: &mut Vec<&'a [u8]>) -> bool {
         }
     }
     true
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn kv_matches(pairs: &[(String, LogValue)], l: &KvList) -> bool {

@@ -5,6 +5,7 @@ use super::state::Counts;
 use super::tables::{enum_name, AttributeId, MessageType};
 use super::tlib::{TlibMessage, Value};
 use crate::Ctx;
+use iotw_event::json::hex;
 use iotw_event::{Event, Key, Wire};
 use iotw_flow::Dir;
 
@@ -52,10 +53,6 @@ pub fn field(a: AttributeId) -> Option<&'static str> {
         AttributeId::CALL_ID => "call_id",
         _ => return None,
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Writes a value under `key` in the open object.

@@ -151,10 +151,7 @@ pub fn encode(l: &KvList, p: &WireProfile, out: &mut Vec<u8>) -> Option<()> {
                 p.put_uint(out, s.len() as u64, k.string_length_bytes)?;
                 out.extend_from_slice(s.as_bytes());
             }
-            KvValue::Int(i) => {
-                let mask = if k.int_bytes >= 8 { u64::MAX } else { (1u64 << (8 * u32::from(k.int_bytes))) - 1 };
-                p.put_uint(out, (*i as u64) & mask, k.int_bytes)?;
-            }
+            KvValue::Int(i) => p.put_uint(out, super::profile::truncated(*i, k.int_bytes), k.int_bytes)?,
             KvValue::Binary(b) | KvValue::Unicode(b) => {
                 let w = if t == tag::BINARY { k.binary_length_bytes } else { k.unicode_length_bytes };
                 p.put_uint(out, b.len() as u64, w)?;

@@ -62,7 +62,7 @@ pub(crate) fn looks_like_tlib(input: &[u8], p: &WireProfile) -> Option<bool> {
         tlib::Framed::Packet { payload, .. } => Some(tlib::decode(payload, p, 1024, kv).is_ok_and(|m| {
             m.mtype.name().is_some() && m.attrs.iter().any(|(_, v)| !matches!(v, tlib::Value::Str(s) if s.is_empty()))
         })),
-        tlib::Framed::Incomplete { .. } => partial_reads(input, p).filter(|ok| !ok).or(None),
+        tlib::Framed::Incomplete { .. } => partial_reads(input, p).filter(|ok| !ok),
         tlib::Framed::KeepAlive { len } => match input.get(len..) {
             Some(rest) if !rest.is_empty() => looks_like_tlib(rest, p),
             _ => None,

@@ -227,6 +227,15 @@ pub fn write_uint(out: &mut Vec<u8>, v: u64, n: u8, order: ByteOrder) -> Option<
     Some(())
 }
 
+/// A signed value cut to `n` bytes, for writing (the inverse of [`signed`]).
+pub fn truncated(v: i64, n: u8) -> u64 {
+    if n >= 8 {
+        v as u64
+    } else {
+        (v as u64) & ((1u64 << (8 * u32::from(n))) - 1)
+    }
+}
+
 /// Sign-extends an `n`-byte value.
 pub fn signed(v: u64, n: u8) -> i64 {
     let bits = 8 * u32::from(n);
@@ -276,5 +285,6 @@ mod tests {
         assert!(write_uint(&mut Vec::new(), 256, 1, ByteOrder::Big).is_none());
         assert_eq!(signed(0xffff, 2), -1);
         assert_eq!(signed(0x7fff, 2), 32767);
+        assert_eq!(signed(truncated(-42, 4), 4), -42);
     }
 }

@@ -5,7 +5,7 @@
 //! (`[kinds]`). The numbers (message types, attribute ids) are public; the layout is not.
 
 use super::kvlist::{self, KvLimits, KvList};
-use super::profile::{signed, ValueKind, WireProfile};
+use super::profile::{signed, truncated, ValueKind, WireProfile};
 use super::tables::{AttributeId, MessageType};
 
 /// One attribute value.
@@ -239,10 +239,9 @@ pub fn encode(m: &TlibMessage, p: &WireProfile) -> Option<Vec<u8>> {
     for (id, v) in &m.attrs {
         p.put_uint(&mut payload, u64::from(id.0), p.attribute.id_bytes)?;
         let mut raw = Vec::new();
-        let width_mask = |n: u8| if n >= 8 { u64::MAX } else { (1u64 << (8 * u32::from(n))) - 1 };
         match (p.kind(id.0), v) {
             (ValueKind::Int, Value::Int(i)) => {
-                p.put_uint(&mut raw, (*i as u64) & width_mask(p.attribute.int_bytes), p.attribute.int_bytes)?
+                p.put_uint(&mut raw, truncated(*i, p.attribute.int_bytes), p.attribute.int_bytes)?
             }
             (ValueKind::Long, Value::Long(i)) => p.put_uint(&mut raw, *i as u64, 8)?,
             (ValueKind::Connid, Value::ConnId(c)) => raw.extend_from_slice(c),

@@ -155,7 +155,7 @@ pub(super) fn ring_agent(
     let uri = format!("sip:{dn}@10.10.2.{}", 10 + agent);
     let invite =
         leg.request("INVITE", &uri, 1, true, &genesys, &sdp(SIP_SERVER, 30_000 + ((k * 2 + n) % 10_000) as u16 * 2));
-    let br = invite.2.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
+    let br = leg.branch("INVITE", 1, true);
     site.sip(at, invite.0, invite.1, invite.2);
     let (a, b, x) = leg.response("180 Ringing", "1 INVITE", true, &br, &[], "");
     site.sip(at + 20 * MS, a, b, x);
@@ -196,7 +196,7 @@ pub(super) fn ring_agent(
 pub(super) fn hang_up(site: &mut Site<'_>, p: &Party, l: &AgentLeg, at: Nanos, transferred: i64) {
     let uri = format!("sip:{}@10.10.2.{}", l.dn, 10 + l.agent);
     let (a, b, x) = l.leg.request("BYE", &uri, 2, true, &[], "");
-    let br = x.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
+    let br = l.leg.branch("BYE", 2, true);
     site.sip(at, a, b, x);
     let (a, b, x) = l.leg.response("200 OK", "2 BYE", true, &br, &[], "");
     site.sip(at + 10 * MS, a, b, x);

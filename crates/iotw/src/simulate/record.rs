@@ -6,6 +6,7 @@ use iotw_decode::genesys::kvlist::{KvList, KvValue};
 use iotw_decode::genesys::tables::AttributeId as A;
 use iotw_decode::genesys::tlib::{TlibMessage, Value};
 use iotw_decode::genesys::WireProfile;
+use iotw_event::json::hex;
 use iotw_event::{format_rfc3339_micros, Nanos};
 use serde_json::{Map, Value as Json};
 use std::io::Write;
@@ -40,10 +41,6 @@ pub(super) fn attributes_json(m: &TlibMessage) -> Json {
         o.insert(a.to_string(), x);
     }
     Json::Object(o)
-}
-
-pub(super) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The T-Server log lines of one message (genesys_wire.md §11.4).

@@ -44,6 +44,12 @@ pub(super) struct Dialog {
 }
 
 impl Dialog {
+    /// The Via branch of a request (without the `z9hG4bK` cookie), for its responses.
+    pub(super) fn branch(&self, method: &str, cseq: u32, a_to_b: bool) -> String {
+        let src = if a_to_b { self.a } else { self.b };
+        format!("{}-{cseq}-{method}", self.call_id.len() as u64 ^ u64::from(cseq) ^ u64::from(src.port()))
+    }
+
     /// A request from side A (`a_to_b`) or side B.
     pub(super) fn request(
         &self,
@@ -56,7 +62,7 @@ impl Dialog {
     ) -> (SocketAddrV4, SocketAddrV4, String) {
         let (src, dst) = if a_to_b { (self.a, self.b) } else { (self.b, self.a) };
         let (from, to) = if a_to_b { (&self.from, &self.to) } else { (&self.to, &self.from) };
-        let branch = format!("{}-{cseq}-{method}", self.call_id.len() as u64 ^ u64::from(cseq) ^ u64::from(src.port()));
+        let branch = self.branch(method, cseq, a_to_b);
         let text = sip_text(
             &format!("{method} {uri} SIP/2.0"),
             src,

@@ -338,8 +338,7 @@ pub fn simulate<W: Write, T: Write, L: Write>(
             &[],
             &sdp(*trunk.ip(), 20_000 + (k % 10_000) as u16 * 2),
         );
-        let inv_branch =
-            invite.2.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
+        let inv_branch = trunk_leg.branch("INVITE", 1, true);
         site.sip(t, invite.0, invite.1, invite.2);
         let (a, b, x) = trunk_leg.response("100 Trying", "1 INVITE", true, &inv_branch, &[], "");
         site.sip(t + MS, a, b, x);
@@ -511,7 +510,7 @@ pub fn simulate<W: Write, T: Write, L: Write>(
         }
         // The caller hangs up; every agent still on the call is released.
         let (a, b, x) = trunk_leg.request("BYE", &format!("sip:{DNIS}@10.10.0.10"), 2, true, &[], "");
-        let bb = x.split("branch=z9hG4bK").nth(1).and_then(|r| r.split("\r\n").next()).unwrap_or("").to_owned();
+        let bb = trunk_leg.branch("BYE", 2, true);
         site.sip(bye_at, a, b, x);
         let (a, b, x) = trunk_leg.response("200 OK", "2 BYE", true, &bb, &[], "");
         site.sip(bye_at + MS, a, b, x);
