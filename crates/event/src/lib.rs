@@ -368,11 +368,6 @@ impl Event {
         self.pending = Some(r);
     }
 
-    /// Whether the document still has a deferred part to write.
-    pub fn is_pending(&self) -> bool {
-        self.pending.is_some()
-    }
-
     /// Writes the deferred part of the document, if any.
     pub fn render(&mut self) {
         if let Some(r) = self.pending.take() {

@@ -55,7 +55,8 @@ impl Emit {
         }
     }
 
-    /// Runs enrichment and rules over the pending documents and queues them for the sink.
+    /// Queues the pending documents for the sink (enrichment and rules run there), rendering
+    /// them here first when the shipper is behind.
     fn ship(&mut self) {
         if self.pending.is_empty() {
             return;

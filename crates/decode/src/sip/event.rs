@@ -61,7 +61,13 @@ fn write_name_addr(e: &mut Event, n: &NameAddr<'_>) {
 /// One document per SIP message: its endpoints now; the rest either now or, when the
 /// rendering thread keeps up (`ctx.defer`), later from a copy of the message
 /// (see [`Event::defer`]), off the decoding thread.
-pub fn message_document(ctx: &mut Ctx<'_>, m: &Message<'_>, n: u64, tx: &TxInfo) -> Event {
+pub fn message_document(
+    ctx: &mut Ctx<'_>,
+    m: &Message<'_>,
+    n: u64,
+    tx: &TxInfo,
+    body_sdp: Option<&sdp::Sdp<'_>>,
+) -> Event {
     let start = ctx.meta.start.to_be_bytes();
     let nb = n.to_be_bytes();
     let mut e = ctx.event("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
@@ -70,8 +76,7 @@ pub fn message_document(ctx: &mut Ctx<'_>, m: &Message<'_>, n: u64, tx: &TxInfo)
         e.defer(std::sync::Arc::new(Deferred { msg: OwnedMessage::new(m), tx: *tx, max_media }));
     } else {
         // The rendering thread is busy: render here, without copying the message.
-        let body_sdp = sdp::parse(m.body, max_media);
-        write_message(&mut e, m, m.len, tx, body_sdp.as_ref());
+        write_message(&mut e, m, m.len, tx, body_sdp);
     }
     e
 }

@@ -192,7 +192,7 @@ impl SipDecoder {
                 }
             }
         }
-        let doc = message_document(ctx, m, self.messages, &tx_info);
+        let doc = message_document(ctx, m, self.messages, &tx_info, sdp.as_ref());
         ctx.emit(doc);
         if !tx_info.retransmission {
             self.track_call(ctx, m, sdp.as_ref(), call_id, cseq_m);
