@@ -142,7 +142,9 @@ pub fn parse(text: &str) -> Vec<LogMessage> {
     let mut out: Vec<LogMessage> = Vec::new();
     let mut open = false; // attribute lines belong to the last message
     for (i, line) in text.lines().enumerate() {
-        let line = line.get(..MAX_LINE).unwrap_or(line);
+        // Cut at the cap (on a character boundary).
+        let cut = (0..=MAX_LINE.min(line.len())).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+        let line = &line[..cut];
         if let Some((time, name, direction)) = header(line) {
             out.push(LogMessage { line: i + 1, time, name, direction, attributes: Vec::new() });
             open = true;
