@@ -207,6 +207,10 @@ impl Journeys {
     }
 
     fn sip_call(&mut self, e: &Event) {
+        // Most SIP calls carry no Genesys UUID: skip the lookup then.
+        if !e.may_have_member("genesys_calluuid") {
+            return;
+        }
         let Some(raw) = e.get_raw("call") else { return };
         let Some(content) = object_content(&raw) else { return };
         let c = Fields::of(content);

@@ -90,6 +90,13 @@ pub fn recycle(events: impl IntoIterator<Item = Event>) {
 /// Deepest nesting the builder tracks (objects and arrays).
 const MAX_DEPTH: u32 = 32;
 
+/// A place in a document being written (see [`Event::here`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Here {
+    at: usize,
+    depth: u32,
+}
+
 /// One document.
 ///
 /// A document is its JSON text, written as it is built: decoders open objects and set
@@ -393,6 +400,33 @@ impl Event {
         self.body.extend_from_slice(members);
     }
 
+    /// Where the next member of the open object goes, to take what is written from here on
+    /// with [`Event::written_since`].
+    pub fn here(&self) -> Here {
+        Here { at: self.body.len(), depth: self.depth }
+    }
+
+    /// The members written into the open object since `from` (all closed), to write again
+    /// into another document with [`Event::replay`]. Empty when `from` was taken elsewhere.
+    pub fn written_since(&self, from: Here) -> &[u8] {
+        if from.depth != self.depth || self.in_array() {
+            return &[];
+        }
+        let b = self.body.get(from.at..).unwrap_or_default();
+        b.strip_prefix(b",").unwrap_or(b)
+    }
+
+    /// Writes into the open object members taken with [`Event::written_since`], as they
+    /// were written there.
+    pub fn replay(&mut self, members: &[u8]) -> &mut Self {
+        debug_assert!(!self.in_array(), "members replayed into an array");
+        if !members.is_empty() {
+            self.sep();
+            self.body.extend_from_slice(members);
+        }
+        self
+    }
+
     /// Sets a field by its dotted name (`set("source.geo.name", ..)` is
     /// `{"source":{"geo":{"name":..}}}` in the document), over whatever was written before.
     /// For enrichers and rules; decoders write in place.
@@ -427,6 +461,22 @@ impl Event {
             b.push(b'}');
         }
         Cow::Owned(b)
+    }
+
+    /// False when no member anywhere in the document is named `key`: a cheap test that
+    /// spares a [`Event::get_raw`] that would find nothing. True when unsure (a deferred
+    /// part not rendered yet, or a patch).
+    pub fn may_have_member(&self, key: &str) -> bool {
+        if self.pending.is_some() || !self.patches.is_empty() {
+            return true;
+        }
+        // Member names from the source are written unescaped, as `"key":`; inside a string
+        // value the quotes would be escaped, so only a member name matches.
+        let mut pattern = Vec::with_capacity(key.len() + 3);
+        pattern.push(b'"');
+        pattern.extend_from_slice(key.as_bytes());
+        pattern.extend_from_slice(b"\":");
+        memchr::memmem::find(&self.body, &pattern).is_some()
     }
 
     /// The JSON text of a field by dotted name, looking inside objects.
@@ -476,6 +526,13 @@ impl Event {
         String::from_utf8(b).unwrap_or_default()
     }
 
+    /// The document's members as they will be written, when nothing is left to merge or
+    /// render: the document is then `{`, these bytes, `}` (see [`Event::write_json`]).
+    pub fn finished_members(&self) -> Option<&[u8]> {
+        (self.pending.is_none() && self.patches.is_empty() && self.depth == 0 && self.event_written)
+            .then_some(self.body.as_slice())
+    }
+
     /// Writes the document as one JSON object into `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let content = self.content();
@@ -504,6 +561,40 @@ mod tests {
         let j: Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(j["network"]["vlan"]["id"], "7");
         assert_eq!(j["event"]["dataset"], "flow");
+    }
+
+    #[test]
+    fn members_written_once_replay_into_another_document() {
+        let mut a = Event::new("sip", "event", 0, &[]);
+        a.obj("from").str("first", "x");
+        let from = a.here();
+        a.obj("uri").u64("port", 5060).end().str("tag", "t");
+        let members = a.written_since(from).to_vec();
+        assert_eq!(members, br#""uri":{"port":5060},"tag":"t""#);
+        a.end();
+        let mut b = Event::new("sip", "event", 0, &[]);
+        b.obj("from").replay(&members).end();
+        b.obj("to").str("first", "y").replay(&members).replay(b"").end();
+        let j: Value = serde_json::from_str(&b.to_json()).unwrap();
+        assert_eq!(j["from"], serde_json::json!({"uri": {"port": 5060}, "tag": "t"}));
+        assert_eq!(j["to"], serde_json::json!({"first": "y", "uri": {"port": 5060}, "tag": "t"}));
+        let mut c = Event::new("sip", "event", 0, &[]);
+        let top = c.here();
+        c.obj("x").str("k", "v");
+        assert!(c.written_since(top).is_empty(), "taken at another depth");
+    }
+
+    #[test]
+    fn a_member_name_is_told_from_the_same_text_in_a_value() {
+        let mut e = Event::new("call", "event", 0, &[]);
+        e.obj("call").str("note", "\"uuid\": no").end();
+        assert!(!e.may_have_member("uuid"), "a quoted value is not a member name");
+        assert!(e.may_have_member("note"));
+        e.obj("more").str("uuid", "x").end();
+        assert!(e.may_have_member("uuid"));
+        let mut p = Event::new("call", "event", 0, &[]);
+        p.set("call.uuid", "y");
+        assert!(p.may_have_member("anything"), "unsure with patches");
     }
 
     #[test]
