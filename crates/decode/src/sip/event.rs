@@ -1,6 +1,6 @@
 //! SIP message and call documents (field list: docs/events.md, "sip" and "call").
 
-use super::parser::{parse_name_addr, parse_uri, parse_via, Message, NameAddr, OwnedMessage, StartLine, Uri};
+use super::parser::{parse_name_addr, parse_uri, Known, Message, NameAddr, OwnedMessage, StartLine, Uri};
 use super::sdp;
 use super::state::{Call, Summary};
 use crate::Ctx;
@@ -56,6 +56,80 @@ fn write_name_addr(e: &mut Event, n: &NameAddr<'_>) {
     e.opt_str("display_info", n.display);
     write_uri(e, "uri", &n.uri);
     e.opt_str("tag", n.param("tag"));
+}
+
+/// Writes the fields of a From, To (or, `contact`, Contact) value into the open object:
+/// copied from the [`NameAddrCache`] when the same text was written lately.
+fn cached_name_addr(e: &mut Event, v: &str, contact: bool) {
+    let write = |e: &mut Event| {
+        let n = parse_name_addr(v);
+        write_name_addr(e, &n);
+        if contact {
+            if let Some(x) = n.param("expires").and_then(|x| x.parse::<u64>().ok()) {
+                e.u64("expires", x);
+            }
+        }
+    };
+    if v.len() > NameAddrCache::MAX_TEXT {
+        return write(e);
+    }
+    NAME_ADDRS.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else { return write(e) };
+        let slot = cache.slot(v, contact);
+        if slot.contact == contact && slot.text == v.as_bytes() {
+            e.replay(&slot.json);
+            return;
+        }
+        let from = e.here();
+        write(e);
+        let json = e.written_since(from);
+        slot.text.clear();
+        slot.json.clear();
+        if json.len() <= NameAddrCache::MAX_JSON {
+            slot.text.extend_from_slice(v.as_bytes());
+            slot.json.extend_from_slice(json);
+            slot.contact = contact;
+        }
+    });
+}
+
+/// From, To and Contact values written lately, by their text, with the members written for
+/// them. The messages of a dialog repeat these values; copying what was written costs about
+/// a twentieth of parsing and writing the value again. One per thread (documents are
+/// written on the decoding thread or the rendering thread); a fixed number of slots, each
+/// holding one value (the newest of those that map to it), texts and renderings capped.
+struct NameAddrCache {
+    hash: foldhash::fast::FixedState,
+    slots: Vec<CachedNameAddr>,
+}
+
+#[derive(Default)]
+struct CachedNameAddr {
+    text: Vec<u8>,
+    contact: bool,
+    json: Vec<u8>,
+}
+
+impl NameAddrCache {
+    const SLOTS: usize = 256;
+    const MAX_TEXT: usize = 256;
+    const MAX_JSON: usize = 1024;
+
+    fn slot(&mut self, v: &str, contact: bool) -> &mut CachedNameAddr {
+        use std::hash::BuildHasher;
+        let h = self.hash.hash_one((v, contact)) as usize;
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, CachedNameAddr::default);
+        }
+        &mut self.slots[h % Self::SLOTS]
+    }
+}
+
+thread_local! {
+    static NAME_ADDRS: std::cell::RefCell<NameAddrCache> = std::cell::RefCell::new(NameAddrCache {
+        hash: foldhash::fast::FixedState::default(),
+        slots: Vec::new(),
+    });
 }
 
 /// One document per SIP message: its endpoints now; the rest either now or, when the
@@ -124,43 +198,40 @@ fn write_message(e: &mut Event, m: &Message<'_>, len: usize, tx: &TxInfo, body_s
     if tx.orphan {
         e.obj("transaction").bool("orphan", true).end();
     }
-    for (key, h) in [("from", "from"), ("to", "to")] {
-        if let Some(v) = m.header(h) {
+    for (key, h) in [("from", Known::FROM), ("to", Known::TO)] {
+        if let Some(v) = m.known(h) {
             e.obj(key);
-            write_name_addr(e, &parse_name_addr(v));
+            cached_name_addr(e, v, false);
             e.end();
         }
     }
-    if let Some(v) = m.header_values("contact").next() {
-        let c = parse_name_addr(v);
+    if let Some(v) = m.known_values(Known::CONTACT).next() {
         e.obj("contact");
-        write_name_addr(e, &c);
-        if let Some(x) = c.param("expires").and_then(|x| x.parse::<u64>().ok()) {
-            e.u64("expires", x);
-        }
+        cached_name_addr(e, v, true);
         e.end();
     }
-    e.opt_str("call_id", m.header("call-id"));
-    if let Some((num, method)) = m.header("cseq").and_then(super::parser::parse_cseq) {
+    e.opt_str("call_id", m.known(Known::CALL_ID));
+    if let Some((num, method)) = m.known(Known::CSEQ).and_then(super::parser::parse_cseq) {
         e.obj("cseq").u64("code", num.into()).str("method", method).end();
     }
-    let mut vias = m.header_values("via").peekable();
+    let mut vias = m.known_values(Known::VIA).peekable();
     if let Some(top) = vias.peek() {
-        e.obj("via").opt_str("branch", parse_via(top).branch).strs("original", vias).end();
+        e.obj("via").opt_str("branch", super::parser::via_branch(top)).strs("original", vias).end();
     }
-    if let Some(v) = m.header("max-forwards").and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(v) = m.known(Known::MAX_FORWARDS).and_then(|v| v.trim().parse::<u64>().ok()) {
         e.u64("max_forwards", v);
     }
-    if let Some(v) = m.header("user-agent").or_else(|| m.header("server")) {
+    if let Some(v) = m.known(Known::USER_AGENT).or_else(|| m.known(Known::SERVER)) {
         e.obj("user_agent").str("original", v).end();
     }
-    e.opt_str("content_type", m.header("content-type"));
-    if let Some(n) = m.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+    e.opt_str("content_type", m.known(Known::CONTENT_TYPE));
+    if let Some(n) = m.known(Known::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok()) {
         e.u64("content_length", n);
     }
-    if let Some(v) = ["authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"]
-        .iter()
-        .find_map(|h| m.header(h))
+    if let Some(v) =
+        [Known::AUTHORIZATION, Known::PROXY_AUTHORIZATION, Known::WWW_AUTHENTICATE, Known::PROXY_AUTHENTICATE]
+            .into_iter()
+            .find_map(|h| m.known(h))
     {
         let (scheme, params) = v.split_once(' ').unwrap_or((v, ""));
         e.obj("auth").str("scheme", scheme);
@@ -174,7 +245,7 @@ fn write_message(e: &mut Event, m: &Message<'_>, len: usize, tx: &TxInfo, body_s
         // The digest response is a credential: never reported.
         e.end();
     }
-    if let Some(r) = m.header("reason") {
+    if let Some(r) = m.known(Known::REASON) {
         write_reason(e, "reason", r);
     }
     write_other_headers(e, m);

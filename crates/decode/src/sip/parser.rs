@@ -30,8 +30,28 @@ pub enum StartLine<'a> {
 pub struct Header<'a> {
     pub name: Cow<'a, str>,
     pub value: Cow<'a, str>,
-    /// The name when it is one of the well-known ones (the same text as `name`).
-    pub known: Option<&'static str>,
+    /// Where the name is in [`KNOWN`], when it is one of those.
+    pub known: Option<u8>,
+}
+
+/// Where the first header of each [`KNOWN`] name is in a message's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownIndex([u16; KNOWN.len()]);
+
+impl KnownIndex {
+    const NONE: u16 = u16::MAX;
+
+    fn of(headers: &[Header<'_>]) -> Self {
+        let mut first = [Self::NONE; KNOWN.len()];
+        for (i, h) in headers.iter().enumerate().take(usize::from(Self::NONE)) {
+            if let Some(slot) = h.known.and_then(|k| first.get_mut(usize::from(k))) {
+                if *slot == Self::NONE {
+                    *slot = i as u16;
+                }
+            }
+        }
+        KnownIndex(first)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +59,8 @@ pub struct Message<'a> {
     pub start: StartLine<'a>,
     pub version: &'a str,
     pub headers: Vec<Header<'a>>,
+    /// Where the well-known headers are in `headers`.
+    pub index: KnownIndex,
     pub body: &'a [u8],
     /// Bytes the message took from the input (headers, blank line, body).
     pub len: usize,
@@ -63,12 +85,43 @@ pub enum Parsed<'a> {
 impl Message<'_> {
     /// The first header with this (lowercase, long-form) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|h| h.name == name).map(|h| h.value.as_ref())
+        match known_id(name.as_bytes()).and_then(Known::new) {
+            Some(k) => self.known(k),
+            None => self.headers.iter().find(|h| h.name == name).map(|h| h.value.as_ref()),
+        }
     }
 
     /// Every value of a header, list values split at top-level commas.
     pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        self.headers.iter().filter(move |h| h.name == name).flat_map(|h| split_list(&h.value))
+        let known = known_id(name.as_bytes()).and_then(Known::new);
+        let from = known.map_or(Some(0), |k| self.start(k)).unwrap_or(self.headers.len());
+        let rest = self.headers.get(from..).unwrap_or_default();
+        rest.iter().filter(move |h| h.name == name).flat_map(|h| split_list(&h.value))
+    }
+
+    /// The first header with a well-known name.
+    #[inline]
+    pub fn known(&self, k: Known) -> Option<&str> {
+        let rest = self.headers.get(self.start(k)?..)?;
+        rest.iter().find(|h| h.known == Some(k.0)).map(|h| h.value.as_ref())
+    }
+
+    /// Every value of a header with a well-known name, list values split at top-level commas.
+    pub fn known_values(&self, k: Known) -> impl Iterator<Item = &str> {
+        let from = self.start(k).unwrap_or(self.headers.len());
+        let rest = self.headers.get(from..).unwrap_or_default();
+        rest.iter().filter(move |h| h.known == Some(k.0)).flat_map(|h| split_list(&h.value))
+    }
+
+    /// Where the first header named `k` is; `None` when there is none. (Past the index's
+    /// reach, the start.)
+    #[inline]
+    fn start(&self, k: Known) -> Option<usize> {
+        match self.index.0.get(usize::from(k.0)).copied() {
+            Some(i) if i != KnownIndex::NONE => Some(usize::from(i)),
+            _ if self.headers.len() < usize::from(KnownIndex::NONE) => None,
+            _ => Some(0),
+        }
     }
 
     pub fn is_request(&self) -> bool {
@@ -112,7 +165,8 @@ pub struct OwnedMessage {
     head_len: usize,
     start: (Option<u16>, Text, Text),
     version: Text,
-    headers: Vec<(Text, Text, Option<&'static str>)>,
+    headers: Vec<(Text, Text, Option<u8>)>,
+    index: KnownIndex,
     body: (usize, usize),
     dropped_headers: usize,
     body_truncated: bool,
@@ -131,7 +185,7 @@ impl OwnedMessage {
             .headers
             .iter()
             .map(|h| {
-                let name = match h.known {
+                let name = match h.known.and_then(|k| KNOWN.get(usize::from(k))) {
                     Some(k) => Text::Static(k),
                     None => Text::of(base, &h.name),
                 };
@@ -144,6 +198,7 @@ impl OwnedMessage {
             start,
             version: Text::of(base, m.version),
             headers,
+            index: m.index.clone(),
             body: (body_off, (body_off + m.body.len()).min(raw.len())),
             dropped_headers: m.dropped_headers,
             body_truncated: m.body_truncated,
@@ -170,6 +225,7 @@ impl OwnedMessage {
                     known: *known,
                 })
                 .collect(),
+            index: self.index.clone(),
             body: self.raw.get(self.body.0..self.body.1).unwrap_or_default(),
             len: self.raw.len(),
             dropped_headers: self.dropped_headers,
@@ -223,60 +279,165 @@ fn expand_compact(name: u8) -> Option<&'static str> {
     })
 }
 
-/// Header names common enough to be kept without a copy (lowercase, long form).
-fn common_name(lower: &[u8]) -> Option<&'static str> {
+/// Header names looked up often or written in compact form, lowercased: a parsed message
+/// indexes where each first appears.
+pub const KNOWN: [&str; 40] = [
+    "via",
+    "from",
+    "to",
+    "call-id",
+    "cseq",
+    "contact",
+    "max-forwards",
+    "user-agent",
+    "server",
+    "content-type",
+    "content-length",
+    "subject",
+    "allow",
+    "supported",
+    "require",
+    "expires",
+    "route",
+    "record-route",
+    "authorization",
+    "proxy-authorization",
+    "www-authenticate",
+    "proxy-authenticate",
+    "reason",
+    "privacy",
+    "p-asserted-identity",
+    "diversion",
+    "session-expires",
+    "min-se",
+    "accept",
+    "x-genesys-calluuid",
+    "date",
+    "event",
+    "content-encoding",
+    "refer-to",
+    "referred-by",
+    "allow-events",
+    "accept-contact",
+    "reject-contact",
+    "request-disposition",
+    "identity",
+];
+
+/// A well-known header name: its position in [`KNOWN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known(u8);
+
+impl Known {
+    fn new(id: usize) -> Option<Known> {
+        (id < KNOWN.len()).then(|| u8::try_from(id).ok().map(Known)).flatten()
+    }
+
+    pub const VIA: Known = Known(0);
+    pub const FROM: Known = Known(1);
+    pub const TO: Known = Known(2);
+    pub const CALL_ID: Known = Known(3);
+    pub const CSEQ: Known = Known(4);
+    pub const CONTACT: Known = Known(5);
+    pub const MAX_FORWARDS: Known = Known(6);
+    pub const USER_AGENT: Known = Known(7);
+    pub const SERVER: Known = Known(8);
+    pub const CONTENT_TYPE: Known = Known(9);
+    pub const CONTENT_LENGTH: Known = Known(10);
+    pub const SUBJECT: Known = Known(11);
+    pub const ALLOW: Known = Known(12);
+    pub const SUPPORTED: Known = Known(13);
+    pub const REQUIRE: Known = Known(14);
+    pub const EXPIRES: Known = Known(15);
+    pub const ROUTE: Known = Known(16);
+    pub const RECORD_ROUTE: Known = Known(17);
+    pub const AUTHORIZATION: Known = Known(18);
+    pub const PROXY_AUTHORIZATION: Known = Known(19);
+    pub const WWW_AUTHENTICATE: Known = Known(20);
+    pub const PROXY_AUTHENTICATE: Known = Known(21);
+    pub const REASON: Known = Known(22);
+    pub const PRIVACY: Known = Known(23);
+    pub const P_ASSERTED_IDENTITY: Known = Known(24);
+    pub const DIVERSION: Known = Known(25);
+    pub const SESSION_EXPIRES: Known = Known(26);
+    pub const MIN_SE: Known = Known(27);
+    pub const ACCEPT: Known = Known(28);
+    pub const X_GENESYS_CALLUUID: Known = Known(29);
+    pub const DATE: Known = Known(30);
+    pub const EVENT: Known = Known(31);
+    pub const CONTENT_ENCODING: Known = Known(32);
+    pub const REFER_TO: Known = Known(33);
+    pub const REFERRED_BY: Known = Known(34);
+    pub const ALLOW_EVENTS: Known = Known(35);
+    pub const ACCEPT_CONTACT: Known = Known(36);
+    pub const REJECT_CONTACT: Known = Known(37);
+    pub const REQUEST_DISPOSITION: Known = Known(38);
+    pub const IDENTITY: Known = Known(39);
+}
+
+/// The position of a lowercased header name in [`KNOWN`].
+fn known_id(lower: &[u8]) -> Option<usize> {
     Some(match lower {
-        b"via" => "via",
-        b"from" => "from",
-        b"to" => "to",
-        b"call-id" => "call-id",
-        b"cseq" => "cseq",
-        b"contact" => "contact",
-        b"max-forwards" => "max-forwards",
-        b"user-agent" => "user-agent",
-        b"server" => "server",
-        b"content-type" => "content-type",
-        b"content-length" => "content-length",
-        b"subject" => "subject",
-        b"allow" => "allow",
-        b"supported" => "supported",
-        b"require" => "require",
-        b"expires" => "expires",
-        b"route" => "route",
-        b"record-route" => "record-route",
-        b"authorization" => "authorization",
-        b"proxy-authorization" => "proxy-authorization",
-        b"www-authenticate" => "www-authenticate",
-        b"proxy-authenticate" => "proxy-authenticate",
-        b"reason" => "reason",
-        b"privacy" => "privacy",
-        b"p-asserted-identity" => "p-asserted-identity",
-        b"diversion" => "diversion",
-        b"session-expires" => "session-expires",
-        b"min-se" => "min-se",
-        b"accept" => "accept",
-        b"x-genesys-calluuid" => "x-genesys-calluuid",
-        b"date" => "date",
-        b"event" => "event",
+        b"via" => 0,
+        b"from" => 1,
+        b"to" => 2,
+        b"call-id" => 3,
+        b"cseq" => 4,
+        b"contact" => 5,
+        b"max-forwards" => 6,
+        b"user-agent" => 7,
+        b"server" => 8,
+        b"content-type" => 9,
+        b"content-length" => 10,
+        b"subject" => 11,
+        b"allow" => 12,
+        b"supported" => 13,
+        b"require" => 14,
+        b"expires" => 15,
+        b"route" => 16,
+        b"record-route" => 17,
+        b"authorization" => 18,
+        b"proxy-authorization" => 19,
+        b"www-authenticate" => 20,
+        b"proxy-authenticate" => 21,
+        b"reason" => 22,
+        b"privacy" => 23,
+        b"p-asserted-identity" => 24,
+        b"diversion" => 25,
+        b"session-expires" => 26,
+        b"min-se" => 27,
+        b"accept" => 28,
+        b"x-genesys-calluuid" => 29,
+        b"date" => 30,
+        b"event" => 31,
+        b"content-encoding" => 32,
+        b"refer-to" => 33,
+        b"referred-by" => 34,
+        b"allow-events" => 35,
+        b"accept-contact" => 36,
+        b"reject-contact" => 37,
+        b"request-disposition" => 38,
+        b"identity" => 39,
         _ => return None,
     })
 }
 
 /// A header name lowercased and expanded from its compact form, borrowed where possible,
 /// and the well-known name it is, if it is one.
-fn header_name(name: &str) -> (Cow<'_, str>, Option<&'static str>) {
+fn header_name(name: &str) -> (Cow<'_, str>, Option<u8>) {
     let b = name.as_bytes();
+    let known = |k: usize| KNOWN.get(k).map(|n| (Cow::Borrowed(*n), u8::try_from(k).ok()));
     if let [c] = b {
-        if let Some(long) = expand_compact(c.to_ascii_lowercase()) {
-            return (Cow::Borrowed(long), Some(long));
+        if let Some(long) = expand_compact(c.to_ascii_lowercase()).and_then(|l| known(known_id(l.as_bytes())?)) {
+            return long;
         }
     }
     let mut lower = [0u8; 24];
     if let Some(buf) = lower.get_mut(..b.len()) {
         buf.copy_from_slice(b);
         buf.make_ascii_lowercase();
-        if let Some(known) = common_name(buf) {
-            return (Cow::Borrowed(known), Some(known));
+        if let Some(k) = known_id(buf).and_then(known) {
+            return k;
         }
     }
     if b.iter().any(u8::is_ascii_uppercase) {
@@ -417,6 +578,7 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
         return Err(err("sip_bad_start_line", "no start line"));
     };
 
+    let index = KnownIndex::of(&headers);
     let declared =
         match headers.iter().find(|h| h.name == "content-length") {
             Some(h) => Some(h.value.parse::<usize>().map_err(|_| {
@@ -443,6 +605,7 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
         start,
         version,
         headers,
+        index,
         body,
         len: body_start + body_len,
         dropped_headers: dropped,
@@ -454,8 +617,8 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
 fn start_line(line: &str) -> Result<(StartLine<'_>, &str), SipError> {
     if let Some(rest) = line.strip_prefix("SIP/") {
         let (version, rest) =
-            rest.split_once(' ').ok_or_else(|| err("sip_bad_start_line", "status line without a code"))?;
-        let (code, phrase) = rest.split_once(' ').unwrap_or((rest, ""));
+            split_once_byte(rest, b' ').ok_or_else(|| err("sip_bad_start_line", "status line without a code"))?;
+        let (code, phrase) = split_once_byte(rest, b' ').unwrap_or((rest, ""));
         let code: u16 = code
             .parse()
             .ok()
@@ -463,8 +626,8 @@ fn start_line(line: &str) -> Result<(StartLine<'_>, &str), SipError> {
             .ok_or_else(|| err("sip_bad_start_line", format!("bad status code {:.10}", code)))?;
         return Ok((StartLine::Response { code, phrase }, version));
     }
-    let mut parts = line.splitn(3, ' ');
-    let (Some(method), Some(uri), Some(ver)) = (parts.next(), parts.next(), parts.next()) else {
+    let parts = split_once_byte(line, b' ').and_then(|(method, rest)| Some((method, split_once_byte(rest, b' ')?)));
+    let Some((method, (uri, ver))) = parts else {
         return Err(err("sip_bad_start_line", format!("not a request line: {:.60}", line)));
     };
     let Some(version) = ver.strip_prefix("SIP/") else {
@@ -623,21 +786,36 @@ pub fn parse_name_addr(v: &str) -> NameAddr<'_> {
     NameAddr { display: None, uri: parse_uri(uri), params }
 }
 
-/// The value of `;name=value` in a parameter list (case-insensitive name).
+/// The value of `;name=value` in a parameter list (case-insensitive name); `""` for a
+/// parameter without a value.
 pub fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = Some(params);
-    while let Some(r) = rest {
-        let (p, next) = match split_once_byte(r, b';') {
-            Some((p, next)) => (p, Some(next)),
-            None => (r, None),
-        };
-        let (k, v) = split_once_byte(p, b'=').unwrap_or((p, ""));
-        if trim_lws(k).eq_ignore_ascii_case(name) {
-            return Some(trim_quotes(trim_lws(v)));
+    // One pass over the list: parameters are `;`-separated, their values run to the next `;`.
+    let b = params.as_bytes();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && !matches!(b[i], b';' | b'=') {
+            i += 1;
         }
-        rest = next;
+        let key = trim_lws(params.get(start..i).unwrap_or(""));
+        let value = if b.get(i) == Some(&b'=') {
+            let from = i + 1;
+            i = from;
+            while i < b.len() && b[i] != b';' {
+                i += 1;
+            }
+            params.get(from..i).unwrap_or("")
+        } else {
+            ""
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(trim_quotes(trim_lws(value)));
+        }
+        if i >= b.len() {
+            return None;
+        }
+        i += 1; // past the `;`
     }
-    None
 }
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=...`.
@@ -652,7 +830,7 @@ pub struct Via<'a> {
 
 pub fn parse_via(v: &str) -> Via<'_> {
     let v = trim_lws(v);
-    let (proto, rest) = v.split_once([' ', '\t']).unwrap_or((v, ""));
+    let (proto, rest) = split_once_lws(v).unwrap_or((v, ""));
     let transport = rsplit_once_byte(proto, b'/').map_or(proto, |(_, t)| t);
     let rest = trim_lws(rest);
     let (sent_by, params) = match find_byte(rest, b';') {
@@ -663,9 +841,16 @@ pub fn parse_via(v: &str) -> Via<'_> {
     Via { original: v, transport, host, port, branch: param(params, "branch") }
 }
 
+/// The `branch` parameter of one Via value (what [`parse_via`] finds, without the rest).
+pub fn via_branch(v: &str) -> Option<&str> {
+    let (_, rest) = split_once_lws(trim_lws(v))?;
+    let at = find_byte(rest, b';')?;
+    param(rest.get(at..)?, "branch")
+}
+
 /// CSeq: `314159 INVITE`.
 pub fn parse_cseq(v: &str) -> Option<(u32, &str)> {
-    let (n, m) = trim_lws(v).split_once([' ', '\t'])?;
+    let (n, m) = split_once_lws(trim_lws(v))?;
     Some((n.parse().ok()?, trim_lws(m)))
 }
 
@@ -705,7 +890,16 @@ pub fn trim_lws(s: &str) -> &str {
 
 /// Without one pair of surrounding double quotes, or any stray ones at the ends.
 fn trim_quotes(s: &str) -> &str {
-    s.trim_start_matches('"').trim_end_matches('"')
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b'"').unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| c != b'"').map_or(start, |e| e + 1);
+    s.get(start..end).unwrap_or("")
+}
+
+/// Split at the first space or tab.
+fn split_once_lws(s: &str) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| matches!(c, b' ' | b'\t'))?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 #[cfg(test)]

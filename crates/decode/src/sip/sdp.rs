@@ -33,7 +33,24 @@ const DIRECTIONS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
 
 /// The space-separated fields of a line (runs of spaces or tabs tolerated).
 fn fields(v: &str) -> impl Iterator<Item = &str> {
-    v.split([' ', '\t']).filter(|f| !f.is_empty())
+    split_bytes(v, |c| matches!(c, b' ' | b'\t')).filter(|f| !f.is_empty())
+}
+
+/// The pieces of `text` between the ASCII bytes `at` picks (bodies are short: a byte loop
+/// beats the general string searcher).
+fn split_bytes(text: &str, at: impl Fn(u8) -> bool) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(&at) {
+            // `at` picks ASCII bytes only, so both sides are on character boundaries.
+            Some(i) => {
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => rest.take(),
+        }
+    })
 }
 
 /// Parses an SDP body; `max_media` caps the media descriptions kept.
@@ -44,7 +61,8 @@ pub fn parse(body: &[u8], max_media: usize) -> Option<Sdp<'_>> {
     }
     let mut s = Sdp::default();
     // RFC 8866 §5: `<type>=<value>` lines, fields separated by single spaces.
-    let lines = text.split_terminator('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let lines = split_bytes(text, |c| c == b'\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     for line in lines {
         let (k, v) = match line.as_bytes() {
             [k, b'=', ..] => (*k, &line[2..]),

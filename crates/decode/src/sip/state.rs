@@ -2,7 +2,7 @@
 //! final response) and INVITE dialogs (calls).
 
 use super::event::{call_document, message_document, summary_document, TxInfo};
-use super::parser::{self, parse_cseq, parse_name_addr, parse_via, Message, Parsed, StartLine};
+use super::parser::{self, parse_cseq, parse_name_addr, Known, Message, Parsed, StartLine};
 use super::sdp::Sdp;
 use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
 use iotw_event::Nanos;
@@ -118,9 +118,9 @@ impl SipDecoder {
         }
         // The body is parsed once, for the message document and for the call.
         let sdp = super::sdp::parse(m.body, self.limits.max_headers.min(64));
-        let call_id = m.header("call-id").unwrap_or("");
-        let (cseq_n, cseq_m) = m.header("cseq").and_then(parse_cseq).unwrap_or((0, ""));
-        let branch = m.header_values("via").next().map(parse_via).and_then(|v| v.branch).unwrap_or("");
+        let call_id = m.known(Known::CALL_ID).unwrap_or("");
+        let (cseq_n, cseq_m) = m.known(Known::CSEQ).and_then(parse_cseq).unwrap_or((0, ""));
+        let branch = m.known_values(Known::VIA).next().and_then(parser::via_branch).unwrap_or("");
         let key: TxKey = {
             let mut n = itoa::Buffer::new();
             let num = n.format(cseq_n);
@@ -155,7 +155,7 @@ impl SipDecoder {
                         self.completed.clear();
                     }
                     let summary = matches!(method, "REGISTER" | "OPTIONS")
-                        .then(|| (method.to_owned(), m.header("user-agent").unwrap_or("").to_owned()));
+                        .then(|| (method.to_owned(), m.known(Known::USER_AGENT).unwrap_or("").to_owned()));
                     if let Some(k) = &summary {
                         if self.summaries.len() < MAX_SUMMARIES || self.summaries.contains_key(k) {
                             let s = self.summaries.entry(k.clone()).or_default();
@@ -216,15 +216,15 @@ impl SipDecoder {
             // SIP Server puts X-Genesys-CallUUID in its first message of a leg: the INVITE it
             // sends, or its first response to an INVITE it receives (genesys_wire.md §11.5).
             if c.genesys_uuid.is_none() {
-                c.genesys_uuid = m.header("x-genesys-calluuid").map(str::to_owned);
+                c.genesys_uuid = m.known(Known::X_GENESYS_CALLUUID).map(str::to_owned);
             }
-            if let Some(x) = m.header("session-expires").and_then(session_interval) {
+            if let Some(x) = m.known(Known::SESSION_EXPIRES).and_then(session_interval) {
                 c.session_expires = Some(x);
             }
         }
         match m.start {
             StartLine::Request { method: "INVITE", .. } => {
-                let to_tag = m.header("to").map(parse_name_addr).and_then(|t| t.param("tag").map(str::to_owned));
+                let to_tag = m.known(Known::TO).map(parse_name_addr).and_then(|t| t.param("tag").map(str::to_owned));
                 if let Some(c) = self.calls.get_mut(call_id) {
                     c.messages += 1;
                     if to_tag.is_some() {
@@ -242,19 +242,19 @@ impl SipDecoder {
                     ctx.anomaly(&Anomaly::new("sip_call_limit", "too many open calls in one flow"));
                     return;
                 }
-                let from = m.header("from").map(parse_name_addr).unwrap_or_default();
-                let to = m.header("to").map(parse_name_addr).unwrap_or_default();
+                let from = m.known(Known::FROM).map(parse_name_addr).unwrap_or_default();
+                let to = m.known(Known::TO).map(parse_name_addr).unwrap_or_default();
                 let mut c = Call {
                     call_id: call_id.to_owned(),
                     invite_dir: Some(dir),
                     caller: who(&from),
                     callee: who(&to),
                     start: ctx.ts,
-                    genesys_uuid: m.header("x-genesys-calluuid").map(str::to_owned),
+                    genesys_uuid: m.known(Known::X_GENESYS_CALLUUID).map(str::to_owned),
                     messages: 1,
                     state: "setup",
                     last_seen: ctx.ts,
-                    session_expires: m.header("session-expires").and_then(session_interval),
+                    session_expires: m.known(Known::SESSION_EXPIRES).and_then(session_interval),
                     ..Call::default()
                 };
                 add_media(&mut c, sdp);
@@ -269,14 +269,14 @@ impl SipDecoder {
                         c.end.get_or_insert(ctx.ts);
                         c.hangup_by = Some(if Some(dir) == c.invite_dir { "caller" } else { "callee" });
                         c.end_cause = Some("bye".into());
-                        c.reason = m.header("reason").map(str::to_owned).or(c.reason.take());
+                        c.reason = m.known(Known::REASON).map(str::to_owned).or(c.reason.take());
                     }
                     "CANCEL" => {
                         c.cancelled = true;
                         c.end.get_or_insert(ctx.ts);
                         c.hangup_by = Some("caller");
                         c.end_cause = Some("cancel".into());
-                        c.reason = m.header("reason").map(str::to_owned).or(c.reason.take());
+                        c.reason = m.known(Known::REASON).map(str::to_owned).or(c.reason.take());
                     }
                     _ => {}
                 }
@@ -364,10 +364,23 @@ fn session_interval(v: &str) -> Option<Nanos> {
 fn add_media(c: &mut Call, sdp: Option<&Sdp<'_>>) {
     let Some(s) = sdp else { return };
     for m in &s.media {
+        if c.media.len() >= 16 {
+            return;
+        }
+        // `kind addr:port codec,codec`
         let addr = m.connection_address.or(s.connection_address).unwrap_or("");
-        let codecs: Vec<&str> = m.rtpmap.iter().map(|r| r.1).collect();
-        let entry = format!("{} {}:{} {}", m.kind, addr, m.port.unwrap_or(0), codecs.join(","));
-        if c.media.len() < 16 && !c.media.contains(&entry) {
+        let mut port = itoa::Buffer::new();
+        let mut entry = String::with_capacity(64);
+        for part in [m.kind, " ", addr, ":", port.format(m.port.unwrap_or(0)), " "] {
+            entry.push_str(part);
+        }
+        for (i, r) in m.rtpmap.iter().enumerate() {
+            if i > 0 {
+                entry.push(',');
+            }
+            entry.push_str(r.1);
+        }
+        if !c.media.contains(&entry) {
             c.media.push(entry);
         }
     }
@@ -445,5 +458,26 @@ impl Decoder for SipDecoder {
             let doc = summary_document(ctx, &method, &ua, &s);
             ctx.emit(doc);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_entries_list_codecs_once_each_and_are_capped() {
+        let offer = b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 6000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\nm=video 7000 RTP/AVP 96\r\nc=IN IP4 10.0.0.2\r\nm=audio 0 RTP/AVP 0\r\n";
+        let sdp = super::super::sdp::parse(offer, 16);
+        let mut c = Call::default();
+        add_media(&mut c, sdp.as_ref());
+        add_media(&mut c, sdp.as_ref());
+        assert_eq!(c.media, ["audio 10.0.0.1:6000 PCMU,PCMA", "video 10.0.0.2:7000 ", "audio 10.0.0.1:0 "]);
+        for port in 1..40 {
+            let body = format!("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio {port} RTP/AVP 0\r\n");
+            add_media(&mut c, super::super::sdp::parse(body.as_bytes(), 16).as_ref());
+        }
+        assert_eq!(c.media.len(), 16);
     }
 }

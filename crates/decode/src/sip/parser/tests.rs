@@ -129,5 +129,75 @@ fn an_owned_message_reads_back_the_same_without_parsing_again() {
             m.headers.iter().map(|h| (h.name.to_string(), h.value.to_string(), h.known)).collect::<Vec<_>>()
         };
         assert_eq!(names(&again), names(&m));
+        assert_eq!(again.index, m.index);
+    }
+}
+
+#[test]
+fn the_known_names_index_finds_what_a_scan_finds() {
+    for (i, name) in KNOWN.iter().enumerate() {
+        assert_eq!(known_id(name.as_bytes()), Some(i), "{name}");
+    }
+    let raw = b"OPTIONS sip:a@b SIP/2.0\r\nX-A: 1\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP g;branch=z9hG4bK2, \
+                SIP/2.0/UDP f\r\nCALL-ID: c1\r\nx-a: 2\r\nFrom: <sip:a@b>;tag=1\r\nf: <sip:x@y>\r\n\
+                Reason: Q.850;cause=16\r\nl: 0\r\n\r\n";
+    let Parsed::Message(m) = parse(raw, 65536, 64, false).unwrap() else { panic!() };
+    let names = ["via", "call-id", "from", "x-a", "reason", "content-length", "to", "cseq", "x-b", "subject"];
+    for name in names {
+        let scan = m.headers.iter().find(|h| h.name == name).map(|h| h.value.as_ref());
+        assert_eq!(m.header(name), scan, "{name}");
+        let all: Vec<&str> = m.headers.iter().filter(|h| h.name == name).flat_map(|h| split_list(&h.value)).collect();
+        assert_eq!(m.header_values(name).collect::<Vec<_>>(), all, "{name}");
+    }
+    assert_eq!(m.header_values("via").count(), 3);
+    assert_eq!(m.header("from"), Some("<sip:a@b>;tag=1"));
+    assert_eq!(m.header("to"), None);
+}
+
+/// What `param` did before it became one pass: split at `;`, then at the first `=`.
+fn param_by_splitting<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        trim_lws(k).eq_ignore_ascii_case(name).then(|| trim_quotes(trim_lws(v)))
+    })
+}
+
+#[test]
+fn parameters_and_via_branches_read_as_splitting_them_does() {
+    let mut inputs: Vec<String> = [
+        "",
+        ";",
+        ";;",
+        "branch",
+        ";branch",
+        ";branch=",
+        ";BRANCH = \"z9hG4bK-1\" ;rport",
+        ";rport;branch=z9hG4bK-2;received=10.0.0.1",
+        ";a=b=c;branch=x=y",
+        " ; branch=\t z9 \t",
+        ";tag=1;tag=2",
+        ";\u{e9}=\u{e9};branch=\u{e9}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // And every mix of a few troublesome pieces.
+    let pieces = [";", "=", " ", "branch", "tag", "\"", "x", "\u{e9}"];
+    let mut n = 1u64;
+    for _ in 0..5000 {
+        let mut s = String::new();
+        for _ in 0..(n % 9) {
+            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s.push_str(pieces[(n >> 33) as usize % pieces.len()]);
+        }
+        inputs.push(s);
+    }
+    for p in &inputs {
+        for name in ["branch", "tag", "x", ""] {
+            assert_eq!(param(p, name), param_by_splitting(p, name), "{p:?} {name:?}");
+        }
+        for via in [format!("SIP/2.0/UDP h:5060{p}"), format!(" SIP/2.0/TCP\t[::1]:5061 {p}"), p.clone()] {
+            assert_eq!(via_branch(&via), parse_via(&via).branch, "{via:?}");
+        }
     }
 }
