@@ -45,6 +45,9 @@ struct Emit {
     anomaly_budget: HashMap<String, (i64, u32)>,
     /// Batches the sink is done with, whose memory the next documents reuse.
     returned: Option<crossbeam_channel::Receiver<Vec<Event>>>,
+    /// Whether this process may run on more than one core: leaving documents to the
+    /// shipper's thread only pays when it runs beside this one.
+    spare_core: bool,
 }
 
 impl Emit {
@@ -76,8 +79,9 @@ impl Emit {
             // The shipper has not caught up: render this batch here.
             iotw_event::render_all(&mut batch);
         }
-        // Leave the next batch's rendering to the shipper only while it keeps up.
-        self.reg.defer = keeping_up;
+        // Leave the next batch's rendering to the shipper only while it keeps up, on a core
+        // of its own.
+        self.reg.defer = keeping_up && self.spare_core;
         for e in &batch {
             *self.counters.documents.entry(e.dataset).or_default() += 1;
         }
@@ -208,6 +212,7 @@ impl Pipeline {
                 max_anomaly_docs: cfg.anomalies.max_documents_per_second,
                 anomaly_budget: HashMap::new(),
                 returned: None,
+                spare_core: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             },
             filter: filter.filter(|f| !f.is_empty()),
             sources,

@@ -68,8 +68,8 @@ pub struct Message<'a> {
     pub dropped_headers: usize,
     /// The body is shorter than Content-Length said (datagrams only).
     pub body_truncated: bool,
-    /// The bytes the message was parsed from (its views point into them).
-    pub raw_base: &'a [u8],
+    /// The header section as text, blank line included (the views above point into it).
+    pub head: &'a str,
 }
 
 /// The result of looking at the start of a buffer.
@@ -160,14 +160,12 @@ impl Text {
 /// another thread, without parsing it again.
 #[derive(Debug, Clone)]
 pub struct OwnedMessage {
-    raw: Box<[u8]>,
-    /// Where the header section ends (it is UTF-8 up to here).
-    head_len: usize,
+    head: Box<str>,
+    body: Box<[u8]>,
     start: (Option<u16>, Text, Text),
     version: Text,
     headers: Vec<(Text, Text, Option<u8>)>,
     index: KnownIndex,
-    body: (usize, usize),
     dropped_headers: usize,
     body_truncated: bool,
 }
@@ -175,8 +173,7 @@ pub struct OwnedMessage {
 impl OwnedMessage {
     /// Keeps `m` and a copy of its bytes.
     pub fn new(m: &Message<'_>) -> Self {
-        let base: &[u8] = m.raw_base.get(..m.len).unwrap_or(m.raw_base);
-        let raw: Box<[u8]> = base.into();
+        let base = m.head.as_bytes();
         let start = match m.start {
             StartLine::Request { method, uri } => (None, Text::of(base, method), Text::of(base, uri)),
             StartLine::Response { code, phrase } => (Some(code), Text::Static(""), Text::of(base, phrase)),
@@ -192,23 +189,21 @@ impl OwnedMessage {
                 (name, Text::of(base, &h.value), h.known)
             })
             .collect();
-        let body_off = (m.body.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize).min(raw.len());
         OwnedMessage {
-            head_len: m.len - m.body.len(),
+            head: m.head.into(),
+            body: m.body.into(),
             start,
             version: Text::of(base, m.version),
             headers,
             index: m.index.clone(),
-            body: (body_off, (body_off + m.body.len()).min(raw.len())),
             dropped_headers: m.dropped_headers,
             body_truncated: m.body_truncated,
-            raw,
         }
     }
 
     /// The message again, borrowing from this copy.
     pub fn view(&self) -> Message<'_> {
-        let head = self.raw.get(..self.head_len).and_then(|h| std::str::from_utf8(h).ok()).unwrap_or("");
+        let head = &self.head;
         let start = match &self.start {
             (None, method, uri) => StartLine::Request { method: method.get(head), uri: uri.get(head) },
             (Some(code), _, phrase) => StartLine::Response { code: *code, phrase: phrase.get(head) },
@@ -226,11 +221,11 @@ impl OwnedMessage {
                 })
                 .collect(),
             index: self.index.clone(),
-            body: self.raw.get(self.body.0..self.body.1).unwrap_or_default(),
-            len: self.raw.len(),
+            body: &self.body,
+            len: self.head.len() + self.body.len(),
             dropped_headers: self.dropped_headers,
             body_truncated: self.body_truncated,
-            raw_base: &self.raw,
+            head,
         }
     }
 }
@@ -610,7 +605,7 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
         len: body_start + body_len,
         dropped_headers: dropped,
         body_truncated: truncated,
-        raw_base: input,
+        head,
     }))
 }
 
