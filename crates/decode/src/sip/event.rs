@@ -18,6 +18,25 @@ pub struct TxInfo {
     pub provisional: u32,
 }
 
+/// What a message's transaction is known by: Call-ID, CSeq and the top Via branch, read once
+/// for the transaction layer and the document.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Keys<'a> {
+    pub call_id: Option<&'a str>,
+    pub cseq: Option<(u32, &'a str)>,
+    pub branch: Option<&'a str>,
+}
+
+impl<'a> Keys<'a> {
+    pub fn of(m: &'a Message<'_>) -> Self {
+        Keys {
+            call_id: m.known(Known::CALL_ID),
+            cseq: m.known(Known::CSEQ).and_then(super::parser::parse_cseq),
+            branch: m.known_values(Known::VIA).next().and_then(super::parser::via_branch),
+        }
+    }
+}
+
 /// Headers that have their own fields; every other header goes to `sip.headers.<name>`.
 fn is_mapped(name: &str) -> bool {
     matches!(
@@ -140,6 +159,7 @@ pub fn message_document(
     m: &Message<'_>,
     n: u64,
     tx: &TxInfo,
+    keys: &Keys<'_>,
     body_sdp: Option<&sdp::Sdp<'_>>,
 ) -> Event {
     let start = ctx.meta.start.to_be_bytes();
@@ -150,7 +170,7 @@ pub fn message_document(
         e.defer(std::sync::Arc::new(Deferred { msg: OwnedMessage::new(m), tx: *tx, max_media }));
     } else {
         // The rendering thread is busy: render here, without copying the message.
-        write_message(&mut e, m, m.len, tx, body_sdp);
+        write_message(&mut e, m, m.len, tx, keys, body_sdp);
     }
     e
 }
@@ -167,12 +187,19 @@ impl Render for Deferred {
     fn render(&self, e: &mut Event) {
         let m = self.msg.view();
         let body_sdp = sdp::parse(m.body, self.max_media);
-        write_message(e, &m, m.len, &self.tx, body_sdp.as_ref());
+        write_message(e, &m, m.len, &self.tx, &Keys::of(&m), body_sdp.as_ref());
     }
 }
 
 /// The `event`, `sip` and `message` members of a SIP message document.
-fn write_message(e: &mut Event, m: &Message<'_>, len: usize, tx: &TxInfo, body_sdp: Option<&sdp::Sdp<'_>>) {
+fn write_message(
+    e: &mut Event,
+    m: &Message<'_>,
+    len: usize,
+    tx: &TxInfo,
+    keys: &Keys<'_>,
+    body_sdp: Option<&sdp::Sdp<'_>>,
+) {
     e.obj("event").strs("category", ["network"]);
     match m.start {
         StartLine::Request { .. } => e.strs("type", ["protocol", "start"]),
@@ -210,13 +237,13 @@ fn write_message(e: &mut Event, m: &Message<'_>, len: usize, tx: &TxInfo, body_s
         cached_name_addr(e, v, true);
         e.end();
     }
-    e.opt_str("call_id", m.known(Known::CALL_ID));
-    if let Some((num, method)) = m.known(Known::CSEQ).and_then(super::parser::parse_cseq) {
+    e.opt_str("call_id", keys.call_id);
+    if let Some((num, method)) = keys.cseq {
         e.obj("cseq").u64("code", num.into()).str("method", method).end();
     }
     let mut vias = m.known_values(Known::VIA).peekable();
-    if let Some(top) = vias.peek() {
-        e.obj("via").opt_str("branch", super::parser::via_branch(top)).strs("original", vias).end();
+    if vias.peek().is_some() {
+        e.obj("via").opt_str("branch", keys.branch).strs("original", vias).end();
     }
     if let Some(v) = m.known(Known::MAX_FORWARDS).and_then(|v| v.trim().parse::<u64>().ok()) {
         e.u64("max_forwards", v);

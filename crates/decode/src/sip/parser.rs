@@ -52,6 +52,23 @@ impl KnownIndex {
         }
         KnownIndex(first)
     }
+
+    /// The first header named `k`.
+    fn find<'h, 'a>(&self, headers: &'h [Header<'a>], k: Known) -> Option<&'h Header<'a>> {
+        let rest = headers.get(self.start(headers.len(), k)?..)?;
+        rest.iter().find(|h| h.known == Some(k.0))
+    }
+
+    /// Where the first header named `k` is; `None` when there is none. (Past the index's
+    /// reach, the start.)
+    #[inline]
+    fn start(&self, headers: usize, k: Known) -> Option<usize> {
+        match self.0.get(usize::from(k.0)).copied() {
+            Some(i) if i != Self::NONE => Some(usize::from(i)),
+            _ if headers < usize::from(Self::NONE) => None,
+            _ => Some(0),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +119,7 @@ impl Message<'_> {
     /// The first header with a well-known name.
     #[inline]
     pub fn known(&self, k: Known) -> Option<&str> {
-        let rest = self.headers.get(self.start(k)?..)?;
-        rest.iter().find(|h| h.known == Some(k.0)).map(|h| h.value.as_ref())
+        self.index.find(&self.headers, k).map(|h| h.value.as_ref())
     }
 
     /// Every value of a header with a well-known name, list values split at top-level commas.
@@ -113,15 +129,8 @@ impl Message<'_> {
         rest.iter().filter(move |h| h.known == Some(k.0)).flat_map(|h| split_list(&h.value))
     }
 
-    /// Where the first header named `k` is; `None` when there is none. (Past the index's
-    /// reach, the start.)
-    #[inline]
     fn start(&self, k: Known) -> Option<usize> {
-        match self.index.0.get(usize::from(k.0)).copied() {
-            Some(i) if i != KnownIndex::NONE => Some(usize::from(i)),
-            _ if self.headers.len() < usize::from(KnownIndex::NONE) => None,
-            _ => Some(0),
-        }
+        self.index.start(self.headers.len(), k)
     }
 
     pub fn is_request(&self) -> bool {
@@ -575,7 +584,7 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
 
     let index = KnownIndex::of(&headers);
     let declared =
-        match headers.iter().find(|h| h.name == "content-length") {
+        match index.find(&headers, Known::CONTENT_LENGTH) {
             Some(h) => Some(h.value.parse::<usize>().map_err(|_| {
                 err("sip_bad_content_length", format!("Content-Length is not a number: {:.40}", h.value))
             })?),

@@ -1,8 +1,8 @@
 //! Per-flow SIP state: the parse loop over a stream or datagram, transactions (request ->
 //! final response) and INVITE dialogs (calls).
 
-use super::event::{call_document, message_document, summary_document, TxInfo};
-use super::parser::{self, parse_cseq, parse_name_addr, Known, Message, Parsed, StartLine};
+use super::event::{call_document, message_document, summary_document, Keys, TxInfo};
+use super::parser::{self, parse_name_addr, Known, Message, Parsed, StartLine};
 use super::sdp::Sdp;
 use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
 use iotw_event::Nanos;
@@ -118,9 +118,10 @@ impl SipDecoder {
         }
         // The body is parsed once, for the message document and for the call.
         let sdp = super::sdp::parse(m.body, self.limits.max_headers.min(64));
-        let call_id = m.known(Known::CALL_ID).unwrap_or("");
-        let (cseq_n, cseq_m) = m.known(Known::CSEQ).and_then(parse_cseq).unwrap_or((0, ""));
-        let branch = m.known_values(Known::VIA).next().and_then(parser::via_branch).unwrap_or("");
+        let keys = Keys::of(m);
+        let call_id = keys.call_id.unwrap_or("");
+        let (cseq_n, cseq_m) = keys.cseq.unwrap_or((0, ""));
+        let branch = keys.branch.unwrap_or("");
         let key: TxKey = {
             let mut n = itoa::Buffer::new();
             let num = n.format(cseq_n);
@@ -192,7 +193,7 @@ impl SipDecoder {
                 }
             }
         }
-        let doc = message_document(ctx, m, self.messages, &tx_info, sdp.as_ref());
+        let doc = message_document(ctx, m, self.messages, &tx_info, &keys, sdp.as_ref());
         ctx.emit(doc);
         if !tx_info.retransmission {
             self.track_call(ctx, m, sdp.as_ref(), call_id, cseq_m);
