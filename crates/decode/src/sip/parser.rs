@@ -439,8 +439,8 @@ fn header_name(name: &str) -> (Cow<'_, str>, Option<u8>) {
     let mut lower = [0u8; 24];
     if let Some(buf) = lower.get_mut(..b.len()) {
         buf.copy_from_slice(b);
-        buf.make_ascii_lowercase();
-        if let Some(k) = known_id(buf).and_then(known) {
+        lowercase_words(&mut lower);
+        if let Some(k) = lower.get(..b.len()).and_then(known_id).and_then(known) {
             return k;
         }
     }
@@ -448,6 +448,22 @@ fn header_name(name: &str) -> (Cow<'_, str>, Option<u8>) {
         (Cow::Owned(name.to_ascii_lowercase()), None)
     } else {
         (Cow::Borrowed(name), None)
+    }
+}
+
+/// ASCII-lowercases `b` eight bytes at a time (other bytes are left as they are).
+fn lowercase_words(b: &mut [u8; 24]) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    for chunk in b.chunks_exact_mut(8) {
+        let mut w8 = [0u8; 8];
+        w8.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w8);
+        // A byte's high bit is set in `upper` when it is 'A'..='Z' (ASCII only).
+        let seven = w & (ONES * 0x7f);
+        let ge_a = seven + ONES * (0x80 - u64::from(b'A'));
+        let gt_z = seven + ONES * (0x80 - u64::from(b'Z') - 1);
+        let upper = ge_a & !gt_z & !w & (ONES * 0x80);
+        chunk.copy_from_slice(&(w | (upper >> 2)).to_le_bytes());
     }
 }
 

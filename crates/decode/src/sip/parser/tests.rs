@@ -201,3 +201,29 @@ fn parameters_and_via_branches_read_as_splitting_them_does() {
         }
     }
 }
+
+#[test]
+fn word_lowercasing_is_ascii_lowercasing() {
+    let mut n = 7u64;
+    for _ in 0..20_000 {
+        let mut b = [0u8; 24];
+        for x in b.iter_mut() {
+            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *x = (n >> 56) as u8;
+        }
+        let mut expected = b;
+        expected.make_ascii_lowercase();
+        lowercase_words(&mut b);
+        assert_eq!(b, expected);
+    }
+    let mut all = [0u8; 24];
+    for start in (0..=255u8).step_by(24) {
+        for (i, x) in all.iter_mut().enumerate() {
+            *x = start.wrapping_add(i as u8);
+        }
+        let mut expected = all;
+        expected.make_ascii_lowercase();
+        lowercase_words(&mut all);
+        assert_eq!(all, expected);
+    }
+}
