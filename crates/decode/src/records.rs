@@ -118,7 +118,7 @@ pub fn flow(m: &FlowMeta, end: Option<EndReason>, protocol: Option<&str>) -> Eve
 /// A stable id for the flow across its periodic and final documents.
 pub fn flow_id(m: &FlowMeta) -> String {
     let start = m.start.to_be_bytes();
-    Event::new("flow.id", "event", 0, &[m.community_id.as_bytes(), &start, &m.key.vlan.to_be_bytes()]).id
+    iotw_event::id_of("flow.id", &[m.community_id.as_bytes(), &start, &m.key.vlan.to_be_bytes()])
 }
 
 /// `addr:port` for TCP and UDP, the address alone otherwise.

@@ -156,6 +156,58 @@ impl PartialEq for Event {
     }
 }
 
+/// The deterministic id of a document of `dataset` made unique by `identity` (see
+/// [`Event::new`]): 120 bits of [`identity_digest`], URL-safe base64.
+pub fn id_of(dataset: &str, identity: &[&[u8]]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&identity_digest(dataset, identity)[..15])
+}
+
+/// SHA-1 of the dataset, then of each identity part after its length (LEB128, so that no two
+/// lists of parts give the same bytes). A short identity is hashed from one stack buffer: most
+/// fit one SHA-1 block.
+fn identity_digest(dataset: &str, identity: &[&[u8]]) -> [u8; 20] {
+    fn leb128(mut n: usize, out: &mut [u8; 10]) -> &[u8] {
+        let mut i = 0;
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = if n == 0 { byte } else { byte | 0x80 };
+            }
+            i += 1;
+            if n == 0 || i == out.len() {
+                return out.get(..i).unwrap_or_default();
+            }
+        }
+    }
+    let mut buf = [0u8; 128];
+    let mut used = 0;
+    let mut fits = true;
+    let mut put = |b: &[u8]| match buf.get_mut(used..used + b.len()) {
+        Some(dst) if fits => {
+            dst.copy_from_slice(b);
+            used += b.len();
+        }
+        _ => fits = false,
+    };
+    let mut len = [0u8; 10];
+    put(dataset.as_bytes());
+    for part in identity {
+        put(leb128(part.len(), &mut len));
+        put(part);
+    }
+    if fits {
+        return Sha1::digest(buf.get(..used).unwrap_or_default()).into();
+    }
+    let mut h = Sha1::new();
+    h.update(dataset.as_bytes());
+    for part in identity {
+        h.update(leb128(part.len(), &mut len));
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
 /// Renders every deferred document in `events` (see [`Event::defer`]).
 pub fn render_all(events: &mut [Event]) {
     for e in events {
@@ -168,14 +220,7 @@ impl Event {
     /// input that makes this document unique (e.g. flow key + start time); the id is derived
     /// from it and the dataset alone.
     pub fn new(dataset: &'static str, kind: &'static str, ts: Nanos, identity: &[&[u8]]) -> Self {
-        let mut h = Sha1::new();
-        h.update(dataset.as_bytes());
-        for part in identity {
-            h.update((part.len() as u32).to_be_bytes());
-            h.update(part);
-        }
-        let digest = h.finalize();
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..15]);
+        let id = id_of(dataset, identity);
         let mut body = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| Vec::with_capacity(BODY_CAPACITY));
         body.extend_from_slice(b"\"@timestamp\":\"");
         write_rfc3339_micros(&mut body, ts);
@@ -561,6 +606,34 @@ mod tests {
         let j: Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(j["network"]["vlan"]["id"], "7");
         assert_eq!(j["event"]["dataset"], "flow");
+    }
+
+    #[test]
+    fn ids_hash_the_same_bytes_whichever_way_and_tell_part_lists_apart() {
+        let stream = |dataset: &str, parts: &[&[u8]]| -> [u8; 20] {
+            let mut bytes = dataset.as_bytes().to_vec();
+            for p in parts {
+                let mut n = p.len();
+                loop {
+                    let b = (n & 0x7f) as u8;
+                    n >>= 7;
+                    bytes.push(if n == 0 { b } else { b | 0x80 });
+                    if n == 0 {
+                        break;
+                    }
+                }
+                bytes.extend_from_slice(p);
+            }
+            Sha1::digest(&bytes).into()
+        };
+        let long = vec![7u8; 300];
+        let cases: [&[&[u8]]; 6] = [&[], &[b""], &[b"ab", b"c"], &[b"a", b"bc"], &[&long[..100]], &[&long, b"x"]];
+        let mut seen = std::collections::HashSet::new();
+        for parts in cases {
+            assert_eq!(identity_digest("sip", parts), stream("sip", parts), "{parts:?}");
+            assert!(seen.insert(identity_digest("sip", parts)), "{parts:?}");
+        }
+        assert_ne!(identity_digest("sip", &[b"x"]), identity_digest("flow", &[b"x"]));
     }
 
     #[test]
