@@ -36,17 +36,17 @@ pub struct Header<'a> {
 
 /// Where the first header of each [`KNOWN`] name is in a message's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownIndex([u16; KNOWN.len()]);
+pub struct KnownIndex([u8; KNOWN.len()]);
 
 impl KnownIndex {
-    const NONE: u16 = u16::MAX;
+    const NONE: u8 = u8::MAX;
 
     fn of(headers: &[Header<'_>]) -> Self {
         let mut first = [Self::NONE; KNOWN.len()];
         for (i, h) in headers.iter().enumerate().take(usize::from(Self::NONE)) {
             if let Some(slot) = h.known.and_then(|k| first.get_mut(usize::from(k))) {
                 if *slot == Self::NONE {
-                    *slot = i as u16;
+                    *slot = i as u8;
                 }
             }
         }
@@ -379,70 +379,60 @@ impl Known {
     pub const IDENTITY: Known = Known(39);
 }
 
-/// The position of a lowercased header name in [`KNOWN`].
-fn known_id(lower: &[u8]) -> Option<usize> {
-    Some(match lower {
-        b"via" => 0,
-        b"from" => 1,
-        b"to" => 2,
-        b"call-id" => 3,
-        b"cseq" => 4,
-        b"contact" => 5,
-        b"max-forwards" => 6,
-        b"user-agent" => 7,
-        b"server" => 8,
-        b"content-type" => 9,
-        b"content-length" => 10,
-        b"subject" => 11,
-        b"allow" => 12,
-        b"supported" => 13,
-        b"require" => 14,
-        b"expires" => 15,
-        b"route" => 16,
-        b"record-route" => 17,
-        b"authorization" => 18,
-        b"proxy-authorization" => 19,
-        b"www-authenticate" => 20,
-        b"proxy-authenticate" => 21,
-        b"reason" => 22,
-        b"privacy" => 23,
-        b"p-asserted-identity" => 24,
-        b"diversion" => 25,
-        b"session-expires" => 26,
-        b"min-se" => 27,
-        b"accept" => 28,
-        b"x-genesys-calluuid" => 29,
-        b"date" => 30,
-        b"event" => 31,
-        b"content-encoding" => 32,
-        b"refer-to" => 33,
-        b"referred-by" => 34,
-        b"allow-events" => 35,
-        b"accept-contact" => 36,
-        b"reject-contact" => 37,
-        b"request-disposition" => 38,
-        b"identity" => 39,
-        _ => return None,
-    })
+/// The position of a header name in [`KNOWN`], in any letter case: one table look-up and
+/// one comparison, reading the name where it is.
+fn known_id(name: &[u8]) -> Option<usize> {
+    let (&first, &last) = (name.first()?, name.last()?);
+    let slot = KNOWN_SLOTS.get(known_hash(name.len(), first.to_ascii_lowercase(), last.to_ascii_lowercase()))?;
+    let id = usize::from(*slot).checked_sub(1)?;
+    KNOWN.get(id).filter(|k| eq_lowercase(name, k.as_bytes())).map(|_| id)
+}
+
+/// Hashes a lowercase name by its length and end letters; no two [`KNOWN`] names share a
+/// value (checked when [`KNOWN_SLOTS`] is built, at compile time).
+const fn known_hash(len: usize, first: u8, last: u8) -> usize {
+    (len ^ (first as usize * 2) ^ (last as usize * 11)) & 255
+}
+
+/// By [`known_hash`]: the position in [`KNOWN`] plus one, or 0.
+const KNOWN_SLOTS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let n = KNOWN[i].as_bytes();
+        let h = known_hash(n.len(), n[0], n[n.len() - 1]);
+        assert!(t[h] == 0, "two known header names hash alike: change known_hash");
+        t[h] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Whether `name` lowercased is `lower`, eight bytes at a time.
+fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() != lower.len() {
+        return false;
+    }
+    let (mut a, mut b) = (name.chunks_exact(8), lower.chunks_exact(8));
+    for (x, y) in (&mut a).zip(&mut b) {
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else { return false };
+        if lowercase_word(u64::from_le_bytes(x)) != u64::from_le_bytes(y) {
+            return false;
+        }
+    }
+    a.remainder().iter().zip(b.remainder()).all(|(x, y)| x.to_ascii_lowercase() == *y)
 }
 
 /// A header name lowercased and expanded from its compact form, borrowed where possible,
 /// and the well-known name it is, if it is one.
 fn header_name(name: &str) -> (Cow<'_, str>, Option<u8>) {
     let b = name.as_bytes();
-    let known = |k: usize| KNOWN.get(k).map(|n| (Cow::Borrowed(*n), u8::try_from(k).ok()));
-    if let [c] = b {
-        if let Some(long) = expand_compact(c.to_ascii_lowercase()).and_then(|l| known(known_id(l.as_bytes())?)) {
-            return long;
-        }
-    }
-    let mut lower = [0u8; 24];
-    if let Some(buf) = lower.get_mut(..b.len()) {
-        buf.copy_from_slice(b);
-        lowercase_words(&mut lower);
-        if let Some(k) = lower.get(..b.len()).and_then(known_id).and_then(known) {
-            return k;
-        }
+    let id = match b {
+        [c] => expand_compact(c.to_ascii_lowercase()).and_then(|long| known_id(long.as_bytes())),
+        _ => known_id(b),
+    };
+    if let Some((k, id)) = id.and_then(|i| Some((*KNOWN.get(i)?, u8::try_from(i).ok()?))) {
+        return (Cow::Borrowed(k), Some(id));
     }
     if b.iter().any(u8::is_ascii_uppercase) {
         (Cow::Owned(name.to_ascii_lowercase()), None)
@@ -451,20 +441,15 @@ fn header_name(name: &str) -> (Cow<'_, str>, Option<u8>) {
     }
 }
 
-/// ASCII-lowercases `b` eight bytes at a time (other bytes are left as they are).
-fn lowercase_words(b: &mut [u8; 24]) {
+/// ASCII-lowercases the eight bytes of `w` (other bytes are left as they are).
+fn lowercase_word(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    for chunk in b.chunks_exact_mut(8) {
-        let mut w8 = [0u8; 8];
-        w8.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w8);
-        // A byte's high bit is set in `upper` when it is 'A'..='Z' (ASCII only).
-        let seven = w & (ONES * 0x7f);
-        let ge_a = seven + ONES * (0x80 - u64::from(b'A'));
-        let gt_z = seven + ONES * (0x80 - u64::from(b'Z') - 1);
-        let upper = ge_a & !gt_z & !w & (ONES * 0x80);
-        chunk.copy_from_slice(&(w | (upper >> 2)).to_le_bytes());
-    }
+    // A byte's high bit is set in `upper` when it is 'A'..='Z' (ASCII only).
+    let seven = w & (ONES * 0x7f);
+    let ge_a = seven + ONES * (0x80 - u64::from(b'A'));
+    let gt_z = seven + ONES * (0x80 - u64::from(b'Z') - 1);
+    let upper = ge_a & !gt_z & !w & (ONES * 0x80);
+    w | (upper >> 2)
 }
 
 /// True when `input` plausibly starts a SIP message (a request line with a known method and

@@ -17,7 +17,7 @@ struct Tx {
     provisional: u32,
     final_code: Option<u16>,
     /// REGISTER and OPTIONS: the summary this transaction counts toward.
-    summary: Option<(String, String)>,
+    summary: Option<Box<(String, String)>>,
 }
 
 /// REGISTER or OPTIONS outcomes of one user agent on this flow.
@@ -63,8 +63,25 @@ pub(crate) struct Call {
     cancelled: bool,
 }
 
-/// Call-ID, CSeq number and method, and top Via branch, in one string.
-type TxKey = Box<str>;
+/// Call-ID, CSeq number and method, and top Via branch, hashed to 128 bits with keys drawn
+/// at random for each decoder (SipHash twice): no allocation per message, and traffic cannot
+/// be made to collide with another transaction's key without knowing the keys.
+type TxKey = u128;
+
+/// The two hash functions of [`TxKey`].
+struct TxKeyer(std::collections::hash_map::RandomState, std::collections::hash_map::RandomState);
+
+impl TxKeyer {
+    fn new() -> Self {
+        TxKeyer(Default::default(), Default::default())
+    }
+
+    fn key(&self, call_id: &str, cseq: u32, method: &str, branch: &str) -> TxKey {
+        use std::hash::BuildHasher;
+        let parts = (call_id, cseq, method, branch);
+        (u128::from(self.0.hash_one(parts)) << 64) | u128::from(self.1.hash_one(parts))
+    }
+}
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -80,6 +97,7 @@ pub struct SipDecoder {
     limits: DecodeLimits,
     messages: u64,
     last_sweep: Nanos,
+    keyer: TxKeyer,
     txs: Map<TxKey, Tx>,
     /// Completed transactions in completion order, forgotten after `TX_LINGER`.
     completed: std::collections::VecDeque<(Nanos, TxKey)>,
@@ -103,6 +121,7 @@ impl SipDecoder {
             limits,
             messages: 0,
             last_sweep: Nanos::MIN,
+            keyer: TxKeyer::new(),
             txs: Map::default(),
             completed: Default::default(),
             calls: Map::default(),
@@ -122,15 +141,7 @@ impl SipDecoder {
         let call_id = keys.call_id.unwrap_or("");
         let (cseq_n, cseq_m) = keys.cseq.unwrap_or((0, ""));
         let branch = keys.branch.unwrap_or("");
-        let key: TxKey = {
-            let mut n = itoa::Buffer::new();
-            let num = n.format(cseq_n);
-            let mut k = String::with_capacity(call_id.len() + cseq_m.len() + branch.len() + 16);
-            for part in [call_id, "\n", num, " ", cseq_m, "\n", branch] {
-                k.push_str(part);
-            }
-            k.into()
-        };
+        let key = self.keyer.key(call_id, cseq_n, cseq_m, branch);
         // Forget completed transactions after the linger time, or early when too many linger.
         while let Some((t, _)) = self.completed.front() {
             if ctx.ts - *t < TX_LINGER && self.completed.len() <= 16 * self.limits.max_transactions {
@@ -167,7 +178,7 @@ impl SipDecoder {
                             s.last = ctx.ts;
                         }
                     }
-                    self.txs.insert(key, Tx { request_ts: ctx.ts, provisional: 0, final_code: None, summary });
+                    self.txs.insert(key, Tx { request_ts: ctx.ts, provisional: 0, final_code: None, summary: summary.map(Box::new) });
                 }
             }
             StartLine::Response { code, .. } => {
@@ -185,7 +196,7 @@ impl SipDecoder {
                             s.response_time_total += ctx.ts - tx.request_ts;
                             s.last = s.last.max(ctx.ts);
                         }
-                        self.completed.push_back((ctx.ts, key.clone()));
+                        self.completed.push_back((ctx.ts, key));
                     }
                     tx_info.provisional = tx.provisional;
                 } else {

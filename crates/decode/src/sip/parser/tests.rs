@@ -110,6 +110,10 @@ fn messages_with_more_lines_than_the_scan_keeps_parse_whole() {
     let Parsed::Message(p) = parse(&m, 65536, 1000, false).unwrap() else { panic!() };
     assert_eq!(p.headers.len(), 301);
     assert_eq!(p.header("x-h299"), Some("v299"));
+    // Content-Length is the 301st header: past where the index keeps places.
+    assert_eq!(p.body, b"ok");
+    assert_eq!(p.known(Known::CONTENT_LENGTH), Some("2"));
+    assert_eq!(p.known(Known::VIA), None);
     assert_eq!((p.body, p.len), (&b"ok"[..], m.len()));
 }
 
@@ -204,26 +208,36 @@ fn parameters_and_via_branches_read_as_splitting_them_does() {
 
 #[test]
 fn word_lowercasing_is_ascii_lowercasing() {
-    let mut n = 7u64;
-    for _ in 0..20_000 {
-        let mut b = [0u8; 24];
-        for x in b.iter_mut() {
-            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            *x = (n >> 56) as u8;
-        }
+    let check = |b: [u8; 8]| {
         let mut expected = b;
         expected.make_ascii_lowercase();
-        lowercase_words(&mut b);
-        assert_eq!(b, expected);
+        assert_eq!(lowercase_word(u64::from_le_bytes(b)).to_le_bytes(), expected, "{b:?}");
+    };
+    let mut n = 7u64;
+    for _ in 0..50_000 {
+        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        check(n.to_le_bytes());
     }
-    let mut all = [0u8; 24];
-    for start in (0..=255u8).step_by(24) {
-        for (i, x) in all.iter_mut().enumerate() {
-            *x = start.wrapping_add(i as u8);
+    for start in (0..=255u8).step_by(8) {
+        check(std::array::from_fn(|i| start.wrapping_add(i as u8)));
+    }
+}
+
+#[test]
+fn known_names_are_found_in_any_case_and_nothing_else_is() {
+    for (i, name) in KNOWN.iter().enumerate() {
+        assert_eq!(known_id(name.as_bytes()), Some(i));
+        assert_eq!(known_id(name.to_ascii_uppercase().as_bytes()), Some(i));
+        let mut odd = name.to_string().into_bytes();
+        let mid = odd.len() / 2;
+        odd[mid] ^= 0x01;
+        assert_eq!(known_id(&odd), None, "{}", String::from_utf8_lossy(&odd));
+        let mut cr = name.to_string().into_bytes();
+        if let Some(dash) = cr.iter().position(|&c| c == b'-') {
+            cr[dash] = b'\r'; // '-' is '\r' with the lowercase bit set: not the same name
+            assert_eq!(known_id(&cr), None);
         }
-        let mut expected = all;
-        expected.make_ascii_lowercase();
-        lowercase_words(&mut all);
-        assert_eq!(all, expected);
     }
+    assert_eq!(known_id(b""), None);
+    assert_eq!(known_id(b"X-Unknown"), None);
 }
