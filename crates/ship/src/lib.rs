@@ -10,6 +10,7 @@
 pub mod ndjson;
 pub mod query;
 pub mod queue;
+pub mod spool;
 pub mod store;
 
 use iotw_event::Event;
