@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests compare iotw against: tshark (decoding oracle),
-# tcpdump (live-capture oracle), sipp (SIP traffic) and the Community ID reference code. Idempotent; needs root (or sudo).
+# tcpdump (live-capture oracle), sipp (SIP traffic), the Community ID reference code and
+# osmem-server (an OpenSearch-compatible server). Idempotent; needs root (or sudo).
 set -euo pipefail
 
 # The Community ID reference implementation (Corelight's), to check network.community_id.
 python3 -c "import communityid" 2>/dev/null || python3 -m pip install -q communityid 2>/dev/null \
   || python3 -m pip install -q --break-system-packages communityid
+
+# osmem-server: a third-party in-memory server speaking the OpenSearch API, for the shipping
+# tests (crates/iotw/tests/elastic.rs, scripts/compare-elastic.py).
+python3 -c "import osmem_server" 2>/dev/null || python3 -m pip install -q osmem-server 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages osmem-server
 
 need=()
 command -v tshark  >/dev/null 2>&1 || need+=(tshark)

@@ -3,8 +3,11 @@
 #   0. cargo fmt --check and clippy -D warnings
 #   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates), including the
 #      Genesys simulator against its ground truth and calibration (crates/iotw/tests/genesys.rs)
+#      and shipping into osmem-server through outages, kills, refusals and 429s (tests/elastic.rs)
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
+#      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
+#      documents --output ndjson makes, by kind, each id once
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +26,7 @@ suite "cargo test" cargo test --workspace --locked
 cargo build --release --locked --quiet || { echo "release build failed"; exit 1; }
 suite "tshark comparison: flows and streams" python3 scripts/compare-tshark.py
 suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
+suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
 if [ "$(id -u)" -eq 0 ]; then
   suite "live capture" scripts/live-test.sh
 else

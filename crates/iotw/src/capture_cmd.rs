@@ -10,9 +10,12 @@ use crate::pipeline::{Counters, Pipeline};
 use anyhow::{bail, Context, Result};
 use iotw_capture::{CaptureFile, Merge};
 use iotw_event::Event;
+use iotw_ship::elastic::{Delivery, Elastic, Flavour};
 use iotw_ship::ndjson::NdjsonSink;
 use iotw_ship::queue::{queue, FullPolicy};
+use iotw_ship::spool::{Spool, SpoolSink};
 use iotw_ship::store::Store;
+use iotw_ship::ShipCounters;
 use iotw_ship::Sink;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -159,7 +162,15 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         files.push(CaptureFile::open(p, i as u16, cfg.file_limits())?);
     }
 
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut network = None;
     let sink: Box<dyn Sink> = match cfg.output.kind {
+        OutputKind::Elasticsearch => {
+            let n = Network::start(&cfg, a.quiet)?;
+            let sink = SpoolSink::new(n.spool.clone(), n.counters.clone(), stop.clone());
+            network = Some(n);
+            Box::new(sink)
+        }
         OutputKind::Store => Box::new(Store::open(&cfg.output.data_dir)?),
         OutputKind::Ndjson => {
             let prefix = cfg.output.bulk.then(|| cfg.output.bulk_index_prefix.clone());
@@ -179,7 +190,6 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let (done_tx, done_rx) = crossbeam_channel::bounded(4);
     let shipper = spawn_shipper(sink, rx, done_tx)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(AtomicBool::new(false));
     {
         let (stop, signalled) = (stop.clone(), signalled.clone());
@@ -261,6 +271,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let interrupted = signalled.load(Ordering::Relaxed);
     let counters = pipeline.finish();
     let report = shipper.join().map_err(|_| anyhow::anyhow!("the shipper thread panicked"))?;
+    let network = network.map(|n| n.finish(&cfg, &signalled, a.quiet));
     if !a.quiet {
         summary(
             &counters,
@@ -271,11 +282,166 @@ pub fn run(a: CaptureArgs) -> Result<()> {
             started.elapsed(),
             interrupted,
         );
+        if let Some(n) = &network {
+            n.print();
+        }
+    }
+    if let Some(lost) = network.as_ref().map(|n| n.counters.spool_dropped.load(Ordering::Relaxed)).filter(|l| *l > 0) {
+        bail!("{lost} documents were refused by the full spool");
     }
     if report.failed > 0 {
         bail!("{} documents could not be written: {}", report.failed, report.last_error.unwrap_or_default());
     }
     Ok(())
+}
+
+/// A network sink: the spool the shipper writes to and the workers delivering from it.
+struct Network {
+    counters: Arc<ShipCounters>,
+    spool: Arc<Spool>,
+    spool_dir: PathBuf,
+    delivery: Delivery,
+    flavour: Option<Flavour>,
+    dead_letter: PathBuf,
+}
+
+/// What a network sink did, once its workers stopped.
+struct NetworkReport {
+    counters: Arc<ShipCounters>,
+    flavour: Option<Flavour>,
+    left: iotw_ship::spool::Depth,
+    spool_dir: PathBuf,
+    damaged: u64,
+    dead_letter: PathBuf,
+}
+
+impl Network {
+    fn start(cfg: &Config, quiet: bool) -> Result<Network> {
+        let es_cfg = cfg.elastic();
+        if es_cfg.insecure {
+            eprintln!("iotw: WARNING: elasticsearch.insecure_skip_verify is on: server certificates are not checked");
+        }
+        let counters = Arc::new(ShipCounters::default());
+        let dead_letter = es_cfg.dead_letter.clone();
+        let data_stream = matches!(es_cfg.index, iotw_ship::elastic::IndexMode::DataStream { .. });
+        let es = Arc::new(Elastic::new(es_cfg, counters.clone()).context("[elasticsearch]")?);
+        let flavour = match es.detect() {
+            Ok(f) => {
+                if data_stream && !f.has_data_streams() {
+                    bail!("{f} has no data streams (7.9 or later needed): set elasticsearch.index_mode = \"daily\"");
+                }
+                if !quiet {
+                    eprintln!("iotw: shipping to {f} ({})", cfg.elasticsearch.urls.join(", "));
+                }
+                Some(f)
+            }
+            Err(e) => {
+                eprintln!("iotw: warning: {}; documents wait in the spool until it answers", crate::chain(&e));
+                None
+            }
+        };
+        let (spool_dir, spool_cfg) = cfg.spool("elasticsearch");
+        let spool = Arc::new(Spool::open(&spool_dir, spool_cfg).context("opening the spool")?);
+        let left = spool.depth();
+        if left.records > 0 && !quiet {
+            eprintln!(
+                "iotw: {} batches ({} bytes) from an earlier run wait in {}: delivered first",
+                left.records,
+                left.bytes,
+                spool_dir.display()
+            );
+        }
+        let delivery = Delivery::start(es, spool.clone());
+        Ok(Network { counters, spool, spool_dir, delivery, flavour, dead_letter })
+    }
+
+    /// Waits for the spool to empty (files; at most `drain_timeout`, a few seconds after an
+    /// interrupt), then stops the workers.
+    fn finish(self, cfg: &Config, signalled: &AtomicBool, quiet: bool) -> NetworkReport {
+        let started = Instant::now();
+        let configured =
+            u64::try_from(cfg.elasticsearch.drain_timeout.0).ok().filter(|n| *n > 0).map(Duration::from_nanos);
+        let interrupted_before = signalled.load(Ordering::Relaxed);
+        let limit = if interrupted_before {
+            Some(configured.unwrap_or(Duration::MAX).min(Duration::from_secs(5)))
+        } else {
+            configured
+        };
+        let mut told = Instant::now();
+        if !quiet && !self.spool.is_drained() {
+            let d = self.spool.depth();
+            eprintln!("iotw: capture done; delivering {} batches ({} bytes) from the spool", d.records, d.bytes);
+        }
+        while !self.spool.is_drained() {
+            if limit.is_some_and(|l| started.elapsed() >= l) {
+                break;
+            }
+            if !interrupted_before && signalled.load(Ordering::Relaxed) {
+                break;
+            }
+            if !quiet && told.elapsed() >= Duration::from_secs(10) {
+                told = Instant::now();
+                let d = self.spool.depth();
+                eprintln!(
+                    "iotw: waiting to deliver {} batches ({} bytes){}",
+                    d.records,
+                    d.bytes,
+                    self.counters.last_error().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.delivery.stop();
+        let _ = self.spool.sync();
+        NetworkReport {
+            left: self.spool.depth(),
+            damaged: self.spool.damaged(),
+            counters: self.counters,
+            flavour: self.flavour,
+            spool_dir: self.spool_dir,
+            dead_letter: self.dead_letter,
+        }
+    }
+}
+
+impl NetworkReport {
+    fn print(&self) {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        eprintln!(
+            "  elasticsearch{}: accepted {}, stored {}, already stored {}, dead-lettered {}, retried {} \
+             ({} requests, {} failed, {} backoffs)",
+            self.flavour.as_ref().map(|f| format!(" ({f})")).unwrap_or_default(),
+            get(&c.accepted),
+            get(&c.stored),
+            get(&c.duplicates),
+            get(&c.dead_lettered),
+            get(&c.retried),
+            get(&c.requests),
+            get(&c.request_errors),
+            get(&c.backoffs),
+        );
+        if get(&c.dead_lettered) > 0 {
+            eprintln!("  dead letters in {}", self.dead_letter.display());
+        }
+        if self.left.records > 0 {
+            eprintln!(
+                "  spool: {} batches ({} bytes) not delivered yet, kept in {} for the next run",
+                self.left.records,
+                self.left.bytes,
+                self.spool_dir.display()
+            );
+        }
+        if get(&c.spool_dropped) > 0 {
+            eprintln!("  spool full: {} documents refused", get(&c.spool_dropped));
+        }
+        if self.damaged > 0 {
+            eprintln!("  spool: {} damaged records skipped", self.damaged);
+        }
+        if let Some(e) = c.last_error() {
+            eprintln!("  last delivery error: {e}");
+        }
+    }
 }
 
 /// Kernel and queue counters of one live interface.

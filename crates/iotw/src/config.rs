@@ -24,6 +24,8 @@ pub struct Config {
     pub defrag: DefragCfg,
     pub decode: DecodeLimits,
     pub output: OutputCfg,
+    pub elasticsearch: ElasticCfg,
+    pub spool: SpoolCfg,
     pub anomalies: AnomalyCfg,
     pub genesys: GenesysCfg,
 }
@@ -135,6 +137,122 @@ pub enum OutputKind {
     Store,
     /// One JSON document per line.
     Ndjson,
+    /// Elasticsearch or OpenSearch (`[elasticsearch]`), through the disk spool (`[spool]`).
+    Elasticsearch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexModeCfg {
+    /// `<index_prefix>-<dataset>-YYYY.MM.DD`.
+    Daily,
+    /// Data streams `<index_prefix>-<dataset>`.
+    DataStream,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElasticCfg {
+    /// Base URLs of the cluster's nodes, tried in turn when one fails.
+    pub urls: Vec<String>,
+    pub index_mode: IndexModeCfg,
+    pub index_prefix: String,
+    /// Basic authentication (both set), or an API key (the base64 `encoded` form).
+    pub username: String,
+    pub password: String,
+    pub api_key: String,
+    /// PEM file of the certificate authorities to trust; empty: the Mozilla roots.
+    pub ca_file: PathBuf,
+    /// Accept any server certificate (logged as a warning at every start).
+    pub insecure_skip_verify: bool,
+    pub gzip: bool,
+    /// A bulk request carries at most this many documents and about this many bytes.
+    pub max_documents: usize,
+    pub max_bytes: usize,
+    /// How long spooled documents wait for more before being sent.
+    pub flush_interval: Dur,
+    /// Bulk requests in flight at once.
+    pub concurrency: usize,
+    pub timeout: Dur,
+    /// Backoff before sending again: from `retry_initial`, doubling, at most `retry_max`.
+    pub retry_initial: Dur,
+    pub retry_max: Dur,
+    /// Documents the server refuses for good (mapping conflicts); empty: `<data_dir>/dead-letter.ndjson`.
+    pub dead_letter_path: PathBuf,
+    /// Reading files: how long to wait at the end for everything to be delivered ("0s": no
+    /// limit); what is left stays in the spool for the next run.
+    pub drain_timeout: Dur,
+}
+
+impl std::fmt::Debug for ElasticCfg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElasticCfg").field("urls", &self.urls).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl Default for ElasticCfg {
+    fn default() -> Self {
+        ElasticCfg {
+            urls: vec!["http://127.0.0.1:9200".into()],
+            index_mode: IndexModeCfg::Daily,
+            index_prefix: "iotw".into(),
+            username: String::new(),
+            password: String::new(),
+            api_key: String::new(),
+            ca_file: PathBuf::new(),
+            insecure_skip_verify: false,
+            gzip: true,
+            max_documents: 1000,
+            max_bytes: 5 << 20,
+            flush_interval: Dur(1_000_000_000),
+            concurrency: 2,
+            timeout: Dur(60_000_000_000),
+            retry_initial: Dur(500_000_000),
+            retry_max: Dur(30_000_000_000),
+            dead_letter_path: PathBuf::new(),
+            drain_timeout: Dur(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncCfg {
+    Always,
+    Interval,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFullCfg {
+    Block,
+    DropNewest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolCfg {
+    /// Where the spool lives; empty: `<data_dir>/spool`.
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+    pub fsync: FsyncCfg,
+    pub fsync_interval: Dur,
+    pub when_full: WhenFullCfg,
+}
+
+impl Default for SpoolCfg {
+    fn default() -> Self {
+        SpoolCfg {
+            dir: PathBuf::new(),
+            max_bytes: 1 << 30,
+            segment_bytes: 16 << 20,
+            fsync: FsyncCfg::Interval,
+            fsync_interval: Dur(1_000_000_000),
+            when_full: WhenFullCfg::Block,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +413,34 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("output", "batch_size", c.output.batch_size);
     positive("output", "queue_batches", c.output.queue_batches);
     positive("capture", "queue_blocks", c.capture.queue_blocks);
+    positive("elasticsearch", "max_documents", c.elasticsearch.max_documents);
+    positive("elasticsearch", "max_bytes", c.elasticsearch.max_bytes);
+    positive("elasticsearch", "concurrency", c.elasticsearch.concurrency);
+    if c.elasticsearch.urls.is_empty() {
+        p.push(("elasticsearch", "urls", "needs at least one URL".to_owned()));
+    }
+    for u in &c.elasticsearch.urls {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            p.push(("elasticsearch", "urls", format!("{u}: must start with http:// or https://")));
+        }
+    }
+    if c.elasticsearch.username.is_empty() != c.elasticsearch.password.is_empty() {
+        p.push(("elasticsearch", "username", "username and password go together".to_owned()));
+    }
+    if !c.elasticsearch.username.is_empty() && !c.elasticsearch.api_key.is_empty() {
+        p.push(("elasticsearch", "api_key", "give an API key or a username and password, not both".to_owned()));
+    }
+    for (key, d) in [("timeout", c.elasticsearch.timeout), ("retry_initial", c.elasticsearch.retry_initial)] {
+        if d.0 <= 0 {
+            p.push(("elasticsearch", key, "must be longer than 0s".to_owned()));
+        }
+    }
+    if c.elasticsearch.retry_max.0 < c.elasticsearch.retry_initial.0 {
+        p.push(("elasticsearch", "retry_max", "must be at least retry_initial".to_owned()));
+    }
+    if c.spool.segment_bytes == 0 || c.spool.max_bytes < c.spool.segment_bytes {
+        p.push(("spool", "max_bytes", "must be at least segment_bytes, which must be greater than 0".to_owned()));
+    }
     if c.decode.max_depth > 24 {
         // Documents nest at most 32 objects deep, and decoded structures sit a few levels in.
         p.push(("decode", "max_depth", "must be at most 24".to_owned()));
@@ -361,6 +507,66 @@ impl Config {
 
     pub fn file_limits(&self) -> iotw_capture::FileLimits {
         iotw_capture::FileLimits { max_packet: self.capture.max_file_packet, max_block: self.capture.max_file_block }
+    }
+
+    /// The Elasticsearch client's settings.
+    pub fn elastic(&self) -> iotw_ship::elastic::ElasticConfig {
+        use iotw_ship::elastic::{Auth, IndexMode};
+        let e = &self.elasticsearch;
+        let dur = |d: Dur| std::time::Duration::from_nanos(u64::try_from(d.0).unwrap_or(0));
+        let prefix = e.index_prefix.clone();
+        iotw_ship::elastic::ElasticConfig {
+            urls: e.urls.clone(),
+            auth: if !e.api_key.is_empty() {
+                Auth::ApiKey(e.api_key.clone())
+            } else if !e.username.is_empty() {
+                Auth::Basic { username: e.username.clone(), password: e.password.clone() }
+            } else {
+                Auth::None
+            },
+            ca_file: (!e.ca_file.as_os_str().is_empty()).then(|| e.ca_file.clone()),
+            insecure: e.insecure_skip_verify,
+            gzip: e.gzip,
+            index: match e.index_mode {
+                IndexModeCfg::Daily => IndexMode::Daily { prefix },
+                IndexModeCfg::DataStream => IndexMode::DataStream { prefix },
+            },
+            max_documents: e.max_documents,
+            max_bytes: e.max_bytes,
+            flush_interval: dur(e.flush_interval),
+            concurrency: e.concurrency,
+            timeout: dur(e.timeout),
+            retry_initial: dur(e.retry_initial),
+            retry_max: dur(e.retry_max),
+            dead_letter: if e.dead_letter_path.as_os_str().is_empty() {
+                self.output.data_dir.join("dead-letter.ndjson")
+            } else {
+                e.dead_letter_path.clone()
+            },
+        }
+    }
+
+    /// The disk spool of a network sink named `sink`.
+    pub fn spool(&self, sink: &str) -> (PathBuf, iotw_ship::spool::SpoolConfig) {
+        use iotw_ship::spool::{Fsync, SpoolConfig, WhenFull};
+        let s = &self.spool;
+        let dir = if s.dir.as_os_str().is_empty() { self.output.data_dir.join("spool") } else { s.dir.clone() };
+        let cfg = SpoolConfig {
+            max_bytes: s.max_bytes,
+            segment_bytes: s.segment_bytes,
+            fsync: match s.fsync {
+                FsyncCfg::Always => Fsync::Always,
+                FsyncCfg::Interval => {
+                    Fsync::Every(std::time::Duration::from_nanos(u64::try_from(s.fsync_interval.0).unwrap_or(0)))
+                }
+                FsyncCfg::Never => Fsync::Never,
+            },
+            when_full: match s.when_full {
+                WhenFullCfg::Block => WhenFull::Block,
+                WhenFullCfg::DropNewest => WhenFull::DropNewest,
+            },
+        };
+        (dir.join(sink), cfg)
     }
 }
 

@@ -4,9 +4,12 @@
 //!   search: `field:value`, wildcards, AND/OR/NOT, time ranges.
 //! - [`ndjson`]: one document per line, optionally as Elasticsearch `_bulk` action + source.
 //! - [`queue`]: the bounded queue between the pipeline and the sinks, with its full policy.
+//! - [`spool`]: the disk spool between the pipeline and a network sink.
+//! - [`elastic`]: Elasticsearch and OpenSearch `_bulk` delivery from the spool.
 //!
-//! Not here yet: Elasticsearch/OpenSearch, Logstash, the disk spool (their own issue).
+//! Not here yet: Logstash (Beats protocol, `json_lines`), AWS SigV4, index templates.
 
+pub mod elastic;
 pub mod ndjson;
 pub mod query;
 pub mod queue;
@@ -14,6 +17,7 @@ pub mod spool;
 pub mod store;
 
 use iotw_event::Event;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a sink failed. The documents of a failed batch are not acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,8 @@ pub enum ShipError {
     },
     #[error("query: {0}")]
     Query(#[from] query::QueryError),
+    #[error(transparent)]
+    Spool(spool::SpoolError),
 }
 
 /// What a sink did with a batch.
@@ -52,6 +58,52 @@ pub trait Sink: Send {
 
 /// The index (or table partition) a document goes to: `iotw-<dataset>-YYYY.MM.DD`.
 pub fn daily_index(prefix: &str, e: &Event) -> String {
-    let day = &iotw_event::format_rfc3339_micros(e.ts)[..10];
-    format!("{prefix}-{}-{}", e.dataset, day.replace('-', "."))
+    index_for(prefix, e.dataset, e.ts)
+}
+
+/// `<prefix>-<dataset>-YYYY.MM.DD` for a document of `dataset` at `ts` (UTC).
+pub fn index_for(prefix: &str, dataset: &str, ts: iotw_event::Nanos) -> String {
+    let day = iotw_event::format_rfc3339_micros(ts);
+    let day = day.get(..10).unwrap_or_default();
+    format!("{prefix}-{dataset}-{}", day.replace('-', "."))
+}
+
+/// What the network sinks did, for the run summary and a metrics endpoint.
+#[derive(Debug, Default)]
+pub struct ShipCounters {
+    /// Documents taken into the spool.
+    pub accepted: AtomicU64,
+    /// Documents refused by a full spool (or at shutdown while it was full).
+    pub spool_dropped: AtomicU64,
+    /// Documents the server stored.
+    pub stored: AtomicU64,
+    /// Documents the server already had (sent again after a restart or a lost answer).
+    pub duplicates: AtomicU64,
+    /// Documents sent again after a 429, a 5xx or a failed request.
+    pub retried: AtomicU64,
+    /// Documents refused for good (mapping conflicts...), in the dead-letter file.
+    pub dead_lettered: AtomicU64,
+    /// Requests made, and those that failed as a whole.
+    pub requests: AtomicU64,
+    pub request_errors: AtomicU64,
+    /// Waits before sending again.
+    pub backoffs: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl ShipCounters {
+    pub fn note_error(&self, e: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Documents delivered: stored, already there, or dead-lettered.
+    pub fn delivered(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
+            + self.duplicates.load(Ordering::Relaxed)
+            + self.dead_lettered.load(Ordering::Relaxed)
+    }
 }

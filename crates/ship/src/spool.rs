@@ -517,6 +517,55 @@ fn valid_length(path: &Path) -> Result<u64, SpoolError> {
     Ok(at)
 }
 
+/// The sink the pipeline writes to when a network sink is configured: batches go into the
+/// spool, whose delivery workers take them out.
+#[derive(Debug)]
+pub struct SpoolSink {
+    spool: std::sync::Arc<Spool>,
+    counters: std::sync::Arc<crate::ShipCounters>,
+    /// Set to stop waiting for room in a full spool.
+    stop: std::sync::Arc<AtomicBool>,
+    record: Vec<u8>,
+}
+
+impl SpoolSink {
+    pub fn new(
+        spool: std::sync::Arc<Spool>,
+        counters: std::sync::Arc<crate::ShipCounters>,
+        stop: std::sync::Arc<AtomicBool>,
+    ) -> Self {
+        SpoolSink { spool, counters, stop, record: Vec::new() }
+    }
+}
+
+impl crate::Sink for SpoolSink {
+    fn name(&self) -> &'static str {
+        "spool"
+    }
+
+    fn write(&mut self, batch: &[Event]) -> Result<crate::Written, crate::ShipError> {
+        if batch.is_empty() {
+            return Ok(crate::Written::default());
+        }
+        encode_batch(batch, &mut self.record);
+        let n = batch.len() as u64;
+        match self.spool.append(&self.record, &self.stop).map_err(crate::ShipError::Spool)? {
+            Appended::Stored => {
+                self.counters.accepted.fetch_add(n, Ordering::Relaxed);
+                Ok(crate::Written { stored: n, duplicates: 0 })
+            }
+            Appended::Dropped => {
+                self.counters.spool_dropped.fetch_add(n, Ordering::Relaxed);
+                Ok(crate::Written::default())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), crate::ShipError> {
+        self.spool.sync().map_err(crate::ShipError::Spool)
+    }
+}
+
 /// One document as the spool keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpooledDoc<'a> {

@@ -178,7 +178,10 @@ impl SipDecoder {
                             s.last = ctx.ts;
                         }
                     }
-                    self.txs.insert(key, Tx { request_ts: ctx.ts, provisional: 0, final_code: None, summary: summary.map(Box::new) });
+                    self.txs.insert(
+                        key,
+                        Tx { request_ts: ctx.ts, provisional: 0, final_code: None, summary: summary.map(Box::new) },
+                    );
                 }
             }
             StartLine::Response { code, .. } => {
