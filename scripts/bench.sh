@@ -5,7 +5,8 @@
 #      dissection and with the SIP/SDP dissectors off (the fairer peer for flows alone)
 #   2. the whole `iotw capture --output ndjson` vs tshark on the same file, hyperfine if present,
 #      and SIP documents vs `tshark -T ek` (scripts/bench-sip.py)
-#   3. peak RSS while 1,000,000 short TCP flows churn through the flow table
+#   3. shipping: spool encoding and bulk delivery to a discarding loopback server (documents/s)
+#   4. peak RSS while 1,000,000 short TCP flows churn through the flow table
 # Usage: scripts/bench.sh [CAPTURE]   (default ../shared/captures/sipp-udp-5000calls.pcapng)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,5 +62,8 @@ for run in 1 2 3; do
 done
 echo "(T-Lib messages/s per core = genesys documents / (user + sys) of the run)"
 rm -rf "$sim"
+echo "== shipping: spool records, and gzip _bulk delivery to a loopback server that discards"
+cargo bench --quiet -p iotw --bench ship -- "$cap" 5 | tail -3
+echo "   (end to end into a real server: scripts/compare-elastic.py prints documents/s into osmem)"
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000
