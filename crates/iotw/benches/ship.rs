@@ -2,6 +2,7 @@
 //!   1. encoded into spool records (`encode_batch`), and
 //!   2. delivered from a spool as gzip `_bulk` requests to a loopback HTTP server that reads
 //!      each request, counts its documents and answers 201 for each (it stores nothing),
+//!
 //! with the CPU time of this process (client and loopback server together) and the wall time.
 //!
 //! `cargo bench -p iotw --bench ship -- [CAPTURE] [RUNS]`  (run by `scripts/bench.sh`)
