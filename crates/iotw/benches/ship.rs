@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn documents(capture: &PathBuf) -> Vec<Event> {
+fn documents(capture: &std::path::Path) -> Vec<Event> {
     let cfg = iotw::config::Config::default();
     let (tx, rx, _) = iotw_ship::queue::queue::<Vec<Event>>(1 << 20, iotw_ship::queue::FullPolicy::Block);
     let mut p = Pipeline::new(&cfg, None, vec![], tx);
