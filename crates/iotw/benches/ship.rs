@@ -7,6 +7,8 @@
 //!
 //! `cargo bench -p iotw --bench ship -- [CAPTURE] [RUNS]`  (run by `scripts/bench.sh`)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use iotw::pipeline::{finish_batch, Pipeline, Stages};
 use iotw_event::Event;
 use iotw_ship::elastic::{Auth, Delivery, Elastic, ElasticConfig, IndexMode};
