@@ -186,7 +186,28 @@ pub struct ElasticCfg {
 
 impl std::fmt::Debug for ElasticCfg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ElasticCfg").field("urls", &self.urls).field("username", &self.username).finish_non_exhaustive()
+        // Secrets never reach logs: only whether they are set.
+        let secret = |s: &str| if s.is_empty() { "" } else { "***" };
+        f.debug_struct("ElasticCfg")
+            .field("urls", &self.urls)
+            .field("index_mode", &self.index_mode)
+            .field("index_prefix", &self.index_prefix)
+            .field("username", &self.username)
+            .field("password", &secret(&self.password))
+            .field("api_key", &secret(&self.api_key))
+            .field("ca_file", &self.ca_file)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("gzip", &self.gzip)
+            .field("max_documents", &self.max_documents)
+            .field("max_bytes", &self.max_bytes)
+            .field("flush_interval", &self.flush_interval)
+            .field("concurrency", &self.concurrency)
+            .field("timeout", &self.timeout)
+            .field("retry_initial", &self.retry_initial)
+            .field("retry_max", &self.retry_max)
+            .field("dead_letter_path", &self.dead_letter_path)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
     }
 }
 
