@@ -161,6 +161,12 @@ pub struct ElasticCfg {
     pub username: String,
     pub password: String,
     pub api_key: String,
+    /// AWS SigV4 (Amazon OpenSearch Service / OpenSearch Serverless) when set: the region...
+    pub aws_region: String,
+    /// ...the service (`es` for domains, `aoss` for Serverless)...
+    pub aws_service: String,
+    /// ...and the shared-file profile (empty: `AWS_PROFILE` or `default`).
+    pub aws_profile: String,
     /// PEM file of the certificate authorities to trust; empty: the Mozilla roots.
     pub ca_file: PathBuf,
     /// Accept any server certificate (logged as a warning at every start).
@@ -195,6 +201,9 @@ impl std::fmt::Debug for ElasticCfg {
             .field("username", &self.username)
             .field("password", &secret(&self.password))
             .field("api_key", &secret(&self.api_key))
+            .field("aws_region", &self.aws_region)
+            .field("aws_service", &self.aws_service)
+            .field("aws_profile", &self.aws_profile)
             .field("ca_file", &self.ca_file)
             .field("insecure_skip_verify", &self.insecure_skip_verify)
             .field("gzip", &self.gzip)
@@ -220,6 +229,9 @@ impl Default for ElasticCfg {
             username: String::new(),
             password: String::new(),
             api_key: String::new(),
+            aws_region: String::new(),
+            aws_service: "es".into(),
+            aws_profile: String::new(),
             ca_file: PathBuf::new(),
             insecure_skip_verify: false,
             gzip: true,
@@ -456,6 +468,18 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
             p.push(("elasticsearch", key, "must be longer than 0s".to_owned()));
         }
     }
+    if !matches!(c.elasticsearch.aws_service.as_str(), "es" | "aoss") {
+        p.push(("elasticsearch", "aws_service", "must be \"es\" (domains) or \"aoss\" (Serverless)".to_owned()));
+    }
+    if !c.elasticsearch.aws_region.is_empty()
+        && (!c.elasticsearch.username.is_empty() || !c.elasticsearch.api_key.is_empty())
+    {
+        p.push((
+            "elasticsearch",
+            "aws_region",
+            "AWS signing replaces basic authentication and API keys: give one".to_owned(),
+        ));
+    }
     if c.elasticsearch.retry_max.0 < c.elasticsearch.retry_initial.0 {
         p.push(("elasticsearch", "retry_max", "must be at least retry_initial".to_owned()));
     }
@@ -538,7 +562,13 @@ impl Config {
         let prefix = e.index_prefix.clone();
         iotw_ship::elastic::ElasticConfig {
             urls: e.urls.clone(),
-            auth: if !e.api_key.is_empty() {
+            auth: if !e.aws_region.is_empty() {
+                Auth::Aws(iotw_ship::aws::AwsConfig {
+                    region: e.aws_region.clone(),
+                    service: e.aws_service.clone(),
+                    profile: (!e.aws_profile.is_empty()).then(|| e.aws_profile.clone()),
+                })
+            } else if !e.api_key.is_empty() {
                 Auth::ApiKey(e.api_key.clone())
             } else if !e.username.is_empty() {
                 Auth::Basic { username: e.username.clone(), password: e.password.clone() }

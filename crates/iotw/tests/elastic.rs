@@ -323,13 +323,21 @@ fn a_document_the_mapping_refuses_is_dead_lettered_and_the_rest_of_its_batch_ind
     }
 }
 
+/// What went through a [`refusing_proxy`].
+#[derive(Default)]
+struct Proxied {
+    bulk_requests: AtomicUsize,
+    /// The Authorization and X-Amz-Date headers of each request.
+    signatures: std::sync::Mutex<Vec<(String, String)>>,
+}
+
 /// An HTTP proxy in front of osmem that answers 429 to the first `refuse` bulk requests.
-fn refusing_proxy(upstream: &str, refuse: usize) -> (String, Arc<AtomicUsize>) {
+fn refusing_proxy(upstream: &str, refuse: usize) -> (String, Arc<Proxied>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let upstream = upstream.trim_start_matches("http://").to_owned();
-    let refused = Arc::new(AtomicUsize::new(0));
-    let r = refused.clone();
+    let seen = Arc::new(Proxied::default());
+    let r = seen.clone();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(mut client) = client else { continue };
@@ -339,6 +347,7 @@ fn refusing_proxy(upstream: &str, refuse: usize) -> (String, Arc<AtomicUsize>) {
                 let mut reader = BufReader::new(client.try_clone().unwrap());
                 let mut head = Vec::new();
                 let mut length = 0usize;
+                let (mut auth, mut date) = (String::new(), String::new());
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -346,6 +355,13 @@ fn refusing_proxy(upstream: &str, refuse: usize) -> (String, Arc<AtomicUsize>) {
                     }
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         length = v.trim().parse().unwrap();
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        match k.to_ascii_lowercase().as_str() {
+                            "authorization" => auth = v.trim().to_owned(),
+                            "x-amz-date" => date = v.trim().to_owned(),
+                            _ => {}
+                        }
                     }
                     if line == "\r\n" {
                         break;
@@ -356,8 +372,9 @@ fn refusing_proxy(upstream: &str, refuse: usize) -> (String, Arc<AtomicUsize>) {
                 }
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
+                r.signatures.lock().unwrap().push((auth, date));
                 let bulk = head.starts_with(b"POST /_bulk");
-                if bulk && r.fetch_add(1, Ordering::SeqCst) < refuse {
+                if bulk && r.bulk_requests.fetch_add(1, Ordering::SeqCst) < refuse {
                     let msg = b"{\"error\":{\"type\":\"es_rejected_execution_exception\"},\"status\":429}";
                     let _ = write!(client, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", msg.len());
                     let _ = client.write_all(msg);
@@ -373,14 +390,14 @@ fn refusing_proxy(upstream: &str, refuse: usize) -> (String, Arc<AtomicUsize>) {
             });
         }
     });
-    (format!("http://{addr}"), refused)
+    (format!("http://{addr}"), seen)
 }
 
 #[test]
 fn bulk_requests_answered_429_are_sent_again_until_everything_arrives() {
     let dir = tempfile::tempdir().unwrap();
     let os = Osmem::start("127.0.0.1:0");
-    let (proxy, bulk_requests) = refusing_proxy(&os.url, 6);
+    let (proxy, seen) = refusing_proxy(&os.url, 6);
     let input = site(dir.path(), 5);
     let want = expected(&input);
     let cfg = config(dir.path(), &[&proxy], "max_documents = 300\n");
@@ -389,7 +406,7 @@ fn bulk_requests_answered_429_are_sent_again_until_everything_arrives() {
     let (got, distinct) = os.by_kind();
     assert_eq!(got, want, "{stderr}");
     assert!(distinct);
-    assert!(bulk_requests.load(Ordering::SeqCst) > 6);
+    assert!(seen.bulk_requests.load(Ordering::SeqCst) > 6);
     assert!(summary_count(&stderr, "", "failed") >= 6, "{stderr}");
     assert!(summary_count(&stderr, "", "backoffs") >= 6, "{stderr}");
     assert!(summary_count(&stderr, "retried", "") > 0, "{stderr}");
@@ -406,4 +423,38 @@ fn several_endpoints_are_used_when_one_is_down() {
     let (ok, stderr) = capture(&cfg, &input);
     assert!(ok, "{stderr}");
     assert_eq!(os.by_kind().0, want, "{stderr}");
+}
+
+#[test]
+fn a_sigv4_configured_run_signs_every_request_and_delivers_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let os = Osmem::start("127.0.0.1:0");
+    // osmem checks no signature: the proxy sees that every request carries one.
+    let (proxy, seen) = refusing_proxy(&os.url, 0);
+    let input = site(dir.path(), 5);
+    let want = expected(&input);
+    let cfg = config(dir.path(), &[&proxy], "aws_region = \"eu-west-2\"\naws_service = \"es\"\n");
+    let out = iotw()
+        .args(["capture", "--no-progress", "-c"])
+        .arg(&cfg)
+        .arg("-r")
+        .arg(&input)
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(os.by_kind().0, want, "{stderr}");
+    let sigs = seen.signatures.lock().unwrap();
+    assert!(sigs.len() > 1);
+    for (auth, date) in sigs.iter() {
+        let day = date.get(..8).unwrap_or_default();
+        let prefix = format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{day}/eu-west-2/es/aws4_request, SignedHeaders=");
+        assert!(auth.starts_with(&prefix), "{auth}");
+        assert!(auth.contains("Signature=") && date.len() == 16, "{auth} {date}");
+        assert!(!stderr.contains("wJalrXUtnFEMI"), "the secret never reaches the output");
+    }
 }

@@ -13,7 +13,7 @@
 //! indices `<prefix>-<dataset>-YYYY.MM.DD`, or data streams `<prefix>-<dataset>` (which need
 //! Elasticsearch 7.9+ or OpenSearch).
 //!
-//! Not here yet: AWS SigV4 signing, index templates (`iotw setup`).
+//! AWS SigV4 signing is [`crate::aws`]'s. Not here yet: index templates (`iotw setup`).
 
 use crate::spool::{decode_batch, Claim, Spool, SpooledDoc};
 use crate::ShipCounters;
@@ -57,6 +57,8 @@ pub enum Auth {
     },
     /// The `id:key` pair base64-encoded, as Elasticsearch hands it out (`encoded`).
     ApiKey(String),
+    /// AWS SigV4 (Amazon OpenSearch Service, OpenSearch Serverless).
+    Aws(crate::aws::AwsConfig),
 }
 
 impl std::fmt::Debug for Auth {
@@ -66,6 +68,7 @@ impl std::fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
             Auth::ApiKey(_) => f.write_str("ApiKey(***)"),
+            Auth::Aws(a) => write!(f, "Aws({}, {})", a.region, a.service),
         }
     }
 }
@@ -173,6 +176,7 @@ pub struct Elastic {
     next: AtomicUsize,
     dead_letter: Mutex<Option<std::fs::File>>,
     counters: Arc<ShipCounters>,
+    aws: Option<crate::aws::AwsSigner>,
 }
 
 /// The answer to one HTTP request.
@@ -224,7 +228,12 @@ impl Elastic {
             rest_until: None,
             failures: 0,
         });
+        let aws = match &cfg.auth {
+            Auth::Aws(a) => Some(crate::aws::AwsSigner::new(a.clone())),
+            _ => None,
+        };
         Ok(Elastic {
+            aws,
             endpoints: Mutex::new(endpoints.collect()),
             agent,
             next: AtomicUsize::new(0),
@@ -296,31 +305,42 @@ impl Elastic {
         let url = format!("{base}{path}");
         let err = |detail: String| ElasticError::Request { url: base.to_owned(), detail };
         let auth = match &self.cfg.auth {
-            Auth::None => None,
+            Auth::None | Auth::Aws(_) => None,
             Auth::Basic { username, password } => Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
             )),
             Auth::ApiKey(k) => Some(format!("ApiKey {k}")),
         };
-        let result = match (method, body) {
-            ("GET", _) => {
-                let mut r = self.agent.get(&url);
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.call()
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        if method != "GET" {
+            headers.push(("Content-Type", "application/x-ndjson".into()));
+            if self.cfg.gzip {
+                headers.push(("Content-Encoding", "gzip".into()));
             }
-            (_, body) => {
-                let mut r = self.agent.post(&url).header("Content-Type", "application/x-ndjson");
-                if self.cfg.gzip {
-                    r = r.header("Content-Encoding", "gzip");
-                }
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.send(body.unwrap_or_default())
+        }
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        let mut signed = Vec::new();
+        if let Some(signer) = &self.aws {
+            let plain: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            signed = signer.sign(method, &url, &plain, body.unwrap_or_default()).map_err(|e| err(e.to_string()))?;
+        }
+        let all =
+            headers.iter().map(|(k, v)| (*k, v.as_str())).chain(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let result = if method == "GET" {
+            let mut r = self.agent.get(&url);
+            for (k, v) in all {
+                r = r.header(k, v);
             }
+            r.call()
+        } else {
+            let mut r = self.agent.post(&url);
+            for (k, v) in all {
+                r = r.header(k, v);
+            }
+            r.send(body.unwrap_or_default())
         };
         let mut resp = result.map_err(|e| err(e.to_string()))?;
         let status = resp.status().as_u16();

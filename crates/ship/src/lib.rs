@@ -9,6 +9,7 @@
 //!
 //! Not here yet: Logstash (Beats protocol, `json_lines`), AWS SigV4, index templates.
 
+pub mod aws;
 pub mod elastic;
 pub mod ndjson;
 pub mod query;
