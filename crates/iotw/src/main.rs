@@ -4,6 +4,7 @@ mod capture_cmd;
 mod follow_cmd;
 mod genesys_cmd;
 mod search_cmd;
+mod setup_cmd;
 mod simulate_cmd;
 
 use iotw::{config, pipeline, simulate};
@@ -32,6 +33,8 @@ enum Command {
     Follow(follow_cmd::FollowArgs),
     /// Search the embedded store.
     Search(search_cmd::SearchArgs),
+    /// Install index templates and a lifecycle policy on Elasticsearch/OpenSearch.
+    Setup(setup_cmd::SetupArgs),
     /// Write the traffic of a simulated contact centre (SYNTHETIC): SIP and T-Library.
     Simulate(simulate_cmd::SimulateArgs),
     /// Genesys wire-profile tools: calibrate.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Capture(a) => capture_cmd::run(a),
         Command::Search(a) => search_cmd::run(a),
+        Command::Setup(a) => setup_cmd::run(a),
         Command::Simulate(a) => simulate_cmd::run(a),
         Command::Genesys(c) => genesys_cmd::run(c),
         Command::Follow(a) => follow_cmd::run(a),

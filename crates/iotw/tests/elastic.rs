@@ -458,3 +458,35 @@ fn a_sigv4_configured_run_signs_every_request_and_delivers_everything() {
         assert!(!stderr.contains("wJalrXUtnFEMI"), "the secret never reaches the output");
     }
 }
+
+#[test]
+fn setup_installs_templates_with_the_documented_types_and_reports_what_was_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let os = Osmem::start("127.0.0.1:0");
+    let cfg = config(dir.path(), &[&os.url], "");
+    let out = iotw().args(["setup", "--retention-days", "14", "-c"]).arg(&cfg).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // osmem has no ISM: the refusal is named, the templates are installed anyway.
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("REFUSED  ISM policy iotw"), "{stdout}");
+    assert_eq!(stdout.matches("ok       index template iotw-").count(), 8, "{stdout}");
+    assert!(stderr.contains("refused 1 of 9"), "{stderr}");
+    let input = site(dir.path(), 5);
+    let want = expected(&input);
+    let (ok, stderr) = capture(&cfg, &input);
+    assert!(ok, "{stderr}");
+    assert_eq!(os.by_kind().0, want, "every document fits the explicit mappings: {stderr}");
+    assert_eq!(summary_count(&stderr, "dead-lettered", ""), 0, "{stderr}");
+    let m = os.get("/iotw-sip-*/_mapping");
+    let (_, index) = m.as_object().unwrap().iter().next().unwrap();
+    let p = &index["mappings"]["properties"];
+    assert_eq!(p["@timestamp"]["type"], "date");
+    assert_eq!(p["source"]["properties"]["ip"]["type"], "ip");
+    assert_eq!(p["sip"]["properties"]["code"]["type"], "long");
+    assert_eq!(p["sip"]["properties"]["from"]["properties"]["uri"]["properties"]["port"]["type"], "long");
+    assert_eq!(p["event"]["properties"]["duration"]["type"], "long");
+    let g = os.get("/iotw-genesys-*/_mapping");
+    let (_, index) = g.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(index["mappings"]["properties"]["genesys"]["properties"]["server_time"]["type"], "date");
+}

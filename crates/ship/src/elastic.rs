@@ -301,7 +301,14 @@ impl Elastic {
         }
     }
 
-    fn request(&self, method: &str, base: &str, path: &str, body: Option<&[u8]>) -> Result<Answer, ElasticError> {
+    /// One request; a body is `(bytes, content type, gzip-compressed)`.
+    fn request(
+        &self,
+        method: &str,
+        base: &str,
+        path: &str,
+        body: Option<(&[u8], &str, bool)>,
+    ) -> Result<Answer, ElasticError> {
         let url = format!("{base}{path}");
         let err = |detail: String| ElasticError::Request { url: base.to_owned(), detail };
         let auth = match &self.cfg.auth {
@@ -313,12 +320,13 @@ impl Elastic {
             Auth::ApiKey(k) => Some(format!("ApiKey {k}")),
         };
         let mut headers: Vec<(&str, String)> = Vec::new();
-        if method != "GET" {
-            headers.push(("Content-Type", "application/x-ndjson".into()));
-            if self.cfg.gzip {
+        if let Some((_, content_type, gzip)) = body {
+            headers.push(("Content-Type", content_type.into()));
+            if gzip {
                 headers.push(("Content-Encoding", "gzip".into()));
             }
         }
+        let body = body.map(|b| b.0);
         if let Some(a) = auth {
             headers.push(("Authorization", a));
         }
@@ -335,6 +343,12 @@ impl Elastic {
                 r = r.header(k, v);
             }
             r.call()
+        } else if method == "PUT" {
+            let mut r = self.agent.put(&url);
+            for (k, v) in all {
+                r = r.header(k, v);
+            }
+            r.send(body.unwrap_or_default())
         } else {
             let mut r = self.agent.post(&url);
             for (k, v) in all {
@@ -388,7 +402,7 @@ impl Elastic {
             let body = self.bulk_body(docs, &pending);
             let url = self.pick();
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            match self.request("POST", &url, "/_bulk", Some(&body)) {
+            match self.request("POST", &url, "/_bulk", Some((&body, "application/x-ndjson", self.cfg.gzip))) {
                 Ok(a) if a.status == 200 => match bulk_outcomes(&a.body, pending.len()) {
                     Some(outcomes) => {
                         self.mark(&url, true);
@@ -511,6 +525,61 @@ impl Elastic {
                 false
             }
         }
+    }
+}
+
+/// What `iotw setup` asked the server to install, and its answer.
+#[derive(Debug, Clone)]
+pub struct SetupStep {
+    pub what: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Elastic {
+    /// Installs an index template per dataset and a lifecycle policy (ILM on Elasticsearch,
+    /// ISM on OpenSearch) deleting indices after `retention_days` (0: no policy). Every answer
+    /// is reported; nothing stops at the first refusal.
+    pub fn setup(&self, flavour: &Flavour, retention_days: u32) -> Vec<SetupStep> {
+        use crate::templates::{ilm_policy, index_template, ism_policy, DATASETS, EVENTS_MD};
+        let (prefix, data_stream) = match &self.cfg.index {
+            IndexMode::Daily { prefix } => (prefix.as_str(), false),
+            IndexMode::DataStream { prefix } => (prefix.as_str(), true),
+        };
+        let url = self.pick();
+        let mut steps = Vec::new();
+        let mut put = |what: String, path: String, body: serde_json::Value| {
+            let text = body.to_string();
+            let (ok, detail) =
+                match self.request("PUT", &url, &path, Some((text.as_bytes(), "application/json", false))) {
+                    Ok(a) if (200..300).contains(&a.status) => (true, format!("HTTP {}", a.status)),
+                    Ok(a) => (false, format!("HTTP {}: {}", a.status, excerpt(&a.body))),
+                    Err(e) => (false, e.to_string()),
+                };
+            steps.push(SetupStep { what, ok, detail });
+        };
+        let ilm = (retention_days > 0 && flavour.distribution == Distribution::Elasticsearch).then_some(prefix);
+        if retention_days > 0 {
+            match flavour.distribution {
+                Distribution::Elasticsearch => {
+                    put(format!("ILM policy {prefix}"), format!("/_ilm/policy/{prefix}"), ilm_policy(retention_days))
+                }
+                Distribution::OpenSearch => put(
+                    format!("ISM policy {prefix}"),
+                    format!("/_plugins/_ism/policies/{prefix}"),
+                    ism_policy(prefix, retention_days),
+                ),
+            }
+        }
+        for d in DATASETS {
+            let name = format!("{prefix}-{d}");
+            put(
+                format!("index template {name}"),
+                format!("/_index_template/{name}"),
+                index_template(EVENTS_MD, prefix, d, data_stream, ilm),
+            );
+        }
+        steps
     }
 }
 

@@ -5,9 +5,10 @@
 //! - [`ndjson`]: one document per line, optionally as Elasticsearch `_bulk` action + source.
 //! - [`queue`]: the bounded queue between the pipeline and the sinks, with its full policy.
 //! - [`spool`]: the disk spool between the pipeline and a network sink.
-//! - [`elastic`]: Elasticsearch and OpenSearch `_bulk` delivery from the spool.
+//! - [`elastic`]: Elasticsearch and OpenSearch `_bulk` delivery from the spool; [`aws`]
+//!   SigV4 signing; [`templates`] the index templates and lifecycle policies of `iotw setup`.
 //!
-//! Not here yet: Logstash (Beats protocol, `json_lines`), AWS SigV4, index templates.
+//! Not here yet: Logstash (Beats protocol, `json_lines`).
 
 pub mod aws;
 pub mod elastic;
@@ -16,6 +17,7 @@ pub mod query;
 pub mod queue;
 pub mod spool;
 pub mod store;
+pub mod templates;
 
 use iotw_event::Event;
 use std::sync::atomic::{AtomicU64, Ordering};
