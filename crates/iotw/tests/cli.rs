@@ -317,3 +317,19 @@ Content-Length: 0\r\n\r\n";
     assert_eq!(sips[0]["sip"]["method"], "INVITE");
     assert_eq!(sips[0]["sip"]["call_id"], "frag@10.0.0.1");
 }
+
+#[test]
+fn setup_prints_a_template_per_dataset_without_a_server() {
+    let out = run(iotw().args(["setup", "--print"]));
+    assert!(out.status.success());
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 8);
+    let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"iotw-sip") && names.contains(&"iotw-journey"), "{names:?}");
+    for l in &lines {
+        let t = &l["template"];
+        assert!(t["index_patterns"][0].as_str().unwrap().ends_with("-*"));
+        assert_eq!(t["template"]["mappings"]["properties"]["@timestamp"]["type"], "date");
+    }
+}
