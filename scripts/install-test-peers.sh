@@ -13,6 +13,11 @@ python3 -c "import communityid" 2>/dev/null || python3 -m pip install -q communi
 python3 -c "import osmem_server" 2>/dev/null || python3 -m pip install -q osmem-server 2>/dev/null \
   || python3 -m pip install -q --break-system-packages osmem-server
 
+# pylogbeat: a third-party Beats (lumberjack v2) sender, to check the test receiver
+# (scripts/check-lumberjack-receiver.py) before it checks iotw's Logstash output.
+python3 -c "import pylogbeat" 2>/dev/null || python3 -m pip install -q pylogbeat 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages pylogbeat
+
 need=()
 command -v tshark  >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)

@@ -7,7 +7,8 @@
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
-#      documents --output ndjson makes, by kind, each id once
+#      documents --output ndjson makes, by kind, each id once;
+#      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ cargo build --release --locked --quiet || { echo "release build failed"; exit 1;
 suite "tshark comparison: flows and streams" python3 scripts/compare-tshark.py
 suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
 suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
+suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
 if [ "$(id -u)" -eq 0 ]; then
   suite "live capture" scripts/live-test.sh
 else
