@@ -4,6 +4,7 @@
 #   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates), including the
 #      Genesys simulator against its ground truth and calibration (crates/iotw/tests/genesys.rs)
 #      and shipping into osmem-server through outages, kills, refusals and 429s (tests/elastic.rs)
+#      and to a Beats receiver (tests/logstash.rs)
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the

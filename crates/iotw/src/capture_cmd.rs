@@ -165,8 +165,8 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut network = None;
     let sink: Box<dyn Sink> = match cfg.output.kind {
-        OutputKind::Elasticsearch => {
-            let n = Network::start(&cfg, a.quiet)?;
+        OutputKind::Elasticsearch | OutputKind::Logstash => {
+            let n = Network::start(&cfg, a.quiet, cfg.output.kind == OutputKind::Logstash)?;
             let sink = SpoolSink::new(n.spool.clone(), n.counters.clone(), stop.clone());
             network = Some(n);
             Box::new(sink)
@@ -297,6 +297,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
 
 /// A network sink: the spool the shipper writes to and the workers delivering from it.
 struct Network {
+    name: &'static str,
     counters: Arc<ShipCounters>,
     spool: Arc<Spool>,
     spool_dir: PathBuf,
@@ -307,6 +308,7 @@ struct Network {
 
 /// What a network sink did, once its workers stopped.
 struct NetworkReport {
+    name: &'static str,
     counters: Arc<ShipCounters>,
     flavour: Option<Flavour>,
     left: iotw_ship::spool::Depth,
@@ -316,7 +318,20 @@ struct NetworkReport {
 }
 
 impl Network {
-    fn start(cfg: &Config, quiet: bool) -> Result<Network> {
+    fn start(cfg: &Config, quiet: bool, logstash: bool) -> Result<Network> {
+        if logstash {
+            let counters = Arc::new(ShipCounters::default());
+            let (spool_dir, spool_cfg) = cfg.spool("logstash");
+            let spool = Arc::new(Spool::open(&spool_dir, spool_cfg).context("opening the spool")?);
+            Self::tell_left(&spool, &spool_dir, quiet);
+            if !quiet {
+                eprintln!("iotw: shipping to Logstash ({})", cfg.logstash.hosts.join(", "));
+            }
+            let ls = Arc::new(iotw_ship::logstash::Logstash::new(cfg.logstash(), counters.clone()));
+            let delivery = Delivery::start(ls, spool.clone());
+            let dead_letter = PathBuf::new();
+            return Ok(Network { name: "logstash", counters, spool, spool_dir, delivery, flavour: None, dead_letter });
+        }
         let es_cfg = cfg.elastic();
         if es_cfg.insecure {
             eprintln!("iotw: WARNING: elasticsearch.insecure_skip_verify is on: server certificates are not checked");
@@ -342,17 +357,21 @@ impl Network {
         };
         let (spool_dir, spool_cfg) = cfg.spool("elasticsearch");
         let spool = Arc::new(Spool::open(&spool_dir, spool_cfg).context("opening the spool")?);
+        Self::tell_left(&spool, &spool_dir, quiet);
+        let delivery = Delivery::start(es, spool.clone());
+        Ok(Network { name: "elasticsearch", counters, spool, spool_dir, delivery, flavour, dead_letter })
+    }
+
+    fn tell_left(spool: &Spool, dir: &std::path::Path, quiet: bool) {
         let left = spool.depth();
         if left.records > 0 && !quiet {
             eprintln!(
                 "iotw: {} batches ({} bytes) from an earlier run wait in {}: delivered first",
                 left.records,
                 left.bytes,
-                spool_dir.display()
+                dir.display()
             );
         }
-        let delivery = Delivery::start(es, spool.clone());
-        Ok(Network { counters, spool, spool_dir, delivery, flavour, dead_letter })
     }
 
     /// Waits for the spool to empty (files; at most `drain_timeout`, a few seconds after an
@@ -394,6 +413,7 @@ impl Network {
         self.delivery.stop();
         let _ = self.spool.sync();
         NetworkReport {
+            name: self.name,
             left: self.spool.depth(),
             damaged: self.spool.damaged(),
             counters: self.counters,
@@ -408,19 +428,31 @@ impl NetworkReport {
     fn print(&self) {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        eprintln!(
-            "  elasticsearch{}: accepted {}, stored {}, already stored {}, dead-lettered {}, retried {} \
+        if self.name == "logstash" {
+            eprintln!(
+                "  logstash: accepted {}, acknowledged {}, retried {} ({} windows, {} failed, {} backoffs)",
+                get(&c.accepted),
+                get(&c.stored),
+                get(&c.retried),
+                get(&c.requests),
+                get(&c.request_errors),
+                get(&c.backoffs),
+            );
+        } else {
+            eprintln!(
+                "  elasticsearch{}: accepted {}, stored {}, already stored {}, dead-lettered {}, retried {} \
              ({} requests, {} failed, {} backoffs)",
-            self.flavour.as_ref().map(|f| format!(" ({f})")).unwrap_or_default(),
-            get(&c.accepted),
-            get(&c.stored),
-            get(&c.duplicates),
-            get(&c.dead_lettered),
-            get(&c.retried),
-            get(&c.requests),
-            get(&c.request_errors),
-            get(&c.backoffs),
-        );
+                self.flavour.as_ref().map(|f| format!(" ({f})")).unwrap_or_default(),
+                get(&c.accepted),
+                get(&c.stored),
+                get(&c.duplicates),
+                get(&c.dead_lettered),
+                get(&c.retried),
+                get(&c.requests),
+                get(&c.request_errors),
+                get(&c.backoffs),
+            );
+        }
         if get(&c.dead_lettered) > 0 {
             eprintln!("  dead letters in {}", self.dead_letter.display());
         }

@@ -25,6 +25,7 @@ pub struct Config {
     pub decode: DecodeLimits,
     pub output: OutputCfg,
     pub elasticsearch: ElasticCfg,
+    pub logstash: LogstashCfg,
     pub spool: SpoolCfg,
     pub anomalies: AnomalyCfg,
     pub genesys: GenesysCfg,
@@ -139,6 +140,34 @@ pub enum OutputKind {
     Ndjson,
     /// Elasticsearch or OpenSearch (`[elasticsearch]`), through the disk spool (`[spool]`).
     Elasticsearch,
+    /// Logstash's beats input (`[logstash]`), through the disk spool (`[spool]`).
+    Logstash,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogstashCfg {
+    /// `host:port` of each Logstash beats input, used round robin.
+    pub hosts: Vec<String>,
+    /// Events per window (acknowledged together).
+    pub window: usize,
+    /// zlib level of the compressed frames, 0 to 9.
+    pub compression_level: u32,
+    pub timeout: Dur,
+    /// Windows in flight at once (a connection each).
+    pub concurrency: usize,
+}
+
+impl Default for LogstashCfg {
+    fn default() -> Self {
+        LogstashCfg {
+            hosts: vec!["127.0.0.1:5044".into()],
+            window: 2048,
+            compression_level: 3,
+            timeout: Dur(30_000_000_000),
+            concurrency: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -449,6 +478,8 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("elasticsearch", "max_documents", c.elasticsearch.max_documents);
     positive("elasticsearch", "max_bytes", c.elasticsearch.max_bytes);
     positive("elasticsearch", "concurrency", c.elasticsearch.concurrency);
+    positive("logstash", "window", c.logstash.window);
+    positive("logstash", "concurrency", c.logstash.concurrency);
     if c.elasticsearch.urls.is_empty() {
         p.push(("elasticsearch", "urls", "needs at least one URL".to_owned()));
     }
@@ -482,6 +513,12 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     }
     if c.elasticsearch.retry_max.0 < c.elasticsearch.retry_initial.0 {
         p.push(("elasticsearch", "retry_max", "must be at least retry_initial".to_owned()));
+    }
+    if c.logstash.compression_level > 9 {
+        p.push(("logstash", "compression_level", "must be 0 to 9".to_owned()));
+    }
+    if c.logstash.hosts.is_empty() || c.logstash.hosts.iter().any(|h| !h.contains(':')) {
+        p.push(("logstash", "hosts", "needs host:port entries".to_owned()));
     }
     if c.spool.segment_bytes == 0 || c.spool.max_bytes < c.spool.segment_bytes {
         p.push(("spool", "max_bytes", "must be at least segment_bytes, which must be greater than 0".to_owned()));
@@ -594,6 +631,22 @@ impl Config {
             } else {
                 e.dead_letter_path.clone()
             },
+        }
+    }
+
+    /// The Logstash sender's settings (retries as `[elasticsearch]`'s).
+    pub fn logstash(&self) -> iotw_ship::logstash::LogstashConfig {
+        let dur = |d: Dur| std::time::Duration::from_nanos(u64::try_from(d.0).unwrap_or(0));
+        let l = &self.logstash;
+        iotw_ship::logstash::LogstashConfig {
+            hosts: l.hosts.clone(),
+            window: l.window,
+            compression_level: l.compression_level,
+            timeout: dur(l.timeout),
+            retry_initial: dur(self.elasticsearch.retry_initial),
+            retry_max: dur(self.elasticsearch.retry_max),
+            concurrency: l.concurrency,
+            index_prefix: self.elasticsearch.index_prefix.clone(),
         }
     }
 

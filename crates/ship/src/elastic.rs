@@ -612,7 +612,7 @@ pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
     full / 2 + full.mul_f64(fastrand::f64() / 2.0)
 }
 
-fn sleep_unless(stop: &AtomicBool, d: Duration) {
+pub(crate) fn sleep_unless(stop: &AtomicBool, d: Duration) {
     let until = Instant::now() + d;
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -630,9 +630,35 @@ fn now_nanos() -> i64 {
 }
 
 /// The start of an answer, for an error message.
-fn excerpt(b: &[u8]) -> String {
+pub(crate) fn excerpt(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b.get(..b.len().min(300)).unwrap_or_default());
     s.replace(['\n', '\r'], " ")
+}
+
+/// A network sink's sending side: what the delivery workers call for each claim.
+pub trait Deliver: Send + Sync + 'static {
+    /// Sends every document of the claim until each is resolved; `false` when `stop` came first.
+    fn deliver(&self, claim: &Claim, stop: &AtomicBool) -> bool;
+    fn counters(&self) -> &ShipCounters;
+    /// Worker threads, the most bytes one claim takes, and how long a worker waits for one.
+    fn shape(&self) -> (usize, usize, Duration);
+    /// The workers' thread name prefix.
+    fn name(&self) -> &'static str;
+}
+
+impl Deliver for Elastic {
+    fn deliver(&self, claim: &Claim, stop: &AtomicBool) -> bool {
+        Elastic::deliver(self, claim, stop)
+    }
+    fn counters(&self) -> &ShipCounters {
+        &self.counters
+    }
+    fn shape(&self) -> (usize, usize, Duration) {
+        (self.cfg.concurrency.max(1), self.cfg.max_bytes.max(1), self.cfg.flush_interval)
+    }
+    fn name(&self) -> &'static str {
+        "iotw-es"
+    }
 }
 
 /// Delivery workers: they take claims from the spool and send them.
@@ -643,14 +669,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn start(es: Arc<Elastic>, spool: Arc<Spool>) -> Delivery {
+    pub fn start<D: Deliver>(sink: Arc<D>, spool: Arc<Spool>) -> Delivery {
         let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..es.cfg.concurrency.max(1))
-            .map(|n| {
-                let (es, spool, stop) = (es.clone(), spool.clone(), stop.clone());
+        let (n, _, _) = sink.shape();
+        let workers = (0..n)
+            .map(|i| {
+                let (sink, spool, stop) = (sink.clone(), spool.clone(), stop.clone());
                 std::thread::Builder::new()
-                    .name(format!("iotw-es-{n}"))
-                    .spawn(move || worker(&es, &spool, &stop))
+                    .name(format!("{}-{i}", sink.name()))
+                    .spawn(move || worker(sink.as_ref(), &spool, &stop))
                     .unwrap_or_else(|e| panic!("cannot start a delivery thread: {e}"))
             })
             .collect();
@@ -666,22 +693,23 @@ impl Delivery {
     }
 }
 
-fn worker(es: &Elastic, spool: &Spool, stop: &AtomicBool) {
+fn worker<D: Deliver + ?Sized>(sink: &D, spool: &Spool, stop: &AtomicBool) {
+    let (_, max_bytes, wait) = sink.shape();
     while !stop.load(Ordering::Relaxed) {
-        let claim = match spool.claim(64, es.cfg.max_bytes.max(1), es.cfg.flush_interval) {
+        let claim = match spool.claim(64, max_bytes, wait) {
             Ok(Some(c)) => c,
             Ok(None) => continue,
             Err(e) => {
-                es.counters.note_error(e.to_string());
+                sink.counters().note_error(e.to_string());
                 sleep_unless(stop, Duration::from_secs(1));
                 continue;
             }
         };
-        if !es.deliver(&claim, stop) {
+        if !sink.deliver(&claim, stop) {
             return; // stopping: the claim stays for the next run
         }
         if let Err(e) = spool.complete(claim.start, claim.end, claim.records.len()) {
-            es.counters.note_error(e.to_string());
+            sink.counters().note_error(e.to_string());
         }
     }
 }

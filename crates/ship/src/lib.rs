@@ -7,11 +7,13 @@
 //! - [`spool`]: the disk spool between the pipeline and a network sink.
 //! - [`elastic`]: Elasticsearch and OpenSearch `_bulk` delivery from the spool; [`aws`]
 //!   SigV4 signing; [`templates`] the index templates and lifecycle policies of `iotw setup`.
+//! - [`logstash`]: Logstash's beats input (lumberjack v2) from the spool.
 //!
-//! Not here yet: Logstash (Beats protocol, `json_lines`).
+//! Not here yet: the `json_lines` TCP output, TLS to Logstash.
 
 pub mod aws;
 pub mod elastic;
+pub mod logstash;
 pub mod ndjson;
 pub mod query;
 pub mod queue;

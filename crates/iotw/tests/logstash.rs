@@ -1,0 +1,152 @@
+//! The Logstash output (Beats protocol) against the test receiver
+//! (`scripts/lumberjack-receiver.py`, itself checked against the third-party sender
+//! pylogbeat by `scripts/check-lumberjack-receiver.py`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn iotw() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iotw"))
+}
+
+/// The test receiver, stopped when dropped.
+struct Receiver {
+    child: Child,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(out: &Path, port: u16) -> Receiver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lumberjack-receiver.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--out")
+            .arg(out)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the receiver");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let hello: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("receiver said {line:?}: {e}"));
+        Receiver { child, port: hello["port"].as_u64().unwrap() as u16 }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A simulated site: 131,623 documents for one hour with 200 agents.
+fn big_site(dir: &Path) -> PathBuf {
+    let p = dir.join("site.pcapng");
+    let out = iotw()
+        .args(["simulate", "-w"])
+        .arg(&p)
+        .args(["--agents", "200", "--calls-per-hour", "3600", "--duration", "1h", "--seed", "11"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    p
+}
+
+fn expected_ids(capture: &Path) -> HashSet<String> {
+    let out = iotw()
+        .args(["capture", "--output", "ndjson", "--bulk", "--no-progress", "--quiet", "-r"])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("{\"create\""))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["create"]["_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn received(out: &Path) -> (usize, HashSet<String>) {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    let mut ids = HashSet::new();
+    let mut n = 0;
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        ids.insert(v["@metadata"]["_id"].as_str().unwrap().to_owned());
+        n += 1;
+    }
+    (n, ids)
+}
+
+fn config(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    let text = format!(
+        "[output]\nkind = \"logstash\"\ndata_dir = {:?}\n\n[logstash]\nhosts = [\"127.0.0.1:{port}\"]\n{extra}\n\
+         [elasticsearch]\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n",
+        dir.join("data")
+    );
+    let p = dir.join("iotw.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_hundred_thousand_documents_through_beats_are_all_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.ndjson");
+    let rx = Receiver::start(&out, 0);
+    let input = big_site(dir.path());
+    let want = expected_ids(&input);
+    assert!(want.len() >= 100_000, "{}", want.len());
+    let cfg = config(dir.path(), rx.port, "");
+    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let (n, ids) = received(&out);
+    assert_eq!(ids, want, "{stderr}");
+    assert_eq!(n, want.len(), "each once when nothing failed");
+    assert!(stderr.contains(&format!("acknowledged {}", want.len())), "{stderr}");
+}
+
+#[test]
+fn a_receiver_restarted_mid_stream_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.ndjson");
+    let first = Receiver::start(&out, 0);
+    let port = first.port;
+    let input = big_site(dir.path());
+    let want = expected_ids(&input);
+    let cfg = config(dir.path(), port, "window = 500\n");
+    let agent = iotw()
+        .args(["capture", "--no-progress", "-c"])
+        .arg(&cfg)
+        .arg("-r")
+        .arg(&input)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while received(&out).0 < 5_000 {
+        assert!(started.elapsed() < Duration::from_secs(120), "nothing arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(first); // killed in the middle of the stream
+    let before = received(&out).0;
+    assert!(before < want.len(), "the receiver went down after everything arrived");
+    std::thread::sleep(Duration::from_millis(1500));
+    let _second = Receiver::start(&out, port);
+    let run = agent.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let (_, ids) = received(&out);
+    assert_eq!(ids.len(), want.len(), "{stderr}");
+    assert_eq!(ids, want);
+    assert!(stderr.contains("failed") && !stderr.contains(", 0 failed"), "the outage shows: {stderr}");
+}
