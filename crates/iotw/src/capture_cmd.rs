@@ -327,10 +327,22 @@ impl Network {
             if !quiet {
                 eprintln!("iotw: shipping to Logstash ({})", cfg.logstash.hosts.join(", "));
             }
-            let ls = Arc::new(iotw_ship::logstash::Logstash::new(cfg.logstash(), counters.clone()));
-            let delivery = Delivery::start(ls, spool.clone());
+            let delivery = match cfg.logstash.protocol {
+                config::LogstashProtocol::Beats => Delivery::start(
+                    Arc::new(iotw_ship::logstash::Logstash::new(cfg.logstash(), counters.clone())),
+                    spool.clone(),
+                ),
+                config::LogstashProtocol::JsonLines => Delivery::start(
+                    Arc::new(iotw_ship::logstash::JsonLines::new(cfg.logstash(), counters.clone())),
+                    spool.clone(),
+                ),
+            };
             let dead_letter = PathBuf::new();
-            return Ok(Network { name: "logstash", counters, spool, spool_dir, delivery, flavour: None, dead_letter });
+            let name = match cfg.logstash.protocol {
+                config::LogstashProtocol::Beats => "logstash",
+                config::LogstashProtocol::JsonLines => "logstash json_lines",
+            };
+            return Ok(Network { name, counters, spool, spool_dir, delivery, flavour: None, dead_letter });
         }
         let es_cfg = cfg.elastic();
         if es_cfg.insecure {
@@ -428,9 +440,12 @@ impl NetworkReport {
     fn print(&self) {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        if self.name == "logstash" {
+        if self.name.starts_with("logstash") {
+            let (done, unit) =
+                if self.name == "logstash" { ("acknowledged", "windows") } else { ("written", "connections") };
             eprintln!(
-                "  logstash: accepted {}, acknowledged {}, retried {} ({} windows, {} failed, {} backoffs)",
+                "  {}: accepted {}, {done} {}, retried {} ({} {unit}, {} failed, {} backoffs)",
+                self.name,
                 get(&c.accepted),
                 get(&c.stored),
                 get(&c.retried),

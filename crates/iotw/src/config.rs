@@ -144,10 +144,19 @@ pub enum OutputKind {
     Logstash,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogstashProtocol {
+    Beats,
+    JsonLines,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogstashCfg {
-    /// `host:port` of each Logstash beats input, used round robin.
+    /// `beats` (lumberjack v2, acknowledged) or `json_lines` (a `tcp` input, one event per line).
+    pub protocol: LogstashProtocol,
+    /// `host:port` of each Logstash input, used round robin.
     pub hosts: Vec<String>,
     /// Events per window (acknowledged together).
     pub window: usize,
@@ -161,6 +170,7 @@ pub struct LogstashCfg {
 impl Default for LogstashCfg {
     fn default() -> Self {
         LogstashCfg {
+            protocol: LogstashProtocol::Beats,
             hosts: vec!["127.0.0.1:5044".into()],
             window: 2048,
             compression_level: 3,

@@ -150,3 +150,47 @@ fn a_receiver_restarted_mid_stream_loses_nothing() {
     assert_eq!(ids, want);
     assert!(stderr.contains("failed") && !stderr.contains(", 0 failed"), "the outage shows: {stderr}");
 }
+
+#[test]
+fn json_lines_output_writes_every_document_as_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("site.pcapng");
+    let sim = iotw()
+        .args(["simulate", "-w"])
+        .arg(&input)
+        .args(["--agents", "10", "--calls-per-hour", "600", "--duration", "10m", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(sim.status.success());
+    let want = expected_ids(&input);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let l3 = l2.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(c).lines().map_while(Result::ok) {
+                    l3.lock().unwrap().push(line);
+                }
+            });
+        }
+    });
+    let cfg = config(dir.path(), port, "protocol = \"json_lines\"\n");
+    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("logstash json_lines: accepted {n}, written {n}", n = want.len())), "{stderr}");
+    let started = Instant::now();
+    while lines.lock().unwrap().len() < want.len() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got: HashSet<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["@metadata"]["_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, want);
+}

@@ -7,9 +7,10 @@
 //! - [`spool`]: the disk spool between the pipeline and a network sink.
 //! - [`elastic`]: Elasticsearch and OpenSearch `_bulk` delivery from the spool; [`aws`]
 //!   SigV4 signing; [`templates`] the index templates and lifecycle policies of `iotw setup`.
-//! - [`logstash`]: Logstash's beats input (lumberjack v2) from the spool.
+//! - [`logstash`]: Logstash's beats input (lumberjack v2) or a `json_lines` TCP input, from the
+//!   spool.
 //!
-//! Not here yet: the `json_lines` TCP output, TLS to Logstash.
+//! Not here yet: TLS to Logstash.
 
 pub mod aws;
 pub mod elastic;

@@ -10,7 +10,12 @@
 //! `dataset`. Several hosts are used round robin; a failing one rests for a backoff, and the
 //! window goes again to the next. Delivery is at least once.
 //!
-//! Not here yet: TLS, the `json_lines` TCP output.
+//! [`JsonLines`] is the plainer alternative for a `tcp` input with the `json_lines` codec: the
+//! same events, one per line, no acknowledgement (a line written to the socket counts as
+//! delivered; if Logstash dies with lines in its buffers they are lost, which the Beats
+//! protocol is there to avoid).
+//!
+//! Not here yet: TLS.
 
 use crate::elastic::{backoff, excerpt, sleep_unless, Deliver};
 use crate::spool::{decode_batch, Claim, SpooledDoc};
@@ -36,6 +41,40 @@ pub struct LogstashConfig {
     pub concurrency: usize,
     /// Names the index in `@metadata.index` (`<prefix>-<dataset>-YYYY.MM.DD`).
     pub index_prefix: String,
+}
+
+/// One event: the document with `@metadata` (`_id`, `index`, `dataset`) first.
+fn event(d: &SpooledDoc<'_>, index_prefix: &str) -> Vec<u8> {
+    let mut event = Vec::with_capacity(d.json.len() + 128);
+    event.extend_from_slice(b"{\"@metadata\":{\"_id\":");
+    iotw_event::json::write_str(&mut event, d.id);
+    event.extend_from_slice(b",\"index\":");
+    iotw_event::json::write_str(&mut event, &crate::index_for(index_prefix, d.dataset, d.ts));
+    event.extend_from_slice(b",\"dataset\":");
+    iotw_event::json::write_str(&mut event, d.dataset);
+    event.push(b'}');
+    match d.json.strip_prefix(b"{") {
+        Some(rest) if rest.first() != Some(&b'}') => {
+            event.push(b',');
+            event.extend_from_slice(rest);
+        }
+        _ => event.push(b'}'),
+    }
+    event
+}
+
+/// Connects to `addr` with the timeouts of `timeout`.
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let sa = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("{addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr}: no address"))?;
+    let s = TcpStream::connect_timeout(&sa, timeout).map_err(|e| format!("{addr}: {e}"))?;
+    let _ = s.set_nodelay(true);
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    Ok(s)
 }
 
 #[derive(Debug)]
@@ -83,21 +122,7 @@ impl Logstash {
     pub fn window_frames(&self, docs: &[SpooledDoc<'_>]) -> Vec<u8> {
         let mut plain = Vec::with_capacity(docs.iter().map(|d| d.json.len() + 128).sum());
         for (i, d) in docs.iter().enumerate() {
-            let mut event = Vec::with_capacity(d.json.len() + 128);
-            event.extend_from_slice(b"{\"@metadata\":{\"_id\":");
-            iotw_event::json::write_str(&mut event, d.id);
-            event.extend_from_slice(b",\"index\":");
-            iotw_event::json::write_str(&mut event, &crate::index_for(&self.cfg.index_prefix, d.dataset, d.ts));
-            event.extend_from_slice(b",\"dataset\":");
-            iotw_event::json::write_str(&mut event, d.dataset);
-            event.push(b'}');
-            match d.json.strip_prefix(b"{") {
-                Some(rest) if rest.first() != Some(&b'}') => {
-                    event.push(b',');
-                    event.extend_from_slice(rest);
-                }
-                _ => event.push(b'}'),
-            }
+            let event = event(d, &self.cfg.index_prefix);
             plain.extend_from_slice(b"2J");
             plain.extend_from_slice(&(i as u32 + 1).to_be_bytes());
             plain.extend_from_slice(&(event.len() as u32).to_be_bytes());
@@ -128,16 +153,7 @@ impl Logstash {
     ) -> Result<(), String> {
         if conn.as_ref().is_none_or(|(h, _)| *h != host) {
             let addr = self.cfg.hosts.get(host).ok_or("no host")?;
-            let sa = addr
-                .to_socket_addrs()
-                .map_err(|e| format!("{addr}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{addr}: no address"))?;
-            let s = TcpStream::connect_timeout(&sa, self.cfg.timeout).map_err(|e| format!("{addr}: {e}"))?;
-            let _ = s.set_nodelay(true);
-            s.set_read_timeout(Some(self.cfg.timeout)).map_err(|e| e.to_string())?;
-            s.set_write_timeout(Some(self.cfg.timeout)).map_err(|e| e.to_string())?;
-            *conn = Some((host, s));
+            *conn = Some((host, connect(addr, self.cfg.timeout)?));
         }
         let Some((_, s)) = conn.as_mut() else { return Err("no connection".into()) };
         let addr = self.cfg.hosts.get(host).cloned().unwrap_or_default();
@@ -207,6 +223,77 @@ impl Deliver for Logstash {
 
     fn name(&self) -> &'static str {
         "iotw-logstash"
+    }
+}
+
+/// Logstash's `tcp` input with the `json_lines` codec: one event per line, no acknowledgement.
+#[derive(Debug)]
+pub struct JsonLines {
+    inner: Logstash,
+}
+
+impl JsonLines {
+    pub fn new(cfg: LogstashConfig, counters: Arc<ShipCounters>) -> JsonLines {
+        JsonLines { inner: Logstash::new(cfg, counters) }
+    }
+}
+
+impl Deliver for JsonLines {
+    fn deliver(&self, claim: &Claim, stop: &AtomicBool) -> bool {
+        let ls = &self.inner;
+        let mut lines = Vec::new();
+        let mut n = 0u64;
+        for r in &claim.records {
+            match decode_batch(r) {
+                Ok(docs) => {
+                    for d in docs {
+                        lines.extend_from_slice(&event(&d, &ls.cfg.index_prefix));
+                        lines.push(b'\n');
+                        n += 1;
+                    }
+                }
+                Err(e) => ls.counters.note_error(format!("spool record unreadable: {e}")),
+            }
+        }
+        let mut attempt = 0u32;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let host = ls.pick();
+            let addr = ls.cfg.hosts.get(host).cloned().unwrap_or_default();
+            ls.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = connect(&addr, ls.cfg.timeout)
+                .and_then(|mut s| s.write_all(&lines).and_then(|_| s.flush()).map_err(|e| format!("{addr}: {e}")));
+            match sent {
+                Ok(()) => {
+                    ls.mark(host, true);
+                    ls.counters.stored.fetch_add(n, Ordering::Relaxed);
+                    return true;
+                }
+                Err(e) => {
+                    ls.mark(host, false);
+                    ls.counters.request_errors.fetch_add(1, Ordering::Relaxed);
+                    ls.counters.retried.fetch_add(n, Ordering::Relaxed);
+                    ls.counters.note_error(e);
+                    attempt = attempt.saturating_add(1);
+                    ls.counters.backoffs.fetch_add(1, Ordering::Relaxed);
+                    sleep_unless(stop, backoff(ls.cfg.retry_initial, ls.cfg.retry_max, attempt));
+                }
+            }
+        }
+    }
+
+    fn counters(&self) -> &ShipCounters {
+        &self.inner.counters
+    }
+
+    fn shape(&self) -> (usize, usize, Duration) {
+        self.inner.shape()
+    }
+
+    fn name(&self) -> &'static str {
+        "iotw-json-lines"
     }
 }
 
