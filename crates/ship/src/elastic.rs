@@ -243,10 +243,6 @@ impl Elastic {
         })
     }
 
-    pub fn config(&self) -> &ElasticConfig {
-        &self.cfg
-    }
-
     /// Asks each endpoint in turn what it is; the first answer wins.
     pub fn detect(&self) -> Result<Flavour, ElasticError> {
         let mut last = None;

@@ -23,7 +23,7 @@ pub mod store;
 pub mod templates;
 
 use iotw_event::Event;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 /// Why a sink failed. The documents of a failed batch are not acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -104,12 +104,5 @@ impl ShipCounters {
 
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Documents delivered: stored, already there, or dead-lettered.
-    pub fn delivered(&self) -> u64 {
-        self.stored.load(Ordering::Relaxed)
-            + self.duplicates.load(Ordering::Relaxed)
-            + self.dead_lettered.load(Ordering::Relaxed)
     }
 }

@@ -396,13 +396,6 @@ impl Spool {
         Ok(())
     }
 
-    /// Hands out again everything not delivered (a worker gave up on its claims).
-    pub fn rewind(&self) {
-        let mut inner = self.lock();
-        inner.claimed = inner.acked;
-        inner.done.clear();
-    }
-
     fn save_ack(&self, at: Pos) -> Result<(), SpoolError> {
         let tmp = self.dir.join("ack.tmp");
         let path = self.dir.join("ack");
