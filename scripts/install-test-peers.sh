@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests compare iotw against: tshark (decoding oracle),
-# tcpdump (live-capture oracle), sipp (SIP traffic), the Community ID reference code and
-# osmem-server (an OpenSearch-compatible server). Idempotent; needs root (or sudo).
+# tcpdump (live-capture oracle), sipp (SIP traffic), the Community ID reference code,
+# osmem-server (an OpenSearch-compatible server), pylogbeat and openssl. Idempotent; needs root (or sudo).
 set -euo pipefail
 
 # The Community ID reference implementation (Corelight's), to check network.community_id.
@@ -23,6 +23,7 @@ command -v tshark  >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v sipp    >/dev/null 2>&1 || need+=(sip-tester)
 command -v ip      >/dev/null 2>&1 || need+=(iproute2)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates for TLS to Logstash
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""
