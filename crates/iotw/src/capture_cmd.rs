@@ -324,16 +324,21 @@ impl Network {
             let (spool_dir, spool_cfg) = cfg.spool("logstash");
             let spool = Arc::new(Spool::open(&spool_dir, spool_cfg).context("opening the spool")?);
             Self::tell_left(&spool, &spool_dir, quiet);
+            let ls_cfg = cfg.logstash().map_err(|e| anyhow::anyhow!("[logstash]: {e}"))?;
             if !quiet {
-                eprintln!("iotw: shipping to Logstash ({})", cfg.logstash.hosts.join(", "));
+                let tls = if cfg.logstash.tls { " over TLS" } else { "" };
+                eprintln!("iotw: shipping to Logstash{tls} ({})", cfg.logstash.hosts.join(", "));
+            }
+            if cfg.logstash.insecure_skip_verify {
+                eprintln!("iotw: WARNING: logstash.insecure_skip_verify is on: server certificates are not checked");
             }
             let delivery = match cfg.logstash.protocol {
                 config::LogstashProtocol::Beats => Delivery::start(
-                    Arc::new(iotw_ship::logstash::Logstash::new(cfg.logstash(), counters.clone())),
+                    Arc::new(iotw_ship::logstash::Logstash::new(ls_cfg, counters.clone())),
                     spool.clone(),
                 ),
                 config::LogstashProtocol::JsonLines => Delivery::start(
-                    Arc::new(iotw_ship::logstash::JsonLines::new(cfg.logstash(), counters.clone())),
+                    Arc::new(iotw_ship::logstash::JsonLines::new(ls_cfg, counters.clone())),
                     spool.clone(),
                 ),
             };

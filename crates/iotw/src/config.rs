@@ -165,6 +165,16 @@ pub struct LogstashCfg {
     pub timeout: Dur,
     /// Windows in flight at once (a connection each).
     pub concurrency: usize,
+    /// TLS on the connections (the input's `ssl_enabled => true`).
+    pub tls: bool,
+    /// PEM file of the CA certificates that signed the input's certificate; empty: the Mozilla
+    /// roots.
+    pub ca_file: PathBuf,
+    /// PEM files of a client certificate (chain) and its key, for inputs that require one.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Accept any server certificate (encrypted, not authenticated). Logged on every start.
+    pub insecure_skip_verify: bool,
 }
 
 impl Default for LogstashCfg {
@@ -176,6 +186,11 @@ impl Default for LogstashCfg {
             compression_level: 3,
             timeout: Dur(30_000_000_000),
             concurrency: 1,
+            tls: false,
+            ca_file: PathBuf::new(),
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            insecure_skip_verify: false,
         }
     }
 }
@@ -530,6 +545,19 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     if c.logstash.hosts.is_empty() || c.logstash.hosts.iter().any(|h| !h.contains(':')) {
         p.push(("logstash", "hosts", "needs host:port entries".to_owned()));
     }
+    if c.logstash.cert_file.as_os_str().is_empty() != c.logstash.key_file.as_os_str().is_empty() {
+        p.push(("logstash", "cert_file", "cert_file and key_file go together".to_owned()));
+    }
+    if !c.logstash.tls
+        && (!c.logstash.ca_file.as_os_str().is_empty()
+            || !c.logstash.cert_file.as_os_str().is_empty()
+            || c.logstash.insecure_skip_verify)
+    {
+        p.push(("logstash", "tls", "ca_file, cert_file and insecure_skip_verify need tls = true".to_owned()));
+    }
+    if c.logstash.insecure_skip_verify && !c.logstash.ca_file.as_os_str().is_empty() {
+        p.push(("logstash", "insecure_skip_verify", "a ca_file is not checked when verification is off".to_owned()));
+    }
     if c.spool.segment_bytes == 0 || c.spool.max_bytes < c.spool.segment_bytes {
         p.push(("spool", "max_bytes", "must be at least segment_bytes, which must be greater than 0".to_owned()));
     }
@@ -644,11 +672,23 @@ impl Config {
         }
     }
 
-    /// The Logstash sender's settings (retries as `[elasticsearch]`'s).
-    pub fn logstash(&self) -> iotw_ship::logstash::LogstashConfig {
+    /// The Logstash sender's settings (retries as `[elasticsearch]`'s); reading the TLS files
+    /// can fail.
+    pub fn logstash(&self) -> Result<iotw_ship::logstash::LogstashConfig, String> {
         let dur = |d: Dur| std::time::Duration::from_nanos(u64::try_from(d.0).unwrap_or(0));
         let l = &self.logstash;
-        iotw_ship::logstash::LogstashConfig {
+        let path = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+        let tls = if l.tls {
+            let settings = iotw_ship::tls::TlsSettings {
+                ca_file: path(&l.ca_file),
+                client_cert: path(&l.cert_file).zip(path(&l.key_file)),
+                insecure: l.insecure_skip_verify,
+            };
+            Some(iotw_ship::tls::client_config(&settings)?)
+        } else {
+            None
+        };
+        Ok(iotw_ship::logstash::LogstashConfig {
             hosts: l.hosts.clone(),
             window: l.window,
             compression_level: l.compression_level,
@@ -657,7 +697,8 @@ impl Config {
             retry_max: dur(self.elasticsearch.retry_max),
             concurrency: l.concurrency,
             index_prefix: self.elasticsearch.index_prefix.clone(),
-        }
+            tls,
+        })
     }
 
     /// The disk spool of a network sink named `sink`.
@@ -735,5 +776,16 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("genesys.profile"), "{e}");
         let e = check("[capture]\nfilter = \"port 99999\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("capture.filter"), "{e}");
+    }
+
+    #[test]
+    fn logstash_tls_settings_that_cannot_work_are_refused() {
+        let e = check("[logstash]\nca_file = \"ca.pem\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (None, Some("logstash.tls")), "{e}");
+        let e = check("[logstash]\ntls = true\ncert_file = \"c.pem\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("logstash.cert_file"), "{e}");
+        let c = check("[logstash]\ntls = true\nca_file = \"/no/such/ca.pem\"\n").unwrap_or_else(|e| panic!("{e}"));
+        let e = c.logstash().unwrap_err();
+        assert!(e.contains("/no/such/ca.pem"), "reading the file fails naming it: {e}");
     }
 }

@@ -8,9 +8,7 @@
 //! - [`elastic`]: Elasticsearch and OpenSearch `_bulk` delivery from the spool; [`aws`]
 //!   SigV4 signing; [`templates`] the index templates and lifecycle policies of `iotw setup`.
 //! - [`logstash`]: Logstash's beats input (lumberjack v2) or a `json_lines` TCP input, from the
-//!   spool.
-//!
-//! Not here yet: TLS to Logstash.
+//!   spool; [`tls`] their TLS client.
 
 pub mod aws;
 pub mod elastic;
@@ -21,6 +19,7 @@ pub mod queue;
 pub mod spool;
 pub mod store;
 pub mod templates;
+pub mod tls;
 
 use iotw_event::Event;
 use std::sync::atomic::AtomicU64;

@@ -15,10 +15,11 @@
 //! delivered; if Logstash dies with lines in its buffers they are lost, which the Beats
 //! protocol is there to avoid).
 //!
-//! Not here yet: TLS.
+//! Both speak TLS when `tls` is set (see [`crate::tls`]).
 
 use crate::elastic::{backoff, excerpt, sleep_unless, Deliver};
 use crate::spool::{decode_batch, Claim, SpooledDoc};
+use crate::tls::Conn;
 use crate::ShipCounters;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -41,6 +42,8 @@ pub struct LogstashConfig {
     pub concurrency: usize,
     /// Names the index in `@metadata.index` (`<prefix>-<dataset>-YYYY.MM.DD`).
     pub index_prefix: String,
+    /// TLS on every connection when set ([`crate::tls::client_config`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// One event: the document with `@metadata` (`_id`, `index`, `dataset`) first.
@@ -63,18 +66,23 @@ fn event(d: &SpooledDoc<'_>, index_prefix: &str) -> Vec<u8> {
     event
 }
 
-/// Connects to `addr` with the timeouts of `timeout`.
-fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
-    let sa = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("{addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr}: no address"))?;
-    let s = TcpStream::connect_timeout(&sa, timeout).map_err(|e| format!("{addr}: {e}"))?;
-    let _ = s.set_nodelay(true);
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    Ok(s)
+/// Connects to `addr` with the timeouts of `timeout`, trying each address the name resolves to
+/// (`localhost` may give `::1` first while the input listens on `127.0.0.1`), and wraps the
+/// socket in TLS when `tls` is given.
+fn connect(addr: &str, timeout: Duration, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Conn, String> {
+    let mut last = format!("{addr}: no address");
+    for sa in addr.to_socket_addrs().map_err(|e| format!("{addr}: {e}"))? {
+        match TcpStream::connect_timeout(&sa, timeout) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+                s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+                return Conn::new(s, addr, tls);
+            }
+            Err(e) => last = format!("{addr} ({sa}): {e}"),
+        }
+    }
+    Err(last)
 }
 
 #[derive(Debug)]
@@ -144,20 +152,14 @@ impl Logstash {
 
     /// Sends one window on `conn` (connecting first when there is none) and reads
     /// acknowledgements up to its last sequence number.
-    fn send_window(
-        &self,
-        conn: &mut Option<(usize, TcpStream)>,
-        host: usize,
-        frames: &[u8],
-        n: u32,
-    ) -> Result<(), String> {
+    fn send_window(&self, conn: &mut Option<(usize, Conn)>, host: usize, frames: &[u8], n: u32) -> Result<(), String> {
         if conn.as_ref().is_none_or(|(h, _)| *h != host) {
             let addr = self.cfg.hosts.get(host).ok_or("no host")?;
-            *conn = Some((host, connect(addr, self.cfg.timeout)?));
+            *conn = Some((host, connect(addr, self.cfg.timeout, self.cfg.tls.as_ref())?));
         }
         let Some((_, s)) = conn.as_mut() else { return Err("no connection".into()) };
         let addr = self.cfg.hosts.get(host).cloned().unwrap_or_default();
-        s.write_all(frames).map_err(|e| format!("{addr}: {e}"))?;
+        s.write_all(frames).and_then(|_| s.flush()).map_err(|e| format!("{addr}: {e}"))?;
         loop {
             let mut ack = [0u8; 6];
             s.read_exact(&mut ack).map_err(|e| format!("{addr}: waiting for the acknowledgement: {e}"))?;
@@ -181,7 +183,7 @@ impl Deliver for Logstash {
                 Err(e) => self.counters.note_error(format!("spool record unreadable: {e}")),
             }
         }
-        let mut conn: Option<(usize, TcpStream)> = None;
+        let mut conn: Option<(usize, Conn)> = None;
         for window in docs.chunks(self.cfg.window.clamp(1, MAX_WINDOW)) {
             let frames = self.window_frames(window);
             let mut attempt = 0u32;
@@ -263,8 +265,11 @@ impl Deliver for JsonLines {
             let host = ls.pick();
             let addr = ls.cfg.hosts.get(host).cloned().unwrap_or_default();
             ls.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let sent = connect(&addr, ls.cfg.timeout)
-                .and_then(|mut s| s.write_all(&lines).and_then(|_| s.flush()).map_err(|e| format!("{addr}: {e}")));
+            let sent = connect(&addr, ls.cfg.timeout, ls.cfg.tls.as_ref()).and_then(|mut s| {
+                s.write_all(&lines).and_then(|_| s.flush()).map_err(|e| format!("{addr}: {e}"))?;
+                s.close(ls.cfg.timeout.min(Duration::from_secs(5)));
+                Ok(())
+            });
             match sent {
                 Ok(()) => {
                     ls.mark(host, true);
@@ -313,6 +318,7 @@ mod tests {
                 retry_max: Duration::from_millis(2),
                 concurrency: 1,
                 index_prefix: "iotw".into(),
+                tls: None,
             },
             Arc::default(),
         );
