@@ -10,7 +10,7 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip pipeline kvlist tlib tlib_message tlib_log)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http pipeline kvlist tlib tlib_message tlib_log)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
@@ -41,6 +41,17 @@ import hashlib, sys
 for line in sys.stdin:
     b = bytes.fromhex(line.strip())
     open("corpus/sip/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' || true
+fi
+# HTTP seeds: the requests and responses of the local HTTP capture, one file per segment.
+mkdir -p corpus/http
+if [ -z "$(ls corpus/http)" ] && command -v tshark >/dev/null; then
+  tshark -r ../testdata/http/http-local.pcap -Y 'tcp.len > 0' -T fields -e tcp.payload 2>/dev/null \
+    | python3 -c '
+import hashlib, sys
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    open("corpus/http/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
 ' || true
 fi
 run() {

@@ -7,6 +7,7 @@
 #      and to a Beats receiver (tests/logstash.rs)
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
+#      scripts/compare-http.py: every HTTP request's and response's fields against tshark's
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
 #      documents --output ndjson makes, by kind, each id once;
 #      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
@@ -28,6 +29,7 @@ suite "cargo test" cargo test --workspace --locked
 cargo build --release --locked --quiet || { echo "release build failed"; exit 1; }
 suite "tshark comparison: flows and streams" python3 scripts/compare-tshark.py
 suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
+suite "tshark comparison: HTTP messages" python3 scripts/compare-http.py
 suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
 suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
 if [ "$(id -u)" -eq 0 ]; then

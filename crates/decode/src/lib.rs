@@ -8,10 +8,11 @@
 //!
 //! This crate also turns flows and anomalies into documents ([`records`]).
 //!
-//! Protocols live in one folder each (`sip/` today; `http/`, `tls/`, `genesys/` to come), each
+//! Protocols live in one folder each (`sip/`, `http/`, `genesys/`; `tls/` to come), each
 //! split into `parser.rs` (pure), `state.rs` (per-flow state) and `event.rs` (documents).
 
 pub mod genesys;
+pub mod http;
 pub mod records;
 mod session;
 pub mod sip;
@@ -149,6 +150,21 @@ impl Ctx<'_> {
     ) -> Event {
         let mut e = Event::new(dataset, kind, self.ts, identity);
         self.endpoints.write(&mut e, self.meta, self.dir, protocol);
+        e
+    }
+
+    /// A new document at `ts` with the endpoints set for direction `dir` (a transaction's
+    /// document is written when its response ends, but is dated and oriented by its request).
+    pub fn event_at(
+        &mut self,
+        dataset: &'static str,
+        kind: &'static str,
+        ts: Nanos,
+        dir: Dir,
+        identity: &[&[u8]],
+    ) -> Event {
+        let mut e = Event::new(dataset, kind, ts, identity);
+        self.endpoints.write(&mut e, self.meta, dir, dataset);
         e
     }
 

@@ -64,6 +64,14 @@ impl Dir {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The other side.
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::Orig => Dir::Resp,
+            Dir::Resp => Dir::Orig,
+        }
+    }
 }
 
 /// Packets and bytes of one direction. Bytes are frame bytes on the wire, as tshark counts.

@@ -23,6 +23,7 @@ pub struct Config {
     pub reassembly: ReassemblyLimits,
     pub defrag: DefragCfg,
     pub decode: DecodeLimits,
+    pub http: iotw_decode::http::HttpOptions,
     pub output: OutputCfg,
     pub elasticsearch: ElasticCfg,
     pub logstash: LogstashCfg,
@@ -497,6 +498,7 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("defrag", "max_fragments", c.defrag.max_fragments);
     positive("decode", "max_message", c.decode.max_message);
     positive("decode", "max_probe", c.decode.max_probe);
+    positive("http", "max_head", c.http.max_head);
     positive("output", "batch_size", c.output.batch_size);
     positive("output", "queue_batches", c.output.queue_batches);
     positive("capture", "queue_blocks", c.capture.queue_blocks);

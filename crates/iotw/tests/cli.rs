@@ -324,9 +324,14 @@ fn setup_prints_a_template_per_dataset_without_a_server() {
     assert!(out.status.success());
     let lines: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 9);
     let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"iotw-sip") && names.contains(&"iotw-journey"), "{names:?}");
+    let http = &lines[names.iter().position(|n| *n == "iotw-http").unwrap()]["template"]["template"]["mappings"];
+    let p = &http["properties"];
+    assert_eq!(p["http"]["properties"]["response"]["properties"]["status_code"]["type"], "long");
+    assert_eq!(p["url"]["properties"]["original"]["type"], "keyword");
+    assert_eq!(p["event"]["properties"]["start"]["type"], "date");
     for l in &lines {
         let t = &l["template"];
         assert!(t["index_patterns"][0].as_str().unwrap().ends_with("-*"));

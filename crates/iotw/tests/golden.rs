@@ -9,10 +9,14 @@ use std::path::Path;
 use std::process::Command;
 
 fn golden(capture: &str) {
+    golden_in("testdata/captures", capture);
+}
+
+fn golden_in(dir: &str, capture: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new(env!("CARGO_BIN_EXE_iotw"))
         .args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"])
-        .arg(root.join("testdata/captures").join(capture))
+        .arg(root.join(dir).join(capture))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -46,4 +50,9 @@ fn sip_over_udp_golden() {
 #[test]
 fn ipv6_golden() {
     golden("ipv6.pcap");
+}
+
+#[test]
+fn http_transactions_golden() {
+    golden_in("testdata/http", "http-local.pcap");
 }
