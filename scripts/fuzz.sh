@@ -10,7 +10,7 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http pipeline kvlist tlib tlib_message tlib_log)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls pipeline kvlist tlib tlib_message tlib_log)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
@@ -53,6 +53,19 @@ for line in sys.stdin:
     b = bytes.fromhex(line.strip())
     open("corpus/http/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
 ' || true
+fi
+# TLS seeds: each direction's stream of the local TLS capture (records as sent).
+mkdir -p corpus/tls
+if [ -z "$(ls corpus/tls)" ] && command -v tshark >/dev/null; then
+  for s in 0 1 2 3 4 5; do
+    tshark -r ../testdata/tls/tls-local.pcap -q -z "follow,tcp,raw,$s" 2>/dev/null \
+      | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -4 | python3 -c '
+import hashlib, sys
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    open("corpus/tls/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' || true
+  done
 fi
 run() {
   local t=$1

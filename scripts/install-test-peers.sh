@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests compare iotw against: tshark (decoding oracle),
 # tcpdump (live-capture oracle), sipp (SIP traffic), the Community ID reference code,
-# osmem-server (an OpenSearch-compatible server), pylogbeat and openssl. Idempotent; needs root (or sudo).
+# osmem-server (an OpenSearch-compatible server), pylogbeat, ja4plus and openssl. Idempotent; needs root (or sudo).
 set -euo pipefail
 
 # The Community ID reference implementation (Corelight's), to check network.community_id.
@@ -17,6 +17,10 @@ python3 -c "import osmem_server" 2>/dev/null || python3 -m pip install -q osmem-
 # (scripts/check-lumberjack-receiver.py) before it checks iotw's Logstash output.
 python3 -c "import pylogbeat" 2>/dev/null || python3 -m pip install -q pylogbeat 2>/dev/null \
   || python3 -m pip install -q --break-system-packages pylogbeat
+
+# ja4plus: a third-party JA4+ implementation, to check JA4/JA4S (scripts/compare-tls.py).
+command -v ja4plus >/dev/null 2>&1 || python3 -m pip install -q ja4plus 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages ja4plus
 
 need=()
 command -v tshark  >/dev/null 2>&1 || need+=(tshark)

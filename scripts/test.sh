@@ -8,6 +8,7 @@
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #      scripts/compare-http.py: every HTTP request's and response's fields against tshark's
+#      scripts/compare-tls.py: every TLS handshake's fields against tshark's and ja4plus's
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
 #      documents --output ndjson makes, by kind, each id once;
 #      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
@@ -30,6 +31,7 @@ cargo build --release --locked --quiet || { echo "release build failed"; exit 1;
 suite "tshark comparison: flows and streams" python3 scripts/compare-tshark.py
 suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
 suite "tshark comparison: HTTP messages" python3 scripts/compare-http.py
+suite "tshark and ja4plus comparison: TLS handshakes" python3 scripts/compare-tls.py
 suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
 suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
 if [ "$(id -u)" -eq 0 ]; then

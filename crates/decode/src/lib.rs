@@ -8,7 +8,7 @@
 //!
 //! This crate also turns flows and anomalies into documents ([`records`]).
 //!
-//! Protocols live in one folder each (`sip/`, `http/`, `genesys/`; `tls/` to come), each
+//! Protocols live in one folder each (`sip/`, `http/`, `tls/`, `genesys/`), each
 //! split into `parser.rs` (pure), `state.rs` (per-flow state) and `event.rs` (documents).
 
 pub mod genesys;
@@ -16,6 +16,7 @@ pub mod http;
 pub mod records;
 mod session;
 pub mod sip;
+pub mod tls;
 
 pub use session::{Registry, Session};
 

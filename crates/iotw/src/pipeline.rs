@@ -178,6 +178,7 @@ fn registry(cfg: &Config) -> Registry {
     let mut r = Registry::new(cfg.decode_limits());
     r.register(Box::new(iotw_decode::sip::Sip));
     r.register(Box::new(iotw_decode::http::Http::new(cfg.http.clone())));
+    r.register(Box::new(iotw_decode::tls::Tls));
     r.register(Box::new(iotw_decode::genesys::Tlib::new(cfg.genesys.wire.clone())));
     r
 }

@@ -44,7 +44,8 @@ fn capture_stores_and_search_finds_it_again_without_duplicates() {
         let out = run(iotw().args(["capture", "--no-progress", "--data-dir", data, "-r"]).arg(&f));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let want = if round == 0 { "written 7, already stored 0" } else { "written 0, already stored 7" };
+        // 7 flows and their 7 TLS handshakes.
+        let want = if round == 0 { "written 14, already stored 0" } else { "written 0, already stored 14" };
         assert!(stderr.contains(want), "round {round}: {stderr}");
     }
     let out = run(iotw().args([
@@ -74,8 +75,14 @@ fn capture_stores_and_search_finds_it_again_without_duplicates() {
         "json",
     ]));
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "time range excludes everything");
-    let out =
-        run(iotw().args(["search", "--data-dir", data, "source.ip:10.42.0.1", "--fields", "source.port,flow.history"]));
+    let out = run(iotw().args([
+        "search",
+        "--data-dir",
+        data,
+        "source.ip:10.42.0.1 AND event.dataset:flow",
+        "--fields",
+        "source.port,flow.history",
+    ]));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("source.port"), "{table}");
     assert_eq!(table.lines().count(), 8, "header and 7 rows: {table}");
@@ -104,12 +111,13 @@ fn ndjson_flow_documents_carry_ecs_fields() {
 fn bulk_output_pairs_a_create_action_with_each_document() {
     let (docs, _, code) = ndjson(&["--bulk", "-r", testdata("tls13-rfc8446.pcap").to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert_eq!(docs.len(), 4);
+    assert_eq!(docs.len(), 8, "two flows and their two TLS handshakes");
     for pair in docs.chunks(2) {
         let action = &pair[0]["create"];
-        assert!(action["_index"].as_str().unwrap().starts_with("iotw-flow-"));
+        let dataset = pair[1]["event"]["dataset"].as_str().unwrap();
+        assert!(dataset == "flow" || dataset == "tls", "{dataset}");
+        assert!(action["_index"].as_str().unwrap().starts_with(&format!("iotw-{dataset}-")));
         assert!(action["_id"].as_str().unwrap().len() >= 16);
-        assert_eq!(pair[1]["event"]["dataset"], "flow");
     }
 }
 
@@ -324,7 +332,7 @@ fn setup_prints_a_template_per_dataset_without_a_server() {
     assert!(out.status.success());
     let lines: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 9);
+    assert_eq!(lines.len(), 10);
     let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"iotw-sip") && names.contains(&"iotw-journey"), "{names:?}");
     let http = &lines[names.iter().position(|n| *n == "iotw-http").unwrap()]["template"]["template"]["mappings"];

@@ -56,3 +56,8 @@ fn ipv6_golden() {
 fn http_transactions_golden() {
     golden_in("testdata/http", "http-local.pcap");
 }
+
+#[test]
+fn tls_handshakes_golden() {
+    golden_in("testdata/tls", "tls-local.pcap");
+}
