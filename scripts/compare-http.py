@@ -10,12 +10,11 @@ response time (tshark's http.time against event.duration, within 1 ms). Exit sta
 
 Usage: scripts/compare-http.py [--iotw PATH] [CAPTURE ...]
 """
-import argparse
 import glob
 import os
 import sys
 
-from peers import ROOT, captures, iotw_documents, require_tshark, run
+from peers import ROOT, Agreement, arguments, captures, iotw_documents, run
 
 FIELDS = ["method", "uri", "status", "content_type", "content_length", "response_time"]
 EF = ["frame.number", "frame.time_epoch", "tcp.srcport", "tcp.dstport", "http.request.method", "http.request.uri", "http.response.code",
@@ -109,42 +108,15 @@ def agree(field, t, o):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
-    ap.add_argument("captures", nargs="*")
-    a = ap.parse_args()
-    require_tshark()
+    a = arguments(__doc__)
     caps = a.captures or (captures("http*.pcap") + sorted(glob.glob(os.path.join(ROOT, "testdata", "http", "*.pcap"))))
-    total = {f: [0, 0] for f in FIELDS}
-    bad = 0
-    print(f"{'capture':22} {'requests':>8} {'responses':>9}  " + " ".join(f"{f[:14]:>14}" for f in FIELDS))
+    table = Agreement(FIELDS, 22)
+    table.header(["requests", "responses"])
     for c in caps:
         theirs, ours = tshark_messages(c), iotw_messages(a.iotw, c)
-        row = {f: [0, 0] for f in FIELDS}
-        for key in sorted(set(theirs) | set(ours)):
-            t, o = theirs.get(key), ours.get(key)
-            if t is None or o is None:
-                print(f"    {os.path.basename(c)} {key}: tshark {t} iotw {o}")
-                bad += 1
-                continue
-            for f in FIELDS:
-                row[f][0] += 1
-                if agree(f, t, o):
-                    row[f][1] += 1
-                else:
-                    bad += 1
-                    print(f"    {os.path.basename(c)} {key} {f}: tshark {t} iotw {o}")
-        for f in FIELDS:
-            total[f][0] += row[f][0]
-            total[f][1] += row[f][1]
         responses = sum(1 for t in theirs.values() if "status" in t)
-        cells = " ".join(f"{100.0 * row[f][1] / max(row[f][0], 1):>13.2f}%" for f in FIELDS)
-        print(f"{os.path.basename(c):22} {len(theirs):>8} {responses:>9}  {cells}")
-    cells = " ".join(f"{100.0 * total[f][1] / max(total[f][0], 1):>13.2f}%" for f in FIELDS)
-    print(f"{'all':22} {total['method'][0]:>8} {'':>9}  {cells}")
-    ok = bad == 0 and all(v[0] == v[1] for v in total.values())
-    print("HTTP fields: 100 % agreement with tshark" if ok else "HTTP fields: DIFFER from tshark")
-    sys.exit(0 if ok else 1)
+        table.capture(os.path.basename(c), theirs, ours, [len(theirs), responses], agree)
+    sys.exit(0 if table.finish("HTTP fields against tshark") else 1)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ Server), Content-Length, SDP media ports and payload types. Exit status 0 only a
 
 Usage: scripts/compare-sip.py [--iotw PATH] [CAPTURE ...]
 """
-import argparse
 import os
 import sys
 
-from peers import ROOT, captures, iotw_documents, require_tshark, run
+from peers import arguments, captures, iotw_documents, run
 
 AGG = "|"
 FIELDS = ["kind", "call_id", "cseq", "from_tag", "to_tag", "branch", "user_agent", "content_length", "media_ports", "payload_types"]
@@ -114,11 +113,7 @@ def compare_calls(iotw, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
-    ap.add_argument("captures", nargs="*")
-    a = ap.parse_args()
-    require_tshark()
+    a = arguments(__doc__)
     caps = a.captures or captures("sip.pcapng", "sipp-*")
     total = {f: [0, 0] for f in FIELDS}
     bad = 0

@@ -10,7 +10,6 @@ agreement table; exit status 0 only at 100 % with every session found on both si
 
 Usage: scripts/compare-tls.py [--iotw PATH] [CAPTURE ...]
 """
-import argparse
 import glob
 import json
 import os
@@ -20,7 +19,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from peers import ROOT, captures, iotw_documents, require_tshark, run
+from peers import ROOT, Agreement, arguments, captures, iotw_documents, run
 
 FIELDS = ["sni", "version", "cipher", "ja3", "ja3s", "subject", "issuer", "not_after", "ja4", "ja4s"]
 VERSIONS = {"0x0304": "1.3", "0x0303": "1.2", "0x0302": "1.1", "0x0301": "1.0", "0x0300": "3.0"}
@@ -121,48 +120,19 @@ def iotw_sessions(iotw, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
-    ap.add_argument("captures", nargs="*")
-    a = ap.parse_args()
-    require_tshark()
+    a = arguments(__doc__)
     if not shutil.which("ja4plus"):
         sys.exit("ja4plus is missing: run scripts/install-test-peers.sh")
     caps = a.captures or (captures("tls*.pcap*", "retrans-tls.pcap") +
                           sorted(glob.glob(os.path.join(ROOT, "testdata", "tls", "*.pcap*"))))
-    total = {f: [0, 0] for f in FIELDS}
-    bad = 0
-    print(f"{'capture':28} {'sessions':>8}  " + " ".join(f"{f[:9]:>9}" for f in FIELDS))
+    table = Agreement(FIELDS, 28)
+    table.header(["sessions"])
     for c in caps:
         theirs = tshark_sessions(c)
         for port, v in ja4plus_sessions(c).items():
             theirs.setdefault(port, {}).update(v)
-        ours = iotw_sessions(a.iotw, c)
-        row = {f: [0, 0] for f in FIELDS}
-        for port in sorted(set(theirs) | set(ours)):
-            t, o = theirs.get(port), ours.get(port)
-            if t is None or o is None:
-                print(f"    {os.path.basename(c)} port {port}: tshark {t} iotw {o}")
-                bad += 1
-                continue
-            for f in FIELDS:
-                row[f][0] += 1
-                if t.get(f) == o.get(f):
-                    row[f][1] += 1
-                else:
-                    bad += 1
-                    print(f"    {os.path.basename(c)} port {port} {f}: tshark/ja4plus {t.get(f)!r} iotw {o.get(f)!r}")
-        for f in FIELDS:
-            total[f][0] += row[f][0]
-            total[f][1] += row[f][1]
-        cells = " ".join(f"{100.0 * row[f][1] / row[f][0]:>8.1f}%" if row[f][0] else f"{'-':>9}" for f in FIELDS)
-        print(f"{os.path.basename(c):28} {len(theirs):>8}  {cells}")
-    n = total["ja3"][0]
-    cells = " ".join(f"{100.0 * total[f][1] / max(total[f][0], 1):>8.1f}%" for f in FIELDS)
-    print(f"{'all':28} {n:>8}  {cells}")
-    ok = bad == 0 and n > 0 and all(v[0] == v[1] for v in total.values())
-    print("TLS fields: 100 % agreement with tshark and ja4plus" if ok else "TLS fields: DIFFER")
-    sys.exit(0 if ok else 1)
+        table.capture(os.path.basename(c), theirs, iotw_sessions(a.iotw, c), [len(theirs)])
+    sys.exit(0 if table.finish("TLS fields against tshark and ja4plus") else 1)
 
 
 if __name__ == "__main__":

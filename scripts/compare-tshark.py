@@ -12,13 +12,12 @@
 Usage: scripts/compare-tshark.py [--iotw PATH] [CAPTURE ...]   (default: ../shared/captures/*, else testdata/captures/*)
 Exit status 0 only when everything agrees.
 """
-import argparse
 import collections
 import os
 import re
 import sys
 
-from peers import ROOT, captures, iotw_documents, require_tshark, run
+from peers import arguments, captures, iotw_documents, run
 
 
 
@@ -204,11 +203,7 @@ def compare_streams(iotw, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
-    ap.add_argument("captures", nargs="*")
-    a = ap.parse_args()
-    require_tshark()
+    a = arguments(__doc__)
     try:
         import communityid  # noqa: F401
     except ImportError:

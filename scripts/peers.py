@@ -35,3 +35,61 @@ def iotw_documents(iotw, path):
     """Every document `iotw capture --output ndjson` writes for one capture."""
     out = run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"])
     return [json.loads(line) for line in out.splitlines()]
+
+
+def arguments(doc):
+    """The comparison scripts' command line: --iotw PATH and captures; tshark must be there."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
+    ap.add_argument("captures", nargs="*")
+    a = ap.parse_args()
+    require_tshark()
+    return a
+
+
+class Agreement:
+    """Per-field agreement between a peer's records and iotw's, matched by key: a row per
+    capture, a total, and every difference printed."""
+
+    def __init__(self, fields, width):
+        self.fields, self.width = fields, width
+        self.total = {f: [0, 0] for f in fields}
+        self.bad = 0
+
+    def header(self, counts):
+        print(f"{'capture':{self.width}} " + " ".join(f"{c:>9}" for c in counts) + "  "
+              + " ".join(f"{f[:13]:>13}" for f in self.fields))
+
+    def capture(self, name, theirs, ours, counts, agree=lambda f, t, o: t.get(f) == o.get(f)):
+        row = {f: [0, 0] for f in self.fields}
+        for key in sorted(set(theirs) | set(ours)):
+            t, o = theirs.get(key), ours.get(key)
+            if t is None or o is None:
+                print(f"    {name} {key}: peer {t} iotw {o}")
+                self.bad += 1
+                continue
+            for f in self.fields:
+                row[f][0] += 1
+                if agree(f, t, o):
+                    row[f][1] += 1
+                else:
+                    self.bad += 1
+                    print(f"    {name} {key} {f}: peer {t.get(f)!r} iotw {o.get(f)!r}")
+        for f in self.fields:
+            self.total[f][0] += row[f][0]
+            self.total[f][1] += row[f][1]
+        print(f"{name:{self.width}} " + " ".join(f"{c:>9}" for c in counts) + "  " + self._cells(row))
+
+    @staticmethod
+    def _cells(row):
+        return " ".join(f"{100.0 * a / n:>12.2f}%" if n else f"{'-':>13}" for n, a in row.values())
+
+    def finish(self, what):
+        """Prints the total; true at 100 % with something compared."""
+        n = max(v[0] for v in self.total.values())
+        print(f"{'all':{self.width}} {n:>9}  " + self._cells(self.total))
+        ok = self.bad == 0 and n > 0 and all(v[0] == v[1] for v in self.total.values())
+        print(f"{what}: 100 % agreement" if ok else f"{what}: DIFFER")
+        return ok

@@ -58,15 +58,11 @@ impl<'a> Head<'a> {
     }
 }
 
-/// Why bytes are not an HTTP message head; `code` is the anomaly's reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub code: &'static str,
-    pub detail: String,
-}
+/// Errors are anomalies: `code` is the reason counted, `detail` says where.
+pub type ParseError = crate::Anomaly;
 
 fn error(code: &'static str, detail: impl Into<String>) -> ParseError {
-    ParseError { code, detail: detail.into() }
+    crate::Anomaly::new(code, detail.into())
 }
 
 /// A head, or how many more bytes at least are needed to finish it.

@@ -91,7 +91,7 @@ impl HttpDecoder {
             StartLine::Request { .. } => None,
             StartLine::Response { .. } => self.pending.front().and_then(|r| r.method()),
         };
-        let framing = parser::framing(head, method).map_err(|e| Anomaly::new(e.code, e.detail))?;
+        let framing = parser::framing(head, method)?;
         let msg = Message::of(head, self.seq, started, ctx.ts, dir, &self.opts, self.limits.max_decompressed);
         match head.start {
             StartLine::Request { .. } => {
@@ -217,7 +217,7 @@ impl HttpDecoder {
                                 return Progress::NeedMore { consumed: at, needed: rest.len() + 1 };
                             }
                             self.sides[di] = Side { after_invalid: true.into(), ..Side::default() };
-                            return Progress::Invalid(Anomaly::new(e.code, e.detail));
+                            return Progress::Invalid(e);
                         }
                     }
                 }
@@ -242,7 +242,7 @@ impl HttpDecoder {
                         self.sides[di].body = Body::ChunkData(size);
                     }
                     Ok(None) => return Progress::NeedMore { consumed: at, needed: rest.len() + 1 },
-                    Err(e) => return self.bad_body(ctx, at, rest.len(), Anomaly::new(e.code, e.detail)),
+                    Err(e) => return self.bad_body(ctx, at, rest.len(), e),
                 },
                 Body::ChunkData(left) => {
                     let take = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));

@@ -32,14 +32,11 @@ pub mod hs {
 /// Largest record body: 2^14 plus the 2048 bytes of expansion TLS 1.2 allows a ciphertext.
 pub const MAX_RECORD: usize = (1 << 14) + 2048;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub code: &'static str,
-    pub detail: String,
-}
+/// Errors are anomalies: `code` is the reason counted, `detail` says where.
+pub type ParseError = crate::Anomaly;
 
 fn error(code: &'static str, detail: impl Into<String>) -> ParseError {
-    ParseError { code, detail: detail.into() }
+    crate::Anomaly::new(code, detail.into())
 }
 
 /// One record: content type, record-layer version, body.

@@ -87,7 +87,7 @@ impl TlsDecoder {
                         Ok(None) => break Ok(()),
                         Err(e) => {
                             at = buf.len();
-                            break Err(Anomaly::new(e.code, e.detail));
+                            break Err(e);
                         }
                     }
                 };
@@ -112,7 +112,6 @@ impl TlsDecoder {
     }
 
     fn on_handshake(&mut self, ctx: &mut Ctx<'_>, t: u8, msg: &[u8]) -> Result<(), Anomaly> {
-        let bad = |e: parser::ParseError| Anomaly::new(e.code, e.detail);
         match t {
             hs::CLIENT_HELLO => {
                 if self.emitted || self.session.client_hello.is_some() {
@@ -121,12 +120,12 @@ impl TlsDecoder {
                     self.session = Session::default();
                     self.emitted = false;
                 }
-                self.session.client_hello = Some(parser::client_hello(msg).map_err(bad)?);
+                self.session.client_hello = Some(parser::client_hello(msg)?);
                 self.session.client_hello_dir = Some(ctx.dir);
                 self.session.started = ctx.ts;
             }
             hs::SERVER_HELLO => {
-                let s = parser::server_hello(msg).map_err(bad)?;
+                let s = parser::server_hello(msg)?;
                 if s.negotiated() >= 0x0304 {
                     // Everything after the ServerHello is encrypted, both ways.
                     for side in &mut self.sides {
@@ -140,12 +139,12 @@ impl TlsDecoder {
                 self.session.server_hello_dir = Some(ctx.dir);
             }
             hs::CERTIFICATE => {
-                let ders = parser::certificates(msg, MAX_CHAIN).map_err(bad)?;
+                let ders = parser::certificates(msg, MAX_CHAIN)?;
                 let mut chain = Vec::with_capacity(ders.len());
                 for der in ders {
                     match parser::certificate(der) {
                         Ok(c) => chain.push(c),
-                        Err(e) => ctx.anomaly(&bad(e)),
+                        Err(e) => ctx.anomaly(&e),
                     }
                 }
                 let from_server = self.session.server_hello_dir == Some(ctx.dir)
@@ -191,7 +190,7 @@ impl Decoder for TlsDecoder {
                     if at > 0 {
                         return Progress::NeedMore { consumed: at, needed: input.len() - at + 1 };
                     }
-                    return Progress::Invalid(Anomaly::new(e.code, e.detail));
+                    return Progress::Invalid(e);
                 }
             }
         }
