@@ -10,7 +10,7 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls pipeline kvlist tlib tlib_message tlib_log)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt pipeline kvlist tlib tlib_message tlib_log)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
@@ -64,6 +64,24 @@ import hashlib, sys
 for line in sys.stdin:
     b = bytes.fromhex(line.strip())
     open("corpus/tls/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' || true
+  done
+fi
+# Decryption seeds: the RFC 8446 example's two connections as the target reads them (a
+# direction byte, a u16 length, the bytes, per chunk); the key log is built into the target.
+mkdir -p corpus/tls_decrypt
+if [ -z "$(ls corpus/tls_decrypt)" ] && command -v tshark >/dev/null; then
+  for s in 0 1; do
+    tshark -r ../testdata/captures/tls13-rfc8446.pcap -q -z "follow,tcp,raw,$s" 2>/dev/null | python3 -c '
+import struct, sys
+out = b""
+for line in sys.stdin:
+    h = line.strip()
+    if not h or not all(c in "0123456789abcdef" for c in h):
+        continue
+    b = bytes.fromhex(h)
+    out += struct.pack(">BH", 1 if line.startswith("\t") else 0, len(b)) + b
+open("corpus/tls_decrypt/stream-'"$s"'", "wb").write(out)
 ' || true
   done
 fi

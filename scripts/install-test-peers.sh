@@ -27,7 +27,8 @@ command -v tshark  >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v sipp    >/dev/null 2>&1 || need+=(sip-tester)
 command -v ip      >/dev/null 2>&1 || need+=(iproute2)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates for TLS to Logstash
+command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates (Logstash TLS, live TLS)
+command -v curl    >/dev/null 2>&1 || need+=(curl)      # the live TLS decryption check
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

@@ -9,10 +9,12 @@
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #      scripts/compare-http.py: every HTTP request's and response's fields against tshark's
 #      scripts/compare-tls.py: every TLS handshake's fields against tshark's and ja4plus's
+#      scripts/compare-https.py: decrypted HTTP and followed TLS plaintext against tshark's
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
 #      documents --output ndjson makes, by kind, each id once;
 #      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
+#      scripts/live-tls-test.sh: curl over HTTPS on lo, decrypted live with its key log (root only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0
@@ -32,10 +34,12 @@ suite "tshark comparison: flows and streams" python3 scripts/compare-tshark.py
 suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
 suite "tshark comparison: HTTP messages" python3 scripts/compare-http.py
 suite "tshark and ja4plus comparison: TLS handshakes" python3 scripts/compare-tls.py
+suite "tshark comparison: TLS decryption" python3 scripts/compare-https.py
 suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
 suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
 if [ "$(id -u)" -eq 0 ]; then
   suite "live capture" scripts/live-test.sh
+  suite "live TLS decryption" scripts/live-tls-test.sh
 else
   echo "=== live capture: needs root (AF_PACKET); run as root to include it"
   failed=$((failed + 1))

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let limits = DecodeLimits { max_message: 65536, ..DecodeLimits::default() };
     let mut reg = Registry::new(limits);
-    reg.register(Box::new(Tls));
+    reg.register(Box::new(Tls::new()));
     let a = Endpoint { ip: "192.0.2.1".parse().unwrap(), port: 50000 };
     let b = Endpoint { ip: "192.0.2.2".parse().unwrap(), port: 443 };
     let m = FlowMeta::new(0, 6, a, b, 0, 1, 0);

@@ -42,7 +42,7 @@ fn record(content: u8, body: &[u8]) -> Vec<u8> {
 
 fn run(steps: &[(Dir, i64, Vec<u8>)], chunk: usize) -> Vec<Event> {
     let mut reg = Registry::new(DecodeLimits::default());
-    reg.register(Box::new(Tls));
+    reg.register(Box::new(Tls::new()));
     let a = Endpoint { ip: "192.0.2.1".parse().unwrap(), port: 50000 };
     let b = Endpoint { ip: "192.0.2.2".parse().unwrap(), port: 443 };
     let m = FlowMeta::new(0, 6, a, b, 0, 1, 0);

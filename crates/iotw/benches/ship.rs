@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 fn documents(capture: &std::path::Path) -> Vec<Event> {
     let cfg = iotw::config::Config::default();
     let (tx, rx, _) = iotw_ship::queue::queue::<Vec<Event>>(1 << 20, iotw_ship::queue::FullPolicy::Block);
-    let mut p = Pipeline::new(&cfg, None, vec![], tx);
+    let mut p = Pipeline::new(&cfg, None, vec![], tx, Default::default());
     let mut f = iotw_capture::CaptureFile::open(capture, 0, cfg.file_limits()).expect("capture opens");
     while f.advance().expect("capture reads") {
         if let Some(frame) = f.current() {

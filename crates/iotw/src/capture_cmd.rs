@@ -61,6 +61,10 @@ pub struct CaptureArgs {
     /// No summary at the end.
     #[arg(short, long)]
     quiet: bool,
+    /// NSS key log (SSLKEYLOGFILE format) with the secrets of TLS sessions to decrypt; read
+    /// again as it grows. Repeatable. Secrets embedded in pcapng files are used as well.
+    #[arg(long = "tls-keylog", value_name = "FILE")]
+    tls_keylog: Vec<PathBuf>,
 }
 
 /// What the shipper thread did.
@@ -161,6 +165,14 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     for (i, p) in a.files.iter().enumerate() {
         files.push(CaptureFile::open(p, i as u16, cfg.file_limits())?);
     }
+    let keys = Arc::new(iotw_decode::tls::keys::KeyLog::new());
+    for p in a.tls_keylog.iter().chain(&cfg.tls.keylog_files) {
+        // The error names the file, never what is in it.
+        let n = keys.add_file(p.clone()).map_err(|e| anyhow::anyhow!("the TLS key log {e}"))?;
+        if !a.quiet {
+            eprintln!("iotw: TLS key log {}: {n} secrets", p.display());
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut network = None;
@@ -208,7 +220,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let started = Instant::now();
     let sources: Vec<String> =
         if live { interfaces.clone() } else { a.files.iter().map(|p| p.display().to_string()).collect() };
-    let mut pipeline = Pipeline::new(&cfg, Some(filter.clone()), sources, tx);
+    let mut pipeline = Pipeline::new(&cfg, Some(filter.clone()), sources, tx, keys.clone());
     pipeline.recycle_from(done_rx);
     let show_progress = !a.no_progress && std::io::stderr().is_terminal();
     let limit = a.count.unwrap_or(u64::MAX);
@@ -221,11 +233,23 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         let mut merge = Merge::new(files);
         let mut n = 0u64;
         let mut last_ts = 0;
+        // Decryption Secrets Blocks taken from each file so far.
+        let mut secrets_taken = vec![0usize; merge.files().len()];
         loop {
             if stop.load(Ordering::Relaxed) || n >= limit {
                 break;
             }
-            match merge.advance() {
+            let advanced = merge.advance();
+            for (f, taken) in merge.files().iter().zip(secrets_taken.iter_mut()) {
+                for dsb in f.secrets.get(*taken..).unwrap_or(&[]) {
+                    // 0x544c534b: a TLS key log.
+                    if dsb.kind == 0x544c_534b {
+                        keys.add_text(&String::from_utf8_lossy(&dsb.data));
+                    }
+                }
+                *taken = f.secrets.len();
+            }
+            match advanced {
                 Ok(true) => {
                     if let Some(f) = merge.current() {
                         last_ts = f.ts;

@@ -24,12 +24,21 @@ pub struct Config {
     pub defrag: DefragCfg,
     pub decode: DecodeLimits,
     pub http: iotw_decode::http::HttpOptions,
+    pub tls: TlsCfg,
     pub output: OutputCfg,
     pub elasticsearch: ElasticCfg,
     pub logstash: LogstashCfg,
     pub spool: SpoolCfg,
     pub anomalies: AnomalyCfg,
     pub genesys: GenesysCfg,
+}
+
+/// TLS decryption (`[tls]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsCfg {
+    /// NSS key logs (SSLKEYLOGFILE format) to decrypt with; read again as they grow.
+    pub keylog_files: Vec<PathBuf>,
 }
 
 /// Which live-capture implementation to use.

@@ -37,6 +37,13 @@ pub struct FollowArgs {
     /// Configuration file (flow and reassembly limits).
     #[arg(short = 'c', long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Follow the TLS stream: the decrypted application data (needs the session's secrets:
+    /// --tls-keylog, or a pcapng with Decryption Secrets Blocks), as Wireshark's Follow TLS Stream.
+    #[arg(long)]
+    tls: bool,
+    /// NSS key log (SSLKEYLOGFILE format) for --tls. Repeatable.
+    #[arg(long = "tls-keylog", value_name = "FILE")]
+    tls_keylog: Vec<PathBuf>,
 }
 
 /// One chunk of a followed stream.
@@ -121,12 +128,14 @@ impl FlowHandler<State> for Collect {
     fn anomaly(&mut self, _ts: Nanos, _key: Option<&FlowKey>, _a: FlowAnomaly) {}
 }
 
-/// Follows every TCP stream of the files (or only `only`).
+/// Follows every TCP stream of the files (or only `only`); TLS key logs found in the files'
+/// Decryption Secrets Blocks go to `keys`.
 pub fn follow(
     files: Vec<CaptureFile>,
     cfg: &Config,
     filter: &iotw_capture::filter::Filter,
     only: Option<u64>,
+    keys: &iotw_decode::tls::keys::KeyLog,
 ) -> Result<Vec<Followed>> {
     // Every packet starts its flow's stream number on first sight, as tshark does.
     let mut table: FlowTable<State> = FlowTable::new(cfg.flow_config());
@@ -150,8 +159,23 @@ pub fn follow(
         }
     }
     table.flush(&mut c);
+    for f in merge.files() {
+        for dsb in f.secrets.iter().filter(|d| d.kind == 0x544c_534b) {
+            keys.add_text(&String::from_utf8_lossy(&dsb.data));
+        }
+    }
     c.done.sort_by_key(|f| f.index);
     Ok(c.done)
+}
+
+/// The stream's TLS records decrypted: its pieces become the application data.
+fn decrypt(s: &mut Followed, cfg: &Config, keys: &std::sync::Arc<iotw_decode::tls::keys::KeyLog>) {
+    let pieces = s.pieces.iter().map(|p| match p {
+        Piece::Data(d, b) => (*d, Payload::Stream(b)),
+        Piece::Gap(d, n) => (*d, Payload::Gap(*n)),
+    });
+    let plain = iotw_decode::tls::decrypt_stream(cfg.decode_limits(), keys.clone(), pieces);
+    s.pieces = plain.into_iter().map(|(d, b)| Piece::Data(d, b)).collect();
 }
 
 pub fn run(a: FollowArgs) -> Result<()> {
@@ -164,7 +188,16 @@ pub fn run(a: FollowArgs) -> Result<()> {
     for (i, p) in a.files.iter().enumerate() {
         files.push(CaptureFile::open(p, i as u16, cfg.file_limits())?);
     }
-    let streams = follow(files, &cfg, &filter, a.stream)?;
+    let keys = std::sync::Arc::new(iotw_decode::tls::keys::KeyLog::new());
+    for p in &a.tls_keylog {
+        keys.add_file(p.clone()).map_err(|e| anyhow::anyhow!("the TLS key log {e}"))?;
+    }
+    let mut streams = follow(files, &cfg, &filter, a.stream, &keys)?;
+    if a.tls {
+        for s in &mut streams {
+            decrypt(s, &cfg, &keys);
+        }
+    }
     if let Some(n) = a.stream {
         if streams.is_empty() {
             bail!("no TCP stream {n} in the capture");
@@ -174,19 +207,27 @@ pub fn run(a: FollowArgs) -> Result<()> {
         Format::Hex => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for s in &streams {
+                // Node 0 is the originator for TCP; for TLS, as Wireshark's Follow TLS Stream
+                // has it, the side whose records were decrypted first.
+                let node0 = match s.pieces.first() {
+                    Some(Piece::Data(d, _) | Piece::Gap(d, _)) if a.tls => *d,
+                    _ => Dir::Orig,
+                };
+                let (n0, n1) = if node0 == Dir::Orig { (&s.orig, &s.resp) } else { (&s.resp, &s.orig) };
                 writeln!(out, "===================================================================")?;
-                writeln!(out, "Follow: tcp,raw")?;
+                writeln!(out, "Follow: {},raw", if a.tls { "tls" } else { "tcp" })?;
                 writeln!(out, "Filter: tcp.stream eq {}", s.index)?;
-                writeln!(out, "Node 0: {}", s.orig)?;
-                writeln!(out, "Node 1: {}", s.resp)?;
+                writeln!(out, "Node 0: {n0}")?;
+                writeln!(out, "Node 1: {n1}")?;
                 for p in &s.pieces {
                     match p {
+                        Piece::Data(_, b) if b.is_empty() => {}
                         Piece::Data(d, b) => {
-                            let tab = if *d == Dir::Resp { "\t" } else { "" };
+                            let tab = if *d != node0 { "\t" } else { "" };
                             writeln!(out, "{tab}{}", iotw_event::json::hex(b))?;
                         }
                         Piece::Gap(d, n) => {
-                            let tab = if *d == Dir::Resp { "\t" } else { "" };
+                            let tab = if *d != node0 { "\t" } else { "" };
                             writeln!(out, "{tab}[{n} bytes missing]")?;
                         }
                     }

@@ -36,7 +36,7 @@ fn streams(pcap: &std::path::Path) -> Result<Vec<StreamPair>> {
     let file = CaptureFile::open(pcap, 0, FileLimits::default()).with_context(|| pcap.display().to_string())?;
     let filter = iotw_capture::filter::parse("tcp")?;
     let mut out = Vec::new();
-    for f in follow(vec![file], &Config::default(), &filter, None)? {
+    for f in follow(vec![file], &Config::default(), &filter, None, &Default::default())? {
         let mut s = StreamPair { label: format!("{} <-> {}", f.orig, f.resp), ..StreamPair::default() };
         let mut gap = [false, false];
         for piece in f.pieces {

@@ -174,11 +174,15 @@ impl Stages {
 }
 
 /// The protocols this build decodes.
-fn registry(cfg: &Config) -> Registry {
+fn registry(cfg: &Config, keys: Arc<iotw_decode::tls::keys::KeyLog>) -> Registry {
     let mut r = Registry::new(cfg.decode_limits());
     r.register(Box::new(iotw_decode::sip::Sip));
     r.register(Box::new(iotw_decode::http::Http::new(cfg.http.clone())));
-    r.register(Box::new(iotw_decode::tls::Tls));
+    // What TLS carries, once decrypted with the key log's secrets: HTTPS and SIPS.
+    let mut inner = Registry::new(cfg.decode_limits());
+    inner.register(Box::new(iotw_decode::http::Http::new(cfg.http.clone())));
+    inner.register(Box::new(iotw_decode::sip::Sip));
+    r.register(Box::new(iotw_decode::tls::Tls::with_decryption(keys, inner)));
     r.register(Box::new(iotw_decode::genesys::Tlib::new(cfg.genesys.wire.clone())));
     r
 }
@@ -201,11 +205,17 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(cfg: &Config, filter: Option<Filter>, sources: Vec<String>, out: QueueSender<Vec<Event>>) -> Self {
+    pub fn new(
+        cfg: &Config,
+        filter: Option<Filter>,
+        sources: Vec<String>,
+        out: QueueSender<Vec<Event>>,
+        keys: Arc<iotw_decode::tls::keys::KeyLog>,
+    ) -> Self {
         Pipeline {
             table: FlowTable::new(cfg.flow_config()),
             emit: Emit {
-                reg: registry(cfg),
+                reg: registry(cfg, keys),
                 pending: Vec::new(),
                 flows_by_transport: BTreeMap::new(),
                 batch_size: cfg.output.batch_size,

@@ -346,3 +346,74 @@ fn setup_prints_a_template_per_dataset_without_a_server() {
         assert_eq!(t["template"]["mappings"]["properties"]["@timestamp"]["type"], "date");
     }
 }
+
+#[test]
+fn tls_sessions_decrypt_with_a_key_log_and_the_http_inside_is_decoded() {
+    let keys = testdata("keys/tls13-rfc8446.keys");
+    let f = testdata("tls13-rfc8446.pcap");
+    let (plain, _, _) = ndjson(&["-r", f.to_str().unwrap()]);
+    assert_eq!(datasets(&plain, "http"), 0, "without the secrets nothing inside is read");
+    let (docs, stderr, code) = ndjson(&["-r", f.to_str().unwrap(), "--tls-keylog", keys.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let paths: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["event"]["dataset"] == "http")
+        .map(|d| d["url"]["original"].as_str().unwrap())
+        .collect();
+    // /early travelled as 0-RTT early data.
+    assert_eq!(paths, ["/first", "/early", "/second"]);
+    assert!(docs.iter().filter(|d| d["event"]["dataset"] == "http").all(|d| d["url"]["scheme"] == "https"));
+    let tls: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "tls").collect();
+    assert!(tls.iter().all(|d| d["tls"]["decrypted"] == true));
+    assert_eq!(tls[0]["tls"]["server"]["subject"], "O=BoringSSL,C=US", "the TLS 1.3 certificate, decrypted");
+    let secret = std::fs::read_to_string(&keys).unwrap();
+    let secret = secret.lines().next().unwrap().split_whitespace().last().unwrap();
+    let all = serde_json::to_string(&docs).unwrap() + &stderr;
+    assert!(!all.contains(secret), "secrets never reach documents or messages");
+}
+
+#[test]
+fn secrets_embedded_in_pcapng_decrypt_and_follow_shows_the_plaintext() {
+    let f = testdata("tls12-dsb.pcapng");
+    let (docs, stderr, _) = ndjson(&["-r", f.to_str().unwrap()]);
+    let urls: Vec<&str> =
+        docs.iter().filter(|d| d["event"]["dataset"] == "http").map(|d| d["url"]["full"].as_str().unwrap()).collect();
+    assert_eq!(urls, ["https://example.com/", "https://example.net/"], "{stderr}");
+    let out = run(iotw().args(["follow", "--tls", "--stream", "0", "-r"]).arg(&f));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Follow: tls,raw"), "{text}");
+    let first = text.lines().nth(5).unwrap();
+    assert!(first.starts_with(&iotw_hex(b"HEAD / HTTP/1.1\r\nHost: example.com")), "{text}");
+}
+
+#[test]
+fn secrets_that_do_not_fit_are_an_anomaly_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.keys");
+    let text = std::fs::read_to_string(testdata("keys/tls13-rfc8446.keys")).unwrap();
+    // The right client randoms, wrong secrets.
+    let damaged: String = text
+        .lines()
+        .map(|l| {
+            let mut p: Vec<String> = l.split_whitespace().map(str::to_owned).collect();
+            if let Some(last) = p.last_mut() {
+                *last = "00".repeat(last.len() / 2);
+            }
+            p.join(" ") + "\n"
+        })
+        .collect();
+    std::fs::write(&wrong, damaged).unwrap();
+    let f = testdata("tls13-rfc8446.pcap");
+    let (docs, stderr, code) = ndjson(&["-r", f.to_str().unwrap(), "--tls-keylog", wrong.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("tls_decrypt_failed"), "{stderr}");
+    assert_eq!(datasets(&docs, "tls"), 2, "the handshakes are still reported");
+    let missing =
+        run(iotw().args(["capture", "--output", "ndjson", "-r"]).arg(&f).args(["--tls-keylog", "/no/such.keys"]));
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such.keys"));
+}
+
+fn iotw_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

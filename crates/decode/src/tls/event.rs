@@ -27,6 +27,8 @@ pub struct Session {
     pub app_bytes: [u64; 2],
     /// Bytes were missing from the connection.
     pub gaps: bool,
+    /// Records were decrypted with the key log's secrets.
+    pub decrypted: bool,
 }
 
 impl Session {
@@ -176,6 +178,9 @@ pub fn session_document(ctx: &mut Ctx<'_>, s: &Session, n: u64) -> Event {
     }
     if s.gaps {
         e.bool("incomplete", true);
+    }
+    if s.decrypted {
+        e.bool("decrypted", true);
     }
     e.end();
 

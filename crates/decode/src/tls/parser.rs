@@ -24,9 +24,12 @@ pub mod hs {
     pub const CLIENT_HELLO: u8 = 1;
     pub const SERVER_HELLO: u8 = 2;
     pub const NEW_SESSION_TICKET: u8 = 4;
+    pub const END_OF_EARLY_DATA: u8 = 5;
     pub const CERTIFICATE: u8 = 11;
     pub const SERVER_KEY_EXCHANGE: u8 = 12;
+    pub const ENCRYPTED_EXTENSIONS: u8 = 8;
     pub const SERVER_HELLO_DONE: u8 = 14;
+    pub const FINISHED: u8 = 20;
 }
 
 /// Largest record body: 2^14 plus the 2048 bytes of expansion TLS 1.2 allows a ciphertext.
@@ -98,6 +101,7 @@ pub fn is_grease(v: u16) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientHello {
     pub version: u16,
+    pub random: [u8; 32],
     pub session_id: Vec<u8>,
     pub ciphers: Vec<u16>,
     /// Extension types in the order sent.
@@ -114,6 +118,7 @@ pub struct ClientHello {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerHello {
     pub version: u16,
+    pub random: [u8; 32],
     pub session_id: Vec<u8>,
     pub cipher: u16,
     pub extensions: Vec<u16>,
@@ -193,6 +198,7 @@ pub fn client_hello(msg: &[u8]) -> Result<ClientHello, ParseError> {
     };
     let mut h = ClientHello {
         version: c.version.0,
+        random: c.random.try_into().map_err(|_| hello_error("ClientHello"))?,
         session_id: c.session_id.unwrap_or(&[]).to_vec(),
         ciphers: c.ciphers.iter().map(|x| x.0).collect(),
         ..ClientHello::default()
@@ -221,6 +227,7 @@ pub fn server_hello(msg: &[u8]) -> Result<ServerHello, ParseError> {
     };
     let mut h = ServerHello {
         version: s.version.0,
+        random: s.random.try_into().map_err(|_| hello_error("ServerHello"))?,
         session_id: s.session_id.unwrap_or(&[]).to_vec(),
         cipher: s.cipher.0,
         ..ServerHello::default()
@@ -251,6 +258,33 @@ pub fn certificates(msg: &[u8], max: usize) -> Result<Vec<&[u8]>, ParseError> {
         at += 3 + n;
     }
     Ok(out)
+}
+
+/// The DER certificates of a TLS 1.3 Certificate message (a request context, then entries
+/// that each carry extensions), at most `max` of them.
+pub fn certificates13(msg: &[u8], max: usize) -> Result<Vec<&[u8]>, ParseError> {
+    let body = msg.get(4..).ok_or_else(|| hello_error("Certificate"))?;
+    let ctx = usize::from(*body.first().ok_or_else(|| hello_error("Certificate"))?);
+    let rest = body.get(1 + ctx..).ok_or_else(|| hello_error("Certificate"))?;
+    let total = rest.get(..3).map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]));
+    let list = total.and_then(|n| rest.get(3..3 + n)).ok_or_else(|| hello_error("Certificate"))?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 3 <= list.len() && out.len() < max {
+        let n = usize::from(list[at]) << 16 | usize::from(list[at + 1]) << 8 | usize::from(list[at + 2]);
+        let der = list.get(at + 3..at + 3 + n).ok_or_else(|| hello_error("Certificate"))?;
+        out.push(der);
+        let ext = usize::from(u16_at(list, at + 3 + n).ok_or_else(|| hello_error("Certificate"))?);
+        at += 3 + n + 2 + ext;
+    }
+    Ok(out)
+}
+
+/// The ALPN protocol an EncryptedExtensions message (TLS 1.3) names, if any.
+pub fn encrypted_extensions_alpn(msg: &[u8]) -> Option<String> {
+    let len = usize::from(u16_at(msg, 4)?);
+    let block = msg.get(6..6 + len)?;
+    extensions(block).find(|(t, _)| *t == 16).and_then(|(_, body)| alpn_names(body).into_iter().next())
 }
 
 /// The named curve of an ECDHE ServerKeyExchange (RFC 8422 §5.4), if it is one.

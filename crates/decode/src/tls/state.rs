@@ -1,11 +1,18 @@
 //! Per-flow TLS state: records per direction, handshake messages reassembled across records,
 //! what the hellos and certificates say, alerts, and one session document once application
-//! data flows (or the connection ends first).
+//! data flows (or the connection ends first). With the session's secrets in the key log,
+//! records are decrypted: the encrypted handshake (TLS 1.3 certificates, ALPN) is read like
+//! the clear one, and the application data goes to an inner session that decodes HTTP and SIP
+//! as it would on a plain connection.
 
+use super::decrypt::{self, Opener};
 use super::event::{session_document, Session};
+use super::keys::{KeyLog, Secrets};
 use super::parser::{self, content, hs};
-use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
-use iotw_flow::Dir;
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress, Registry};
+use iotw_event::Event;
+use iotw_flow::{Dir, Payload};
+use std::sync::Arc;
 
 /// Certificates read per chain.
 const MAX_CHAIN: usize = 8;
@@ -16,8 +23,24 @@ const MAX_ALERTS: usize = 8;
 struct Side {
     /// Handshake bytes not yet framed into messages.
     handshake: Vec<u8>,
-    /// After ChangeCipherSpec (or TLS 1.3 keys): records are opaque.
+    /// After ChangeCipherSpec (or TLS 1.3 keys): records are encrypted.
     encrypted: bool,
+    /// Decrypts this side's records, when the secrets are known.
+    opener: Option<Opener>,
+    /// TLS 1.3 client during 0-RTT: the handshake opener that follows the early one (used at
+    /// EndOfEarlyData, or at once when a record does not open because the server refused the
+    /// early data).
+    next: Option<Opener>,
+}
+
+/// Where a followed stream's decrypted records go (see [`super::decrypt_stream`]).
+pub(crate) type Followed = Arc<std::sync::Mutex<Vec<(Dir, Vec<u8>)>>>;
+
+/// Decryption: the key log, and the protocols spoken inside.
+#[derive(Debug)]
+pub struct Decryption {
+    pub keys: Arc<KeyLog>,
+    pub inner: Arc<Registry>,
 }
 
 pub struct TlsDecoder {
@@ -26,8 +49,17 @@ pub struct TlsDecoder {
     session: Session,
     /// The session document was written.
     emitted: bool,
-    /// Handshakes seen on this connection (renegotiation makes more than one).
+    /// Handshakes seen on this connection.
     sessions: u64,
+    decryption: Option<Arc<Decryption>>,
+    /// This session's secrets, once looked up.
+    secrets: Option<Secrets>,
+    /// The plaintext's own decoding (HTTP, SIP).
+    inner: crate::Session,
+    /// A record failed to decrypt (reported once).
+    decrypt_failed: bool,
+    /// Following the stream: decrypted application data, in order.
+    pub(crate) followed: Option<Followed>,
 }
 
 impl std::fmt::Debug for TlsDecoder {
@@ -37,8 +69,19 @@ impl std::fmt::Debug for TlsDecoder {
 }
 
 impl TlsDecoder {
-    pub fn new(limits: DecodeLimits) -> Self {
-        TlsDecoder { limits, sides: Default::default(), session: Session::default(), emitted: false, sessions: 0 }
+    pub fn new(limits: DecodeLimits, decryption: Option<Arc<Decryption>>) -> Self {
+        TlsDecoder {
+            limits,
+            sides: Default::default(),
+            session: Session::default(),
+            emitted: false,
+            sessions: 0,
+            decryption,
+            secrets: None,
+            inner: crate::Session::default(),
+            decrypt_failed: false,
+            followed: None,
+        }
     }
 
     fn emit(&mut self, ctx: &mut Ctx<'_>) {
@@ -51,36 +94,178 @@ impl TlsDecoder {
         ctx.emit(doc);
     }
 
+    fn suite(&self) -> Option<decrypt::Suite> {
+        decrypt::suite(self.session.server_hello.as_ref()?.cipher)
+    }
+
+    fn tls13(&self) -> bool {
+        self.session.server_hello.as_ref().is_some_and(|s| s.negotiated() >= 0x0304)
+    }
+
+    /// The secrets of this session from the key log (looked up once it has both randoms).
+    fn lookup(&mut self) -> Option<&Secrets> {
+        if self.secrets.is_none() {
+            let d = self.decryption.as_ref()?;
+            let random = self.session.client_hello.as_ref()?.random;
+            self.secrets = d.keys.get(&random);
+        }
+        self.secrets.as_ref()
+    }
+
+    /// TLS 1.2: both sides' openers from the master secret, at the first ChangeCipherSpec.
+    fn arm_tls12(&mut self) {
+        if self.sides.iter().any(|s| s.opener.is_some()) {
+            return;
+        }
+        let (Some(suite), Some(ch), Some(sh)) =
+            (self.suite(), self.session.client_hello.clone(), self.session.server_hello.clone())
+        else {
+            return;
+        };
+        let Some(master) = self.lookup().and_then(|s| s.master.clone()) else { return };
+        if let Some((c, s)) = decrypt::tls12(&suite, &master, &ch.random, &sh.random) {
+            let client = self.session.client_dir().index();
+            self.sides[client].opener = Some(c);
+            self.sides[1 - client].opener = Some(s);
+        }
+    }
+
+    /// TLS 1.3 0-RTT: a ClientHello offering early data, with its secret in the key log, is
+    /// followed by early data encrypted with it.
+    fn arm_tls13_early(&mut self, dir: Dir) {
+        let offers = self.session.client_hello.as_ref().is_some_and(|c| c.extensions.contains(&42));
+        let Some(early) = offers.then(|| self.lookup().and_then(|s| s.client_early.clone())).flatten() else {
+            return;
+        };
+        // The suite is the PSK's, not yet known: try the offered TLS 1.3 suites in order of
+        // preference when a record comes (here: the first offered one that decrypts here).
+        let suites = self.session.client_hello.as_ref().map(|c| c.ciphers.clone()).unwrap_or_default();
+        if let Some(suite) = suites.iter().filter(|c| (0x1301..=0x1303).contains(*c)).find_map(|c| decrypt::suite(*c)) {
+            let side = &mut self.sides[dir.index()];
+            side.opener = decrypt::tls13(&suite, &early);
+            side.encrypted = true;
+        }
+    }
+
+    /// TLS 1.3: both sides' handshake openers, right after the ServerHello.
+    fn arm_tls13_handshake(&mut self) {
+        let Some(suite) = self.suite() else { return };
+        let Some(s) = self.lookup().cloned() else { return };
+        let client = self.session.client_dir().index();
+        let handshake = s.client_handshake.as_deref().and_then(|k| decrypt::tls13(&suite, k));
+        if self.sides[client].opener.is_some() {
+            // Still in 0-RTT early data: the handshake keys come at EndOfEarlyData.
+            self.sides[client].next = handshake;
+        } else {
+            self.sides[client].opener = handshake;
+        }
+        self.sides[1 - client].opener = s.server_handshake.as_deref().and_then(|k| decrypt::tls13(&suite, k));
+    }
+
+    /// TLS 1.3: a side's Finished was read; its application traffic keys follow.
+    fn arm_tls13_traffic(&mut self, dir: Dir) {
+        let Some(suite) = self.suite() else { return };
+        let Some(s) = self.secrets.as_ref() else { return };
+        let client = dir == self.session.client_dir();
+        let secret = if client { &s.client_traffic } else { &s.server_traffic };
+        self.sides[dir.index()].opener = secret.as_deref().and_then(|k| decrypt::tls13(&suite, k));
+    }
+
     fn on_record(&mut self, ctx: &mut Ctx<'_>, r: &parser::Record<'_>) -> Result<(), Anomaly> {
         let di = ctx.dir.index();
-        match r.content {
-            content::CHANGE_CIPHER_SPEC => {
-                // TLS 1.3 sends a dummy one for middleboxes; its records are already opaque.
+        if r.content == content::CHANGE_CIPHER_SPEC {
+            // TLS 1.3 sends a dummy one for middleboxes: its records are encrypted already.
+            if !self.tls13() {
                 self.sides[di].encrypted = true;
+                self.arm_tls12();
             }
+            return Ok(());
+        }
+        if !self.sides[di].encrypted {
+            return self.on_plain(ctx, r.content, r.body, false);
+        }
+        if let Some(op) = self.sides[di].opener.as_mut() {
+            let mut opened = op.open(r.content, r.version, r.body);
+            if opened.is_err() {
+                // Early data the server refused ends where the handshake keys open a record.
+                if let Some(mut next) = self.sides[di].next.take() {
+                    opened = next.open(r.content, r.version, r.body);
+                    self.sides[di].opener = Some(next);
+                }
+            }
+            match opened {
+                Ok((real, plain)) => {
+                    self.session.decrypted = true;
+                    if let (Some(f), true) = (&self.followed, real != content::APPLICATION_DATA) {
+                        // Followers see where decrypted records began, application data or not.
+                        f.lock().unwrap_or_else(|e| e.into_inner()).push((ctx.dir, Vec::new()));
+                    }
+                    return self.on_plain(ctx, real, &plain, true);
+                }
+                Err(_) => {
+                    // Wrong secrets or damaged bytes: the rest of this side stays opaque.
+                    self.sides[di].opener = None;
+                    if !self.decrypt_failed {
+                        self.decrypt_failed = true;
+                        ctx.anomaly(&Anomaly::new(
+                            "tls_decrypt_failed",
+                            "a record did not decrypt with the key log's secrets",
+                        ));
+                    }
+                }
+            }
+        }
+        match r.content {
+            content::ALERT => self.on_plain(ctx, r.content, r.body, false),
+            content::APPLICATION_DATA => {
+                self.session.app_bytes[di] += r.body.len() as u64;
+                // Without keys, TLS 1.3 hides the rest of the handshake in application-data
+                // records: the session counts as established once the client sends one.
+                if !self.tls13() || ctx.dir == self.session.client_dir() {
+                    self.established(ctx);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn established(&mut self, ctx: &mut Ctx<'_>) {
+        if self.session.client_hello.is_some() && self.session.server_hello.is_some() {
+            if self.session.established.is_none() {
+                self.session.established = Some(ctx.ts);
+            }
+            self.emit(ctx);
+        }
+    }
+
+    /// A record's content in the clear (as sent, or decrypted).
+    fn on_plain(&mut self, ctx: &mut Ctx<'_>, content_type: u8, body: &[u8], decrypted: bool) -> Result<(), Anomaly> {
+        let di = ctx.dir.index();
+        match content_type {
             // A plaintext alert is two bytes; an encrypted one carries at least a tag.
             // (Clients send plaintext alerts after a TLS 1.3 ServerHello they reject.)
             content::ALERT if self.session.alerts.len() < MAX_ALERTS => {
-                let alert = match r.body {
+                let alert = match body {
                     [level @ 1..=2, desc] => Some((*level, *desc)),
                     _ => None,
                 };
                 self.session.alerts.push((ctx.dir, alert));
             }
-            content::HANDSHAKE if !self.sides[di].encrypted => {
+            content::HANDSHAKE => {
                 let side = &mut self.sides[di];
-                if side.handshake.len() + r.body.len() > self.limits.max_message {
+                if side.handshake.len() + body.len() > self.limits.max_message {
                     side.handshake.clear();
                     return Err(Anomaly::new("tls_handshake_too_large", "handshake message above decode.max_message"));
                 }
-                side.handshake.extend_from_slice(r.body);
+                side.handshake.extend_from_slice(body);
                 let buf = std::mem::take(&mut self.sides[di].handshake);
                 let mut at = 0;
                 let result = loop {
                     match parser::handshake(&buf[at..], self.limits.max_message) {
                         Ok(Some((t, msg))) => {
                             at += msg.len();
-                            if let Err(a) = self.on_handshake(ctx, t, msg) {
+                            if let Err(a) = self.on_handshake(ctx, t, msg, decrypted) {
                                 break Err(a);
                             }
                         }
@@ -94,16 +279,11 @@ impl TlsDecoder {
                 self.sides[di].handshake = buf[at..].to_vec();
                 return result;
             }
-            content::HANDSHAKE => {}
             content::APPLICATION_DATA => {
-                self.session.app_bytes[di] += r.body.len() as u64;
-                let hellos = self.session.client_hello.is_some() && self.session.server_hello.is_some();
-                let tls13 = self.session.server_hello.as_ref().is_some_and(|s| s.negotiated() >= 0x0304);
-                // TLS 1.3 hides the rest of the handshake in application-data records: the
-                // session counts as established once the client sends one.
-                if hellos && (!tls13 || ctx.dir == self.session.client_dir()) {
-                    self.session.established = Some(ctx.ts);
-                    self.emit(ctx);
+                self.session.app_bytes[di] += body.len() as u64;
+                self.established(ctx);
+                if decrypted {
+                    self.plaintext(ctx, body);
                 }
             }
             _ => {}
@@ -111,7 +291,18 @@ impl TlsDecoder {
         Ok(())
     }
 
-    fn on_handshake(&mut self, ctx: &mut Ctx<'_>, t: u8, msg: &[u8]) -> Result<(), Anomaly> {
+    /// Decrypted application data: decoded as the protocol inside (HTTPS, SIPS).
+    fn plaintext(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) {
+        if let Some(f) = &self.followed {
+            f.lock().unwrap_or_else(|e| e.into_inner()).push((ctx.dir, data.to_vec()));
+        }
+        let Some(d) = self.decryption.clone() else { return };
+        let before = ctx.out.len();
+        self.inner.payload(&d.inner, ctx.meta, ctx.dir, ctx.ts, Payload::Stream(data), ctx.out);
+        mark_secure(&mut ctx.out[before..]);
+    }
+
+    fn on_handshake(&mut self, ctx: &mut Ctx<'_>, t: u8, msg: &[u8], decrypted: bool) -> Result<(), Anomaly> {
         match t {
             hs::CLIENT_HELLO => {
                 if self.emitted || self.session.client_hello.is_some() {
@@ -119,27 +310,42 @@ impl TlsDecoder {
                     self.emit(ctx);
                     self.session = Session::default();
                     self.emitted = false;
+                    self.secrets = None;
                 }
                 self.session.client_hello = Some(parser::client_hello(msg)?);
                 self.session.client_hello_dir = Some(ctx.dir);
                 self.session.started = ctx.ts;
+                self.arm_tls13_early(ctx.dir);
             }
             hs::SERVER_HELLO => {
                 let s = parser::server_hello(msg)?;
-                if s.negotiated() >= 0x0304 {
-                    // Everything after the ServerHello is encrypted, both ways.
-                    for side in &mut self.sides {
-                        side.encrypted = true;
-                    }
-                }
+                let tls13 = s.negotiated() >= 0x0304;
                 if self.session.client_hello.is_none() {
                     self.session.started = ctx.ts;
                 }
                 self.session.server_hello = Some(s);
                 self.session.server_hello_dir = Some(ctx.dir);
+                if tls13 {
+                    // Everything after the ServerHello is encrypted, both ways.
+                    for side in &mut self.sides {
+                        side.encrypted = true;
+                    }
+                    self.arm_tls13_handshake();
+                }
+            }
+            hs::ENCRYPTED_EXTENSIONS => {
+                if let Some(alpn) = parser::encrypted_extensions_alpn(msg) {
+                    if let Some(sh) = self.session.server_hello.as_mut() {
+                        sh.alpn = Some(alpn);
+                    }
+                }
             }
             hs::CERTIFICATE => {
-                let ders = parser::certificates(msg, MAX_CHAIN)?;
+                let ders = if self.tls13() {
+                    parser::certificates13(msg, MAX_CHAIN)?
+                } else {
+                    parser::certificates(msg, MAX_CHAIN)?
+                };
                 let mut chain = Vec::with_capacity(ders.len());
                 for der in ders {
                     match parser::certificate(der) {
@@ -147,12 +353,10 @@ impl TlsDecoder {
                         Err(e) => ctx.anomaly(&e),
                     }
                 }
-                let from_server = self.session.server_hello_dir == Some(ctx.dir)
-                    || self.session.client_hello_dir.is_some_and(|d| d != ctx.dir);
-                if from_server {
-                    self.session.server_chain = chain;
-                } else {
+                if ctx.dir == self.session.client_dir() {
                     self.session.client_chain = chain;
+                } else {
+                    self.session.server_chain = chain;
                 }
             }
             hs::SERVER_KEY_EXCHANGE => {
@@ -160,9 +364,28 @@ impl TlsDecoder {
                     self.session.curve = Some(g);
                 }
             }
+            hs::FINISHED if decrypted && self.tls13() => self.arm_tls13_traffic(ctx.dir),
+            hs::END_OF_EARLY_DATA if decrypted => {
+                let side = &mut self.sides[ctx.dir.index()];
+                if let Some(next) = side.next.take() {
+                    side.opener = Some(next);
+                }
+            }
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Documents decoded from decrypted application data: `https` in their URLs.
+fn mark_secure(docs: &mut [Event]) {
+    for e in docs.iter_mut().filter(|e| e.dataset == "http") {
+        e.set("url.scheme", "https");
+        if let Some(full) = e.get_str("url.full").map(|f| f.into_owned()) {
+            if let Some(rest) = full.strip_prefix("http://") {
+                e.set("url.full", format!("https://{rest}"));
+            }
+        }
     }
 }
 
@@ -197,10 +420,16 @@ impl Decoder for TlsDecoder {
         Progress::Done
     }
 
-    fn gap(&mut self, ctx: &mut Ctx<'_>, _len: u64) {
-        // A handshake message cut by the gap cannot be read.
-        self.sides[ctx.dir.index()].handshake.clear();
+    fn gap(&mut self, ctx: &mut Ctx<'_>, len: u64) {
+        let side = &mut self.sides[ctx.dir.index()];
+        // A handshake message cut by the gap cannot be read, and lost records put the
+        // decryption's sequence numbers out of step.
+        side.handshake.clear();
+        side.opener = None;
         self.session.gaps = true;
+        if let Some(d) = self.decryption.clone() {
+            self.inner.payload(&d.inner, ctx.meta, ctx.dir, ctx.ts, Payload::Gap(len), ctx.out);
+        }
     }
 
     fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
@@ -215,6 +444,11 @@ impl Decoder for TlsDecoder {
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(d) = self.decryption.clone() {
+            let before = ctx.out.len();
+            self.inner.finish(&d.inner, ctx.meta, ctx.ts, ctx.out);
+            mark_secure(&mut ctx.out[before..]);
+        }
         self.emit(ctx);
     }
 }
