@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     cfg.decode.max_message = 16 * 1024;
     cfg.decode.max_transactions = 16;
     let (tx, rx, _) = queue(1 << 16, FullPolicy::DropNewest);
-    let mut p = Pipeline::new(&cfg, None, vec!["fuzz".into()], tx);
+    let mut p = Pipeline::new(&cfg, None, vec!["fuzz".into()], tx, Default::default());
     let reader = Box::new(std::io::Cursor::new(data.to_vec()));
     let Ok(mut f) = CaptureFile::from_reader(Path::new("fuzz"), reader, data.len() as u64, 0, FileLimits::default())
     else {

@@ -246,18 +246,7 @@ pub fn server_hello(msg: &[u8]) -> Result<ServerHello, ParseError> {
 
 /// The DER certificates of a Certificate message (TLS 1.0-1.2 layout), at most `max` of them.
 pub fn certificates(msg: &[u8], max: usize) -> Result<Vec<&[u8]>, ParseError> {
-    let body = msg.get(4..).ok_or_else(|| hello_error("Certificate"))?;
-    let total = body.get(..3).map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]));
-    let list = total.and_then(|n| body.get(3..3 + n)).ok_or_else(|| hello_error("Certificate"))?;
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 3 <= list.len() && out.len() < max {
-        let n = usize::from(list[at]) << 16 | usize::from(list[at + 1]) << 8 | usize::from(list[at + 2]);
-        let der = list.get(at + 3..at + 3 + n).ok_or_else(|| hello_error("Certificate"))?;
-        out.push(der);
-        at += 3 + n;
-    }
-    Ok(out)
+    certificate_list(msg.get(4..).ok_or_else(|| hello_error("Certificate"))?, max, false)
 }
 
 /// The DER certificates of a TLS 1.3 Certificate message (a request context, then entries
@@ -265,17 +254,25 @@ pub fn certificates(msg: &[u8], max: usize) -> Result<Vec<&[u8]>, ParseError> {
 pub fn certificates13(msg: &[u8], max: usize) -> Result<Vec<&[u8]>, ParseError> {
     let body = msg.get(4..).ok_or_else(|| hello_error("Certificate"))?;
     let ctx = usize::from(*body.first().ok_or_else(|| hello_error("Certificate"))?);
-    let rest = body.get(1 + ctx..).ok_or_else(|| hello_error("Certificate"))?;
-    let total = rest.get(..3).map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]));
-    let list = total.and_then(|n| rest.get(3..3 + n)).ok_or_else(|| hello_error("Certificate"))?;
+    certificate_list(body.get(1 + ctx..).ok_or_else(|| hello_error("Certificate"))?, max, true)
+}
+
+/// A u24-prefixed list of u24-prefixed certificates, each followed by u16-prefixed extensions
+/// in TLS 1.3.
+fn certificate_list(body: &[u8], max: usize, with_extensions: bool) -> Result<Vec<&[u8]>, ParseError> {
+    let u24 = |b: &[u8], i: usize| {
+        b.get(i..i + 3).map(|x| usize::from(x[0]) << 16 | usize::from(x[1]) << 8 | usize::from(x[2]))
+    };
+    let list = u24(body, 0).and_then(|n| body.get(3..3 + n)).ok_or_else(|| hello_error("Certificate"))?;
     let mut out = Vec::new();
     let mut at = 0;
-    while at + 3 <= list.len() && out.len() < max {
-        let n = usize::from(list[at]) << 16 | usize::from(list[at + 1]) << 8 | usize::from(list[at + 2]);
-        let der = list.get(at + 3..at + 3 + n).ok_or_else(|| hello_error("Certificate"))?;
-        out.push(der);
-        let ext = usize::from(u16_at(list, at + 3 + n).ok_or_else(|| hello_error("Certificate"))?);
-        at += 3 + n + 2 + ext;
+    while at < list.len() && out.len() < max {
+        let n = u24(list, at).ok_or_else(|| hello_error("Certificate"))?;
+        out.push(list.get(at + 3..at + 3 + n).ok_or_else(|| hello_error("Certificate"))?);
+        at += 3 + n;
+        if with_extensions {
+            at += 2 + usize::from(u16_at(list, at).ok_or_else(|| hello_error("Certificate"))?);
+        }
     }
     Ok(out)
 }
