@@ -6,6 +6,8 @@
 #   2. the whole `iotw capture --output ndjson` vs tshark on the same file, hyperfine if present,
 #      and SIP documents vs `tshark -T ek` (scripts/bench-sip.py)
 #   3. shipping: spool encoding and bulk delivery to a discarding loopback server (documents/s)
+#   3b. HTTP and HTTPS (decrypted) documents vs `tshark -T ek` with the key log (scripts/bench-web.py;
+#      makes its capture with scripts/make-web-capture.sh, root)
 #   4. peak RSS while 1,000,000 short TCP flows churn through the flow table
 # Usage: scripts/bench.sh [CAPTURE]   (default ../shared/captures/sipp-udp-5000calls.pcapng)
 set -euo pipefail
@@ -65,5 +67,7 @@ rm -rf "$sim"
 echo "== shipping: spool records, and gzip _bulk delivery to a loopback server that discards"
 cargo bench --quiet -p iotw --bench ship -- "$cap" 5 | tail -3
 echo "   (end to end into a real server: scripts/compare-elastic.py prints documents/s into osmem)"
+echo "== HTTP and HTTPS documents: iotw vs tshark -T ek, with the key log (interleaved runs)"
+python3 scripts/bench-web.py --runs 5
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000
