@@ -86,14 +86,26 @@ impl KeyLog {
 
     /// The secrets of the session whose ClientHello had `random`.
     pub fn get(&self, random: &[u8; 32]) -> Option<Secrets> {
+        self.get_with(random, |_| true)
+    }
+
+    /// The session's secrets once `complete` says they are all there: until then the key log
+    /// files are read again (what they gained since) at each call. A client writes its secrets
+    /// as its handshake goes, and a live capture can be quicker than the file.
+    pub fn get_with(&self, random: &[u8; 32], complete: impl Fn(&Secrets) -> bool) -> Option<Secrets> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = inner.by_random.get(random) {
+        if let Some(s) = inner.by_random.get(random).filter(|s| complete(s)) {
             return Some(s.clone());
         }
         for i in 0..inner.files.len() {
             let _ = read_file(&mut inner, i);
         }
         inner.by_random.get(random).cloned()
+    }
+
+    /// Whether secrets can still arrive: a key log file is read as it grows.
+    pub fn follows_files(&self) -> bool {
+        !self.inner.lock().unwrap_or_else(|e| e.into_inner()).files.is_empty()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 /// Certificates read per chain.
 const MAX_CHAIN: usize = 8;
+/// Encrypted records held per side while their secrets are not in the key log yet.
+const MAX_HELD: usize = 64;
 /// Alerts kept per session.
 const MAX_ALERTS: usize = 8;
 
@@ -31,6 +33,18 @@ struct Side {
     /// EndOfEarlyData, or at once when a record does not open because the server refused the
     /// early data).
     next: Option<Opener>,
+    /// The keys this side's records need next, while they are not known.
+    want: Option<Want>,
+    /// Records waiting for those keys (the key log may lag a live capture), in order.
+    held: Vec<(u8, u16, Vec<u8>)>,
+}
+
+/// Which secret a side waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Tls12,
+    Handshake,
+    Traffic,
 }
 
 /// Where a followed stream's decrypted records go (see [`super::decrypt_stream`]).
@@ -58,6 +72,8 @@ pub struct TlsDecoder {
     inner: crate::Session,
     /// A record failed to decrypt (reported once).
     decrypt_failed: bool,
+    /// Held records are being decrypted now: they were counted when they came.
+    replaying: bool,
     /// Following the stream: decrypted application data, in order.
     pub(crate) followed: Option<Followed>,
 }
@@ -80,6 +96,7 @@ impl TlsDecoder {
             secrets: None,
             inner: crate::Session::default(),
             decrypt_failed: false,
+            replaying: false,
             followed: None,
         }
     }
@@ -104,29 +121,59 @@ impl TlsDecoder {
 
     /// The secrets of this session from the key log (looked up once it has both randoms).
     fn lookup(&mut self) -> Option<&Secrets> {
-        if self.secrets.is_none() {
+        self.lookup_for(|_| true)
+    }
+
+    /// The session's secrets, read again from the key log when `complete` finds them lacking.
+    fn lookup_for(&mut self, complete: impl Fn(&Secrets) -> bool) -> Option<&Secrets> {
+        if self.secrets.as_ref().is_none_or(|s| !complete(s)) {
             let d = self.decryption.as_ref()?;
             let random = self.session.client_hello.as_ref()?.random;
-            self.secrets = d.keys.get(&random);
+            self.secrets = d.keys.get_with(&random, &complete);
         }
         self.secrets.as_ref()
     }
 
-    /// TLS 1.2: both sides' openers from the master secret, at the first ChangeCipherSpec.
-    fn arm_tls12(&mut self) {
-        if self.sides.iter().any(|s| s.opener.is_some()) {
-            return;
-        }
-        let (Some(suite), Some(ch), Some(sh)) =
-            (self.suite(), self.session.client_hello.clone(), self.session.server_hello.clone())
-        else {
-            return;
+    /// Arms side `dir` with the keys it waits for, when the key log has them now.
+    fn arm(&mut self, dir: Dir, want: Want) -> bool {
+        let Some(suite) = self.suite() else { return false };
+        let client = dir == self.session.client_dir();
+        let opener = match want {
+            Want::Tls12 => {
+                let (Some(ch), Some(sh)) = (self.session.client_hello.clone(), self.session.server_hello.clone())
+                else {
+                    return false;
+                };
+                let Some(master) = self.lookup_for(|s| s.master.is_some()).and_then(|s| s.master.clone()) else {
+                    return false;
+                };
+                decrypt::tls12(&suite, &master, &ch.random, &sh.random).map(|(c, s)| if client { c } else { s })
+            }
+            Want::Handshake | Want::Traffic => {
+                let pick = move |s: &Secrets| -> Option<Vec<u8>> {
+                    match (want, client) {
+                        (Want::Handshake, true) => s.client_handshake.clone(),
+                        (Want::Handshake, false) => s.server_handshake.clone(),
+                        (_, true) => s.client_traffic.clone(),
+                        (_, false) => s.server_traffic.clone(),
+                    }
+                };
+                let secret = self.lookup_for(|s| pick(s).is_some()).and_then(pick);
+                secret.and_then(|k| decrypt::tls13(&suite, &k))
+            }
         };
-        let Some(master) = self.lookup().and_then(|s| s.master.clone()) else { return };
-        if let Some((c, s)) = decrypt::tls12(&suite, &master, &ch.random, &sh.random) {
-            let client = self.session.client_dir().index();
-            self.sides[client].opener = Some(c);
-            self.sides[1 - client].opener = Some(s);
+        let side = &mut self.sides[dir.index()];
+        match opener {
+            Some(o) => {
+                side.opener = Some(o);
+                side.want = None;
+                true
+            }
+            None => {
+                side.opener = None;
+                side.want = Some(want);
+                false
+            }
         }
     }
 
@@ -149,26 +196,24 @@ impl TlsDecoder {
 
     /// TLS 1.3: both sides' handshake openers, right after the ServerHello.
     fn arm_tls13_handshake(&mut self) {
-        let Some(suite) = self.suite() else { return };
-        let Some(s) = self.lookup().cloned() else { return };
-        let client = self.session.client_dir().index();
-        let handshake = s.client_handshake.as_deref().and_then(|k| decrypt::tls13(&suite, k));
-        if self.sides[client].opener.is_some() {
-            // Still in 0-RTT early data: the handshake keys come at EndOfEarlyData.
-            self.sides[client].next = handshake;
-        } else {
-            self.sides[client].opener = handshake;
+        if self.decryption.is_none() {
+            return;
         }
-        self.sides[1 - client].opener = s.server_handshake.as_deref().and_then(|k| decrypt::tls13(&suite, k));
-    }
-
-    /// TLS 1.3: a side's Finished was read; its application traffic keys follow.
-    fn arm_tls13_traffic(&mut self, dir: Dir) {
-        let Some(suite) = self.suite() else { return };
-        let Some(s) = self.secrets.as_ref() else { return };
-        let client = dir == self.session.client_dir();
-        let secret = if client { &s.client_traffic } else { &s.server_traffic };
-        self.sides[dir.index()].opener = secret.as_deref().and_then(|k| decrypt::tls13(&suite, k));
+        let client = self.session.client_dir();
+        if self.sides[client.index()].opener.is_some() {
+            // Still in 0-RTT early data: the handshake keys come at EndOfEarlyData.
+            let early = self.sides[client.index()].opener.take();
+            if self.arm(client, Want::Handshake) {
+                let side = &mut self.sides[client.index()];
+                side.next = side.opener.take();
+            }
+            let side = &mut self.sides[client.index()];
+            side.opener = early;
+            side.want = None;
+        } else {
+            self.arm(client, Want::Handshake);
+        }
+        self.arm(client.reverse(), Want::Handshake);
     }
 
     fn on_record(&mut self, ctx: &mut Ctx<'_>, r: &parser::Record<'_>) -> Result<(), Anomaly> {
@@ -177,12 +222,38 @@ impl TlsDecoder {
             // TLS 1.3 sends a dummy one for middleboxes: its records are encrypted already.
             if !self.tls13() {
                 self.sides[di].encrypted = true;
-                self.arm_tls12();
+                if self.decryption.is_some() {
+                    self.arm(ctx.dir, Want::Tls12);
+                }
             }
             return Ok(());
         }
         if !self.sides[di].encrypted {
             return self.on_plain(ctx, r.content, r.body, false);
+        }
+        if let Some(want) = self.sides[di].want {
+            // A key log file that a live client is still writing may lag the capture: retry,
+            // and hold the record meanwhile (counted now as an opaque one).
+            if self.arm(ctx.dir, want) {
+                let held = std::mem::take(&mut self.sides[di].held);
+                let was = std::mem::replace(&mut self.replaying, true);
+                for (content, version, body) in held {
+                    let rec = parser::Record { content, version, body: &body };
+                    if let Err(a) = self.on_record(ctx, &rec) {
+                        ctx.anomaly(&a);
+                    }
+                }
+                self.replaying = was;
+            } else if self.sides[di].held.len() < MAX_HELD
+                && self.decryption.as_ref().is_some_and(|d| d.keys.follows_files())
+            {
+                self.sides[di].held.push((r.content, r.version, r.body.to_vec()));
+                return self.opaque(ctx, r);
+            } else {
+                // The secrets are not coming: this side stays opaque.
+                self.sides[di].want = None;
+                self.sides[di].held.clear();
+            }
         }
         if let Some(op) = self.sides[di].opener.as_mut() {
             let mut opened = op.open(r.content, r.version, r.body);
@@ -215,10 +286,18 @@ impl TlsDecoder {
                 }
             }
         }
+        if self.replaying {
+            return Ok(());
+        }
+        self.opaque(ctx, r)
+    }
+
+    /// A record that stays encrypted: counted.
+    fn opaque(&mut self, ctx: &mut Ctx<'_>, r: &parser::Record<'_>) -> Result<(), Anomaly> {
         match r.content {
             content::ALERT => self.on_plain(ctx, r.content, r.body, false),
             content::APPLICATION_DATA => {
-                self.session.app_bytes[di] += r.body.len() as u64;
+                self.session.app_bytes[ctx.dir.index()] += r.body.len() as u64;
                 // Without keys, TLS 1.3 hides the rest of the handshake in application-data
                 // records: the session counts as established once the client sends one.
                 if !self.tls13() || ctx.dir == self.session.client_dir() {
@@ -280,7 +359,9 @@ impl TlsDecoder {
                 return result;
             }
             content::APPLICATION_DATA => {
-                self.session.app_bytes[di] += body.len() as u64;
+                if !self.replaying {
+                    self.session.app_bytes[di] += body.len() as u64;
+                }
                 self.established(ctx);
                 if decrypted {
                     self.plaintext(ctx, body);
@@ -364,7 +445,9 @@ impl TlsDecoder {
                     self.session.curve = Some(g);
                 }
             }
-            hs::FINISHED if decrypted && self.tls13() => self.arm_tls13_traffic(ctx.dir),
+            hs::FINISHED if decrypted && self.tls13() => {
+                self.arm(ctx.dir, Want::Traffic);
+            }
             hs::END_OF_EARLY_DATA if decrypted => {
                 let side = &mut self.sides[ctx.dir.index()];
                 if let Some(next) = side.next.take() {
