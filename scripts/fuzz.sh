@@ -13,6 +13,15 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt pipeline kvlist tlib tlib_message tlib_log)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
+# Hex lines on stdin (tshark's payload fields or follow output) to seed files in DIR.
+hex_to_seeds() {
+  python3 -c '
+import hashlib, sys
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    open(sys.argv[1] + "/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' "$1"
+}
 mkdir -p corpus/capture_file corpus/sip corpus/pipeline
 cp -n ../testdata/captures/*.pcap* corpus/capture_file/ 2>/dev/null || true
 # The whole pipeline: seeded with the SIP captures and a small simulated site.
@@ -25,46 +34,26 @@ if [ -z "$(ls corpus/tlib)" ]; then
     --duration 3m 2>/dev/null || true
   if command -v tshark >/dev/null; then
     tshark -r corpus/pipeline/simulated-site.pcapng -q -z follow,tcp,raw,0 2>/dev/null \
-      | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -60 | python3 -c '
-import hashlib, sys
-for line in sys.stdin:
-    b = bytes.fromhex(line.strip())
-    open("corpus/tlib/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
-' || true
+      | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -60 | hex_to_seeds corpus/tlib || true
   fi
 fi
 # SIP seeds: the SIP payloads of a test capture, one file per message.
 if [ -z "$(ls corpus/sip)" ] && command -v tshark >/dev/null; then
   tshark -r ../testdata/captures/sipp-udp-20calls.pcapng -c 12 -T fields -e udp.payload 2>/dev/null \
-    | python3 -c '
-import hashlib, sys
-for line in sys.stdin:
-    b = bytes.fromhex(line.strip())
-    open("corpus/sip/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
-' || true
+    | hex_to_seeds corpus/sip || true
 fi
 # HTTP seeds: the requests and responses of the local HTTP capture, one file per segment.
 mkdir -p corpus/http
 if [ -z "$(ls corpus/http)" ] && command -v tshark >/dev/null; then
   tshark -r ../testdata/http/http-local.pcap -Y 'tcp.len > 0' -T fields -e tcp.payload 2>/dev/null \
-    | python3 -c '
-import hashlib, sys
-for line in sys.stdin:
-    b = bytes.fromhex(line.strip())
-    open("corpus/http/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
-' || true
+    | hex_to_seeds corpus/http || true
 fi
 # TLS seeds: each direction's stream of the local TLS capture (records as sent).
 mkdir -p corpus/tls
 if [ -z "$(ls corpus/tls)" ] && command -v tshark >/dev/null; then
   for s in 0 1 2 3 4 5; do
     tshark -r ../testdata/tls/tls-local.pcap -q -z "follow,tcp,raw,$s" 2>/dev/null \
-      | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -4 | python3 -c '
-import hashlib, sys
-for line in sys.stdin:
-    b = bytes.fromhex(line.strip())
-    open("corpus/tls/" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
-' || true
+      | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -4 | hex_to_seeds corpus/tls || true
   done
 fi
 # Decryption seeds: the RFC 8446 example's two connections as the target reads them (a
