@@ -202,14 +202,25 @@ pub struct Transports {
     pub udp: bool,
 }
 
+/// Where the bytes handed to [`Decoder::resync`] begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// Where bytes resume after some were dropped (a gap, an oversized or unparseable message
+    /// thrown away): a message may start at the first byte.
+    Resumed,
+    /// One byte into a message the decoder just found invalid: the first byte is inside it.
+    InsideInvalid,
+}
+
 /// Per-flow decoding state. One instance serves both directions of a flow.
 pub trait Decoder: Send {
     /// Parses as many whole messages from `input` as it holds (stream) or the one datagram.
     fn parse(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> Progress;
     /// `len` bytes are missing from direction `ctx.dir` here.
     fn gap(&mut self, _ctx: &mut Ctx<'_>, _len: u64) {}
-    /// Where the next message may start in `input` after a gap or an invalid message.
-    fn resync(&self, dir: Dir, input: &[u8]) -> Option<usize>;
+    /// Where the next message may start in `input` after a gap or an invalid message (`from`
+    /// says which: whether `input[0]` itself may be a boundary).
+    fn resync(&self, dir: Dir, input: &[u8], from: Resync) -> Option<usize>;
     /// The flow ended: emit what is still open (unanswered requests, ...).
     fn finish(&mut self, _ctx: &mut Ctx<'_>) {}
 }

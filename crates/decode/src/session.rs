@@ -1,7 +1,7 @@
 //! The per-flow decode session: probing, buffering, the parse loop, gaps and resync.
 
 use crate::records::EndpointCache;
-use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol};
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol, Resync};
 use iotw_event::{Event, Nanos};
 use iotw_flow::{Dir, FlowMeta, Payload};
 use iotw_wire::ipproto;
@@ -228,7 +228,7 @@ impl Core {
         let d = &mut self.dirs[ctx.dir.index()];
         let mut start = 0usize;
         if d.resyncing {
-            match decoder.resync(ctx.dir, &d.buf) {
+            match decoder.resync(ctx.dir, &d.buf, Resync::Resumed) {
                 Some(at) => {
                     start = at.min(d.buf.len());
                     d.resyncing = false;
@@ -263,7 +263,7 @@ impl Core {
                 Progress::Invalid(a) => {
                     ctx.anomaly(&a);
                     let rest = &d.buf[start + 1..];
-                    match decoder.resync(ctx.dir, rest) {
+                    match decoder.resync(ctx.dir, rest, Resync::InsideInvalid) {
                         Some(at) => start += 1 + at.min(rest.len()),
                         None => {
                             d.resyncing = true;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use iotw_decode::{Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol, Registry, Session, Transports};
+use iotw_decode::{Ctx, DecodeLimits, Decoder, Probe, Progress, Protocol, Registry, Resync, Session, Transports};
 use iotw_event::Event;
 use iotw_flow::{Dir, Endpoint, FlowMeta, Payload};
 
@@ -61,7 +61,7 @@ impl Decoder for TlvDecoder {
     fn gap(&mut self, _ctx: &mut Ctx<'_>, len: u64) {
         self.gaps += len;
     }
-    fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
+    fn resync(&self, _dir: Dir, input: &[u8], _from: Resync) -> Option<usize> {
         input.iter().position(|b| *b == b'T')
     }
 }

@@ -6,7 +6,7 @@ use super::kvlist::KvLimits;
 use super::profile::WireProfile;
 use super::tables::{AttributeId, MessageType};
 use super::tlib::{self, Framed};
-use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress, Resync};
 use iotw_event::Nanos;
 use iotw_flow::Dir;
 use std::collections::HashMap;
@@ -147,7 +147,7 @@ impl Decoder for TlibDecoder {
         Progress::Done
     }
 
-    fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
+    fn resync(&self, _dir: Dir, input: &[u8], _from: Resync) -> Option<usize> {
         // The first offset where a packet reads as a known message; failing that, the first
         // of the last few bytes that cannot be judged yet.
         (0..input.len())

@@ -5,7 +5,7 @@
 use super::event::{transaction_document, Message};
 use super::parser::{self, Framing, Parsed, StartLine};
 use super::HttpOptions;
-use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress, Resync};
 use iotw_flow::Dir;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -35,9 +35,6 @@ struct Side {
     feeding: Option<u64>,
     /// The response whose body is being read, on the answering side.
     response: Option<Message>,
-    /// The last parse found bytes that are not HTTP here: the next head starts on a later line
-    /// of the bytes the session resyncs on next (read once, by `resync`).
-    after_invalid: std::cell::Cell<bool>,
 }
 
 /// Open requests per flow are capped by `max_transactions`; past it the oldest is reported
@@ -179,7 +176,6 @@ impl HttpDecoder {
     /// Reads whatever `input` holds in `ctx.dir`: heads and bodies, several messages.
     fn run(&mut self, ctx: &mut Ctx<'_>, input: &[u8]) -> Progress {
         let di = ctx.dir.index();
-        self.sides[di].after_invalid.set(false);
         let mut at = 0;
         while at < input.len() {
             if self.tunnel {
@@ -204,7 +200,7 @@ impl HttpDecoder {
                                     self.sides[di].started = None;
                                     return Progress::NeedMore { consumed: at, needed: rest.len() + 1 };
                                 }
-                                self.sides[di] = Side { after_invalid: true.into(), ..Side::default() };
+                                self.sides[di] = Side::default();
                                 return Progress::Invalid(a);
                             }
                             at += h.len;
@@ -216,7 +212,7 @@ impl HttpDecoder {
                             if at > 0 {
                                 return Progress::NeedMore { consumed: at, needed: rest.len() + 1 };
                             }
-                            self.sides[di] = Side { after_invalid: true.into(), ..Side::default() };
+                            self.sides[di] = Side::default();
                             return Progress::Invalid(e);
                         }
                     }
@@ -296,7 +292,6 @@ impl HttpDecoder {
         let dir = ctx.dir;
         self.mark_incomplete(dir);
         self.body_done(ctx, dir);
-        self.sides[dir.index()].after_invalid.set(true);
         Progress::Invalid(a)
     }
 
@@ -333,7 +328,6 @@ impl Decoder for HttpDecoder {
 
     fn gap(&mut self, ctx: &mut Ctx<'_>, len: u64) {
         let di = ctx.dir.index();
-        self.sides[di].after_invalid.set(false);
         match self.sides[di].body {
             // Bytes lost inside a body of known length: the framing still holds.
             Body::Length(left) if len < left => {
@@ -351,14 +345,14 @@ impl Decoder for HttpDecoder {
         }
     }
 
-    fn resync(&self, dir: Dir, input: &[u8]) -> Option<usize> {
+    fn resync(&self, dir: Dir, input: &[u8], from: Resync) -> Option<usize> {
         if self.tunnel || matches!(self.sides[dir.index()].body, Body::Length(_) | Body::UntilClose) {
             return Some(0);
         }
         // The next line that starts a request or a status line (after bytes found invalid,
         // not the rest of their own line).
         let mut i = 0;
-        if self.sides[dir.index()].after_invalid.replace(false) {
+        if from == Resync::InsideInvalid {
             i = memchr::memchr(b'\n', input)? + 1;
         }
         while i < input.len() {

@@ -4,7 +4,7 @@
 use super::event::{call_document, message_document, summary_document, Keys, TxInfo};
 use super::parser::{self, parse_name_addr, Known, Message, Parsed, StartLine};
 use super::sdp::Sdp;
-use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress};
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress, Resync};
 use iotw_event::Nanos;
 use iotw_flow::Dir;
 use std::collections::HashMap;
@@ -445,7 +445,7 @@ impl Decoder for SipDecoder {
         Progress::Done
     }
 
-    fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
+    fn resync(&self, _dir: Dir, input: &[u8], _from: Resync) -> Option<usize> {
         // The next line that starts a SIP message.
         let mut i = 0;
         while i < input.len() {

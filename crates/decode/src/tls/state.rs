@@ -9,7 +9,7 @@ use super::decrypt::{self, Opener};
 use super::event::{session_document, Session};
 use super::keys::{KeyLog, Secrets};
 use super::parser::{self, content, hs};
-use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress, Registry};
+use crate::{Anomaly, Ctx, DecodeLimits, Decoder, Progress, Registry, Resync};
 use iotw_event::Event;
 use iotw_flow::{Dir, Payload};
 use std::sync::Arc;
@@ -515,7 +515,7 @@ impl Decoder for TlsDecoder {
         }
     }
 
-    fn resync(&self, _dir: Dir, input: &[u8]) -> Option<usize> {
+    fn resync(&self, _dir: Dir, input: &[u8], _from: Resync) -> Option<usize> {
         // The next place where a plausible record header starts.
         (0..input.len().saturating_sub(4)).find(|&i| {
             let h = &input[i..i + 5];
