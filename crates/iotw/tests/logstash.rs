@@ -65,6 +65,12 @@ fn big_site(dir: &Path) -> PathBuf {
     p
 }
 
+/// `iotw capture -c CFG -r INPUT`: whether it succeeded, and its stderr.
+fn capture(cfg: &Path, input: &Path) -> (bool, String) {
+    let out = iotw().args(["capture", "--no-progress", "-c"]).arg(cfg).arg("-r").arg(input).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 fn expected_ids(capture: &Path) -> HashSet<String> {
     let out = iotw()
         .args(["capture", "--output", "ndjson", "--bulk", "--no-progress", "--quiet", "-r"])
@@ -113,9 +119,8 @@ fn a_hundred_thousand_documents_through_beats_are_all_acknowledged() {
     let want = expected_ids(&input);
     assert!(want.len() >= 100_000, "{}", want.len());
     let cfg = config(dir.path(), rx.port, "");
-    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let (ok, stderr) = capture(&cfg, &input);
+    assert!(ok, "{stderr}");
     let (n, ids) = received(&out);
     assert_eq!(ids, want, "{stderr}");
     assert_eq!(n, want.len(), "each once when nothing failed");
@@ -185,9 +190,8 @@ fn json_lines_output_writes_every_document_as_a_line() {
         }
     });
     let cfg = config(dir.path(), port, "protocol = \"json_lines\"\n");
-    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let (ok, stderr) = capture(&cfg, &input);
+    assert!(ok, "{stderr}");
     assert!(stderr.contains(&format!("logstash json_lines: accepted {n}, written {n}", n = want.len())), "{stderr}");
     let started = Instant::now();
     while lines.lock().unwrap().len() < want.len() && started.elapsed() < Duration::from_secs(10) {
@@ -280,9 +284,8 @@ fn beats_over_tls_with_a_client_certificate_delivers_everything() {
     let cfg = config(d, rx.port, &tls);
     let text = std::fs::read_to_string(&cfg).unwrap().replace("127.0.0.1:", "localhost:");
     std::fs::write(&cfg, text).unwrap();
-    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let (ok, stderr) = capture(&cfg, &input);
+    assert!(ok, "{stderr}");
     assert!(stderr.contains("shipping to Logstash over TLS"), "{stderr}");
     let (n, ids) = received(&out);
     assert_eq!(ids, want, "{stderr}");
@@ -304,8 +307,7 @@ fn an_untrusted_certificate_delivers_nothing_until_trusted_and_loses_nothing() {
     let cfg = config(d, rx.port, "tls = true\n");
     let text = std::fs::read_to_string(&cfg).unwrap() + "drain_timeout = \"3s\"\n";
     std::fs::write(&cfg, text).unwrap();
-    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let (_, stderr) = capture(&cfg, &input);
     assert_eq!(received(&out).0, 0, "nothing crosses an unverified connection: {stderr}");
     assert!(stderr.contains("UnknownIssuer"), "the reason is shown: {stderr}");
     assert!(stderr.contains("acknowledged 0,") && stderr.contains("not delivered yet, kept in"), "{stderr}");
@@ -316,9 +318,8 @@ fn an_untrusted_certificate_delivers_nothing_until_trusted_and_loses_nothing() {
     // A pcap with no packets: a little-endian header, version 2.4, snaplen 65535, Ethernet.
     let header = [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
     std::fs::write(&empty, header).unwrap();
-    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&empty).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let (ok, stderr) = capture(&cfg, &empty);
+    assert!(ok, "{stderr}");
     assert!(stderr.contains("WARNING: logstash.insecure_skip_verify is on"), "{stderr}");
     assert!(stderr.contains("from an earlier run wait in"), "{stderr}");
     let (n, ids) = received(&out);
@@ -339,9 +340,8 @@ fn json_lines_over_tls_delivers_every_line() {
     let want = expected_ids(&input);
     let extra = format!("protocol = \"json_lines\"\ntls = true\nca_file = {:?}\n", d.join("ca.pem"));
     let cfg = config(d, rx.port, &extra);
-    let run = iotw().args(["capture", "--no-progress", "-c"]).arg(&cfg).arg("-r").arg(&input).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let (ok, stderr) = capture(&cfg, &input);
+    assert!(ok, "{stderr}");
     let started = Instant::now();
     while received(&out).0 < want.len() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));

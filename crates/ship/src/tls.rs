@@ -98,6 +98,14 @@ impl Conn {
 }
 
 impl Conn {
+    /// The TCP socket underneath.
+    fn sock(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(t) => &t.sock,
+        }
+    }
+
     /// Ends a connection that carries no replies (`json_lines`): close_notify under TLS, then
     /// the write side shut, then whatever the peer still sends (TLS 1.3 session tickets) read
     /// and dropped until it closes or `wait` passes. Closing with unread bytes would make the
@@ -108,19 +116,11 @@ impl Conn {
             t.conn.send_close_notify();
             let _ = t.flush();
         }
-        let sock = match &self {
-            Conn::Plain(s) => s,
-            Conn::Tls(t) => &t.sock,
-        };
-        let _ = sock.shutdown(Shutdown::Write);
+        let _ = self.sock().shutdown(Shutdown::Write);
         let deadline = Instant::now() + wait;
         let mut buf = [0u8; 4096];
         while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
-            let sock = match &self {
-                Conn::Plain(s) => s,
-                Conn::Tls(t) => &t.sock,
-            };
-            if sock.set_read_timeout(Some(left)).is_err() {
+            if self.sock().set_read_timeout(Some(left)).is_err() {
                 return;
             }
             match self.read(&mut buf) {

@@ -321,6 +321,10 @@ fn hex_lower(b: &[u8]) -> String {
     hex_upper(b).to_ascii_lowercase()
 }
 
+/// Names of the signature and key algorithms, built once.
+static OIDS: std::sync::LazyLock<x509_parser::oid_registry::OidRegistry<'static>> =
+    std::sync::LazyLock::new(|| x509_parser::oid_registry::OidRegistry::default().with_crypto().with_x509());
+
 /// Reads one DER certificate.
 pub fn certificate(der: &[u8]) -> Result<Certificate, ParseError> {
     use x509_parser::prelude::*;
@@ -349,12 +353,7 @@ pub fn certificate(der: &[u8]) -> Result<Certificate, ParseError> {
         }
     }
     let oid_name = |oid: &x509_parser::der_parser::oid::Oid<'_>| {
-        x509_parser::oid_registry::OidRegistry::default()
-            .with_crypto()
-            .with_x509()
-            .get(oid)
-            .map(|e| e.sn().to_owned())
-            .unwrap_or_else(|| oid.to_id_string())
+        OIDS.get(oid).map(|e| e.sn().to_owned()).unwrap_or_else(|| oid.to_id_string())
     };
     Ok(Certificate {
         subject: rfc4514(c.subject()),

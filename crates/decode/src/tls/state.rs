@@ -184,8 +184,8 @@ impl TlsDecoder {
         let Some(early) = offers.then(|| self.lookup().and_then(|s| s.client_early.clone())).flatten() else {
             return;
         };
-        // The suite is the PSK's, not yet known: try the offered TLS 1.3 suites in order of
-        // preference when a record comes (here: the first offered one that decrypts here).
+        // The suite is the PSK's, not known until the ServerHello: take the client's first
+        // offered TLS 1.3 suite (a record that does not open is counted, as with wrong keys).
         let suites = self.session.client_hello.as_ref().map(|c| c.ciphers.clone()).unwrap_or_default();
         if let Some(suite) = suites.iter().filter(|c| (0x1301..=0x1303).contains(*c)).find_map(|c| decrypt::suite(*c)) {
             let side = &mut self.sides[dir.index()];
@@ -355,7 +355,9 @@ impl TlsDecoder {
                         }
                     }
                 };
-                self.sides[di].handshake = buf[at..].to_vec();
+                let mut buf = buf;
+                buf.drain(..at);
+                self.sides[di].handshake = buf;
                 return result;
             }
             content::APPLICATION_DATA => {
