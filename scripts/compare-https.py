@@ -17,12 +17,17 @@ SHARED = os.path.join(ROOT, "..", "shared", "captures")
 
 
 def cases():
-    """(capture, key log or None) pairs: the shared captures, else their copies in testdata."""
+    """(capture, key log or None) pairs: the shared captures (else their copies in testdata),
+    and the project's own capture of the suites they lack."""
     base = SHARED if os.path.isdir(SHARED) else os.path.join(ROOT, "testdata", "captures")
     keys = os.path.join(base, "keys")
     return [(os.path.join(base, "tls12-chacha20poly1305.pcap"), os.path.join(keys, "tls12-chacha20poly1305.keys")),
             (os.path.join(base, "tls13-rfc8446.pcap"), os.path.join(keys, "tls13-rfc8446.keys")),
-            (os.path.join(base, "tls12-dsb.pcapng"), None)]
+            (os.path.join(base, "tls12-dsb.pcapng"), None),
+            # Made here (scripts/make-tls-ciphers-capture.sh): CBC with HMAC (TLS 1.0-1.2, with
+            # and without encrypt-then-MAC), AES-CCM and CCM_8 (TLS 1.2 and 1.3).
+            (os.path.join(ROOT, "testdata", "tls", "tls-ciphers.pcap"),
+             os.path.join(ROOT, "testdata", "tls", "tls-ciphers.keys"))]
 
 
 def tshark_http(path, keylog):

@@ -56,22 +56,28 @@ if [ -z "$(ls corpus/tls)" ] && command -v tshark >/dev/null; then
       | grep -E '^\s*[0-9a-f]+$' | tr -d ' \t' | head -4 | hex_to_seeds corpus/tls || true
   done
 fi
-# Decryption seeds: the RFC 8446 example's two connections as the target reads them (a
-# direction byte, a u16 length, the bytes, per chunk); the key log is built into the target.
+# Decryption seeds: connections whose secrets the target has built in (the RFC 8446 example,
+# and the project's capture of CBC, CCM, renegotiation and KeyUpdate), as the target reads
+# them: a direction byte, a u16 length, the bytes, per chunk.
 mkdir -p corpus/tls_decrypt
-if [ -z "$(ls corpus/tls_decrypt)" ] && command -v tshark >/dev/null; then
-  for s in 0 1; do
-    tshark -r ../testdata/captures/tls13-rfc8446.pcap -q -z "follow,tcp,raw,$s" 2>/dev/null | python3 -c '
+if command -v tshark >/dev/null; then
+  for seed in tls13-rfc8446:../testdata/captures/tls13-rfc8446.pcap:0 tls13-rfc8446:../testdata/captures/tls13-rfc8446.pcap:1 \
+      $(for s in $(seq 0 10); do echo "ciphers:../testdata/tls/tls-ciphers.pcap:$s"; done); do
+    IFS=: read -r name file s <<<"$seed"
+    [ -e "corpus/tls_decrypt/$name-$s" ] && continue
+    tshark -r "$file" -q -z "follow,tcp,raw,$s" 2>/dev/null | python3 -c '
 import struct, sys
 out = b""
 for line in sys.stdin:
     h = line.strip()
     if not h or not all(c in "0123456789abcdef" for c in h):
         continue
-    b = bytes.fromhex(h)
+    b = bytes.fromhex(h)[:4096]
     out += struct.pack(">BH", 1 if line.startswith("\t") else 0, len(b)) + b
-open("corpus/tls_decrypt/stream-'"$s"'", "wb").write(out)
-' || true
+    if len(out) > 16384:
+        break
+open(sys.argv[1], "wb").write(out)
+' "corpus/tls_decrypt/$name-$s" || true
   done
 fi
 run() {

@@ -1,5 +1,6 @@
-//! The TLS decryption path: the decoder with the key log of the RFC 8446 example capture, so
-//! that the capture's own streams (the seeds) decrypt, and mutations of them exercise the key
+//! The TLS decryption path: the decoder with the key logs of the RFC 8446 example capture and
+//! of the project's own (CBC and CCM suites, TLS 1.0 to 1.3, renegotiation, KeyUpdate), so
+//! that those captures' streams (the seeds) decrypt, and mutations of them exercise the key
 //! schedule, record opening, inner-plaintext parsing and the HTTP decoder behind it. The input
 //! is chunks, each a direction byte (even: client), a big-endian u16 length and the bytes
 //! (ciphertext holds every byte value, so no separator byte would do). Every document must be
@@ -14,11 +15,13 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 
 const KEYS: &str = include_str!("../../testdata/captures/keys/tls13-rfc8446.keys");
+const CIPHER_KEYS: &str = include_str!("../../testdata/tls/tls-ciphers.keys");
 
 fuzz_target!(|data: &[u8]| {
     let limits = DecodeLimits { max_message: 65536, ..DecodeLimits::default() };
     let keys = Arc::new(KeyLog::new());
     keys.add_text(KEYS);
+    keys.add_text(CIPHER_KEYS);
     let mut inner = Registry::new(limits);
     inner.register(Box::new(Http::default()));
     let mut reg = Registry::new(limits);

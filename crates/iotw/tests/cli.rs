@@ -373,6 +373,65 @@ fn tls_sessions_decrypt_with_a_key_log_and_the_http_inside_is_decoded() {
 }
 
 #[test]
+fn cbc_and_ccm_suites_decrypt_in_every_version_that_defines_them() {
+    // Made by scripts/make-tls-ciphers-capture.sh: curl fetching the same 40,527-byte
+    // response over nine suites and versions, and s_client changing keys mid-connection.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/tls");
+    let f = dir.join("tls-ciphers.pcap");
+    let keys = dir.join("tls-ciphers.keys");
+    let (docs, stderr, code) = ndjson(&["-r", f.to_str().unwrap(), "--tls-keylog", keys.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("tls_decrypt_failed"), "{stderr}");
+    let mut suites: Vec<String> = docs
+        .iter()
+        .filter(|d| d["event"]["dataset"] == "tls")
+        .map(|d| {
+            assert_eq!(d["tls"]["decrypted"], true, "{d}");
+            format!("{} {}", d["tls"]["version"].as_str().unwrap(), d["tls"]["cipher"].as_str().unwrap())
+        })
+        .collect();
+    suites.sort();
+    assert_eq!(
+        suites,
+        [
+            "1.0 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "1.1 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8",
+            // The renegotiated connection: two handshakes.
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "1.2 TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "1.3 TLS_AES_128_CCM_8_SHA256",
+            "1.3 TLS_AES_128_CCM_SHA256",
+            // The one with key updates.
+            "1.3 TLS_AES_256_GCM_SHA384",
+        ]
+    );
+    let http: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "http").collect();
+    assert_eq!(http.len(), 9);
+    for d in http {
+        assert_eq!(d["http"]["response"]["status_code"], 200, "{d}");
+        assert_eq!(d["http"]["response"]["body"]["bytes"], 40527, "{d}");
+    }
+    // Streams 9 and 10 change keys mid-connection: a TLS 1.2 renegotiation and a TLS 1.3
+    // KeyUpdate both ways. The lines sent after the change are read too.
+    for (stream, name) in [("9", "renegotiate"), ("10", "key-update")] {
+        let out =
+            run(iotw().args(["follow", "--tls", "--stream", stream, "-r"]).arg(&f).arg("--tls-keylog").arg(&keys));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for side in ["client", "server"] {
+            for when in ["before", "after"] {
+                let line = format!("-- {name} {side} {when}\n");
+                assert!(text.contains(&iotw_hex(line.as_bytes())), "{name}: {line:?} missing in\n{text}");
+            }
+        }
+    }
+}
+
+#[test]
 fn secrets_embedded_in_pcapng_decrypt_and_follow_shows_the_plaintext() {
     let f = testdata("tls12-dsb.pcapng");
     let (docs, stderr, _) = ndjson(&["-r", f.to_str().unwrap()]);

@@ -7,10 +7,11 @@
 //! ServerHello first); handshake messages split over records and records over segments;
 //! bytes lost (the document is marked incomplete).
 //! Decryption (see [`decrypt`], [`keys`]): with an NSS key log (file, or pcapng Decryption
-//! Secrets Blocks), TLS 1.2 AEAD and TLS 1.3 records are opened, the encrypted handshake is read
-//! (TLS 1.3 certificates, ALPN) and the application data is decoded as HTTP or SIP.
-//! Not supported yet: CBC and CCM suites; TLS 1.2 renegotiation and TLS 1.3 key updates;
-//! without the secrets, TLS 1.3 certificates are not seen; SSLv2-compatible hellos; connections whose handshake was
+//! Secrets Blocks), records are opened (AES-GCM, AES-CCM, AES-CBC with HMAC and
+//! ChaCha20-Poly1305, TLS 1.0 to 1.3, through TLS 1.2 renegotiations and TLS 1.3 key updates),
+//! the encrypted handshake is read (TLS 1.3 certificates, ALPN) and the application data is
+//! decoded as HTTP or SIP.
+//! Not supported yet: without the secrets, TLS 1.3 certificates are not seen; SSLv2-compatible hellos; connections whose handshake was
 //! not captured (not recognised); DTLS and QUIC.
 
 pub mod decrypt;

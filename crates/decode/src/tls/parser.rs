@@ -30,6 +30,13 @@ pub mod hs {
     pub const ENCRYPTED_EXTENSIONS: u8 = 8;
     pub const SERVER_HELLO_DONE: u8 = 14;
     pub const FINISHED: u8 = 20;
+    pub const KEY_UPDATE: u8 = 24;
+}
+
+/// Extension types this decoder acts on.
+pub mod ext {
+    /// RFC 7366: CBC records carry their MAC over the ciphertext.
+    pub const ENCRYPT_THEN_MAC: u16 = 22;
 }
 
 /// Largest record body: 2^14 plus the 2048 bytes of expansion TLS 1.2 allows a ciphertext.

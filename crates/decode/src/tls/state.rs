@@ -147,7 +147,11 @@ impl TlsDecoder {
                 let Some(master) = self.lookup_for(|s| s.master.is_some()).and_then(|s| s.master.clone()) else {
                     return false;
                 };
-                decrypt::tls12(&suite, &master, &ch.random, &sh.random).map(|(c, s)| if client { c } else { s })
+                let n = decrypt::Negotiated {
+                    version: sh.negotiated(),
+                    encrypt_then_mac: sh.extensions.contains(&parser::ext::ENCRYPT_THEN_MAC),
+                };
+                decrypt::tls12(&suite, n, &master, &ch.random, &sh.random).map(|(c, s)| if client { c } else { s })
             }
             Want::Handshake | Want::Traffic => {
                 let pick = move |s: &Secrets| -> Option<Vec<u8>> {
@@ -187,7 +191,7 @@ impl TlsDecoder {
         // The suite is the PSK's, not known until the ServerHello: take the client's first
         // offered TLS 1.3 suite (a record that does not open is counted, as with wrong keys).
         let suites = self.session.client_hello.as_ref().map(|c| c.ciphers.clone()).unwrap_or_default();
-        if let Some(suite) = suites.iter().filter(|c| (0x1301..=0x1303).contains(*c)).find_map(|c| decrypt::suite(*c)) {
+        if let Some(suite) = suites.iter().filter(|c| (0x1301..=0x1305).contains(*c)).find_map(|c| decrypt::suite(*c)) {
             let side = &mut self.sides[dir.index()];
             side.opener = decrypt::tls13(&suite, &early);
             side.encrypted = true;
@@ -449,6 +453,11 @@ impl TlsDecoder {
             }
             hs::FINISHED if decrypted && self.tls13() => {
                 self.arm(ctx.dir, Want::Traffic);
+            }
+            hs::KEY_UPDATE if decrypted && self.tls13() => {
+                // This side's next records use the next traffic secret (RFC 8446 §4.6.3).
+                let side = &mut self.sides[ctx.dir.index()];
+                side.opener = side.opener.as_ref().and_then(Opener::updated);
             }
             hs::END_OF_EARLY_DATA if decrypted => {
                 let side = &mut self.sides[ctx.dir.index()];
