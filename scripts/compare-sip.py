@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Compares iotw's SIP message documents with tshark's SIP/SDP dissection, message by message.
 
-For every capture that carries SIP (default: ../shared/captures/sip.pcapng and sipp-*), both
-sides list the SIP messages in frame order; the script prints an agreement table per field:
+For every capture that carries SIP (default: ../shared/captures/sip.pcapng and sipp-*, and
+testdata/sip/sips-local.pcap, SIP over TLS decrypted by both with its key log), both sides list the SIP messages in frame order; the script prints an agreement table per field:
 method/status, Call-ID, CSeq number and method, From/To tags, top Via branch, User-Agent (or
 Server), Content-Length, SDP media ports and payload types. Exit status 0 only at 100 %.
 
@@ -11,7 +11,7 @@ Usage: scripts/compare-sip.py [--iotw PATH] [CAPTURE ...]
 import os
 import sys
 
-from peers import arguments, captures, iotw_documents, run
+from peers import ROOT, arguments, captures, iotw_documents, run, tshark_keylog
 
 AGG = "|"
 FIELDS = ["kind", "call_id", "cseq", "from_tag", "to_tag", "branch", "user_agent", "content_length", "media_ports", "payload_types"]
@@ -21,7 +21,8 @@ FIELDS = ["kind", "call_id", "cseq", "from_tag", "to_tag", "branch", "user_agent
 def tshark_messages(path):
     ef = ["sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.CSeq.seq", "sip.CSeq.method", "sip.from.tag",
           "sip.to.tag", "sip.Via.branch", "sip.User-Agent", "sip.Server", "sip.Content-Length", "sdp.media"]
-    cmd = ["tshark", "-r", path, "-Y", "sip", "-T", "fields", "-E", "occurrence=a", "-E", f"aggregator={AGG}"]
+    cmd = ["tshark", "-r", path, *tshark_keylog(path), "-Y", "sip", "-T", "fields", "-E", "occurrence=a",
+           "-E", f"aggregator={AGG}"]
     for f in ef:
         cmd += ["-e", f]
     out = []
@@ -81,7 +82,7 @@ def compare_calls(iotw, path):
     times tshark shows for its INVITE, first 18x, 200 and BYE (within 1 microsecond)."""
     from decimal import Decimal
 
-    out = run(["tshark", "-r", path, "-Y", "sip", "-T", "fields", "-e", "frame.time_epoch", "-e", "sip.Call-ID",
+    out = run(["tshark", "-r", path, *tshark_keylog(path), "-Y", "sip", "-T", "fields", "-e", "frame.time_epoch", "-e", "sip.Call-ID",
                "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.CSeq.method"])
     t = {}
     for line in out.splitlines():
@@ -114,7 +115,7 @@ def compare_calls(iotw, path):
 
 def main():
     a = arguments(__doc__)
-    caps = a.captures or captures("sip.pcapng", "sipp-*")
+    caps = a.captures or captures("sip.pcapng", "sipp-*") + [os.path.join(ROOT, "testdata", "sip", "sips-local.pcap")]
     total = {f: [0, 0] for f in FIELDS}
     bad = 0
     print(f"{'capture':30} {'messages':>9}  " + " ".join(f"{f[:12]:>12}" for f in FIELDS))
@@ -143,7 +144,7 @@ def main():
     print("SIP fields: 100 % agreement with tshark" if ok else "SIP fields: DIFFER from tshark")
     print(f"{'capture':30} {'tshark calls':>12} {'iotw completed':>15} {'times agree':>12}")
     for c in caps:
-        if not os.path.basename(c).startswith("sipp-"):
+        if not os.path.basename(c).startswith(("sipp-", "sips-")):
             continue
         want, got, agree = compare_calls(a.iotw, c)
         good = want == got == agree

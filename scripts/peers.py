@@ -30,10 +30,25 @@ def captures(*patterns):
     return sorted(p for pat in patterns for p in glob.glob(os.path.join(base, pat)))
 
 
+def keylog(path):
+    """The TLS key log made with a capture (`X.keys` beside `X.pcap`), or None."""
+    keys = os.path.splitext(path)[0] + ".keys"
+    return keys if os.path.exists(keys) else None
+
+
+def tshark_keylog(path):
+    """tshark's options to decrypt a capture with its key log, if it has one."""
+    keys = keylog(path)
+    return ["-o", f"tls.keylog_file:{keys}"] if keys else []
+
+
 @functools.lru_cache(maxsize=4)
 def iotw_documents(iotw, path):
-    """Every document `iotw capture --output ndjson` writes for one capture."""
-    out = run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet"])
+    """Every document `iotw capture --output ndjson` writes for one capture (decrypting TLS
+    with the capture's key log, if it has one)."""
+    keys = keylog(path)
+    extra = ["--tls-keylog", keys] if keys else []
+    out = run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet", *extra])
     return [json.loads(line) for line in out.splitlines()]
 
 

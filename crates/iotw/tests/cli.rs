@@ -432,6 +432,24 @@ fn cbc_and_ccm_suites_decrypt_in_every_version_that_defines_them() {
 }
 
 #[test]
+fn sip_over_tls_decrypts_into_messages_and_calls() {
+    // Made by scripts/make-sips-capture.sh: ten sipp calls carried over TLS on port 5061.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/sip");
+    let f = dir.join("sips-local.pcap");
+    let (plain, _, _) = ndjson(&["-r", f.to_str().unwrap()]);
+    assert_eq!(datasets(&plain, "sip"), 0, "without the secrets nothing inside is read");
+    assert_eq!(datasets(&plain, "tls"), 1);
+    let keys = dir.join("sips-local.keys");
+    let (docs, stderr, code) = ndjson(&["-r", f.to_str().unwrap(), "--tls-keylog", keys.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(datasets(&docs, "sip"), 60, "{stderr}");
+    let calls: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "call").collect();
+    assert_eq!(calls.len(), 10);
+    assert!(calls.iter().all(|c| c["call"]["state"] == "completed" && c["tls"]["decrypted"] == true));
+    assert!(docs.iter().filter(|d| d["event"]["dataset"] == "sip").all(|d| d["tls"]["decrypted"] == true));
+}
+
+#[test]
 fn secrets_embedded_in_pcapng_decrypt_and_follow_shows_the_plaintext() {
     let f = testdata("tls12-dsb.pcapng");
     let (docs, stderr, _) = ndjson(&["-r", f.to_str().unwrap()]);

@@ -471,8 +471,12 @@ impl TlsDecoder {
     }
 }
 
-/// Documents decoded from decrypted application data: `https` in their URLs.
+/// Documents decoded from decrypted application data: `tls.decrypted`, and `https` in URLs.
 fn mark_secure(docs: &mut [Event]) {
+    for e in docs.iter_mut() {
+        // What was read inside TLS says so (SIPS messages and calls, HTTPS transactions).
+        e.set("tls.decrypted", true);
+    }
     for e in docs.iter_mut().filter(|e| e.dataset == "http") {
         e.set("url.scheme", "https");
         if let Some(full) = e.get_str("url.full").map(|f| f.into_owned()) {
