@@ -39,6 +39,13 @@ pub struct SimulateArgs {
     /// The wire profile to speak (default: the built-in inferred profile).
     #[arg(long, value_name = "TOML")]
     pub profile: Option<PathBuf>,
+    /// The version the SIP Server announces to its clients.
+    #[arg(long, value_name = "VERSION", default_value = iotw::simulate::SERVER_VERSION)]
+    pub server_version: String,
+    /// Another T-Lib client application, NAME@IPv4, that registers with the SIP Server and
+    /// stays connected (repeatable): a component added to the site.
+    #[arg(long = "add-client", value_name = "NAME@IP")]
+    pub add_client: Vec<String>,
 }
 
 pub fn load_profile(path: Option<&PathBuf>) -> Result<WireProfile> {
@@ -61,6 +68,19 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         seed: a.seed,
         abandon_percent: a.abandon_percent.min(100),
         previews_per_hour: a.previews_per_hour,
+        server_version: a.server_version.clone(),
+        extra_clients: a
+            .add_client
+            .iter()
+            .map(|c| {
+                let (name, ip) = c
+                    .split_once('@')
+                    .filter(|(n, _)| !n.is_empty())
+                    .ok_or_else(|| anyhow::anyhow!("--add-client {c}: give NAME@IP, e.g. StatServer_2@10.10.0.31"))?;
+                let ip = ip.parse().map_err(|_| anyhow::anyhow!("--add-client {c}: {ip} is not an IPv4 address"))?;
+                Ok((name.to_owned(), ip))
+            })
+            .collect::<Result<Vec<_>>>()?,
         ..SimConfig::default()
     };
     let create = |p: &PathBuf| -> Result<BufWriter<File>> {

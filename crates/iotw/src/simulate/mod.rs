@@ -14,4 +14,4 @@ mod record;
 mod sip;
 mod site;
 
-pub use site::{simulate, SimConfig, SimReport};
+pub use site::{simulate, SimConfig, SimReport, SERVER_VERSION};

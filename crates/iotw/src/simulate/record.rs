@@ -1,7 +1,7 @@
 //! What the simulator writes besides the capture: the ground truth of each message, and the
 //! T-Server log lines (genesys_wire.md §11.4).
 
-use super::site::{Client, SERVER_VERSION};
+use super::site::Client;
 use iotw_decode::genesys::kvlist::{KvList, KvValue};
 use iotw_decode::genesys::tables::AttributeId as A;
 use iotw_decode::genesys::tlib::{TlibMessage, Value};
@@ -54,6 +54,7 @@ pub(super) fn write_log(
     client: &Client,
     addr: SocketAddrV4,
     p: &WireProfile,
+    server_version: &str,
 ) -> std::io::Result<()> {
     let t = format_rfc3339_micros(ts);
     let (date, time) = (&t[..10], &t[11..26]);
@@ -68,7 +69,7 @@ pub(super) fn write_log(
         )?;
         writeln!(out, "message {}", m.mtype)?;
     } else {
-        writeln!(out, "@{} [0] {SERVER_VERSION} send_to_client: message {}", &time[..13], m.mtype)?;
+        writeln!(out, "@{} [0] {server_version} send_to_client: message {}", &time[..13], m.mtype)?;
     }
     for (a, v) in &m.attrs {
         match v {

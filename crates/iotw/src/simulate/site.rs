@@ -29,6 +29,10 @@ pub struct SimConfig {
     pub abandon_percent: u32,
     /// Outbound preview records per hour (the OCS desktop protocol over T-Lib).
     pub previews_per_hour: u32,
+    /// The version the SIP Server announces (EventServerInfo).
+    pub server_version: String,
+    /// More T-Lib client applications (name, address) that register and stay connected.
+    pub extra_clients: Vec<(String, Ipv4Addr)>,
 }
 
 impl Default for SimConfig {
@@ -42,6 +46,8 @@ impl Default for SimConfig {
             start: 1_767_603_600 * SEC,
             abandon_percent: 30,
             previews_per_hour: 60,
+            server_version: SERVER_VERSION.to_owned(),
+            extra_clients: Vec::new(),
         }
     }
 }
@@ -94,7 +100,8 @@ pub(super) const SIP_SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 10);
 pub(super) const TLIB_PORT: u16 = 3000;
 pub(super) const ROUTE_POINT: &str = "8000";
 pub(super) const DNIS: &str = "08081570123";
-pub(super) const SERVER_VERSION: &str = "8.1.103.17";
+/// The SIP Server version announced unless another is asked for.
+pub const SERVER_VERSION: &str = "8.1.103.17";
 /// OCS's communication DN for the desktop protocol.
 pub(super) const OCS_DN: &str = "OCS_Comm";
 
@@ -115,6 +122,8 @@ pub(super) struct Client {
 
 pub(super) struct Site<'p> {
     pub(super) profile: &'p WireProfile,
+    /// What the SIP Server says its version is.
+    pub(super) server_version: &'p str,
     pub(super) rng: Rng,
     pub(super) steps: Vec<(Nanos, u64, Step)>,
     pub(super) order: u64,
@@ -182,7 +191,7 @@ impl Site<'_> {
             mtype: M::EVENT_SERVER_INFO,
             attrs: vec![
                 (A::REFERENCE_ID, Value::Int(r)),
-                (A::SERVER_VERSION, s(SERVER_VERSION)),
+                (A::SERVER_VERSION, s(self.server_version)),
                 (A::SERVER_ROLE, Value::Int(0)),
             ],
         };
@@ -231,6 +240,7 @@ pub fn simulate<W: Write, T: Write, L: Write>(
 ) -> std::io::Result<SimReport> {
     let mut site = Site {
         profile,
+        server_version: &cfg.server_version,
         rng: Rng(cfg.seed.max(1) ^ 0x9e37_79b9_7f4a_7c15),
         steps: Vec::new(),
         order: 0,
@@ -277,6 +287,10 @@ pub fn simulate<W: Write, T: Write, L: Write>(
         desktops.push(conn);
     }
     let ocs = site.connect(t0 + 200 * MS, "OCS_1", Ipv4Addr::new(10, 10, 0, 40), &[OCS_DN.to_owned()]);
+    // Last, so that the connections above keep their ports whether or not there are any.
+    for (i, (name, ip)) in cfg.extra_clients.iter().enumerate() {
+        site.connect(t0 + 300 * MS + i as Nanos * 20 * MS, name, *ip, &[]);
+    }
     outbound(&mut site, cfg, t0 + 10 * SEC, ocs, &desktops, &agent_dns);
     let trunk = SocketAddrV4::new(Ipv4Addr::new(10, 10, 0, 5), 5060);
     let sips = SocketAddrV4::new(SIP_SERVER, 5060);
@@ -582,7 +596,8 @@ pub fn simulate<W: Write, T: Write, L: Write>(
                 if let Some(out) = log.as_mut() {
                     let n = client_no.len() as u32 + 1;
                     let no = *client_no.entry(*conn).or_insert(n);
-                    write_log(out, *ts, msg, *from_client, no, &site.clients[*conn], c.client, site.profile)?;
+                    let who = &site.clients[*conn];
+                    write_log(out, *ts, msg, *from_client, no, who, c.client, site.profile, site.server_version)?;
                 }
             }
         }
