@@ -29,6 +29,7 @@ command -v sipp    >/dev/null 2>&1 || need+=(sip-tester)
 command -v ip      >/dev/null 2>&1 || need+=(iproute2)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates (Logstash TLS, live TLS)
 command -v curl    >/dev/null 2>&1 || need+=(curl)      # the live TLS decryption check
+command -v chromium >/dev/null 2>&1 || need+=(chromium) # renders the discovery report (headless)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

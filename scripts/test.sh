@@ -4,7 +4,8 @@
 #   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates), including the
 #      Genesys simulator against its ground truth and calibration (crates/iotw/tests/genesys.rs)
 #      and shipping into osmem-server through outages, kills, refusals and 429s (tests/elastic.rs)
-#      and to a Beats receiver (tests/logstash.rs)
+#      and to a Beats receiver (tests/logstash.rs), and discovery against the simulator's
+#      ground truth and real captures (tests/discover.rs)
 #   2. scripts/compare-tshark.py: conversations and TCP streams against tshark, every capture;
 #      scripts/compare-sip.py: every SIP message's fields against tshark's SIP/SDP dissection
 #      scripts/compare-http.py: every HTTP request's and response's fields against tshark's
@@ -13,6 +14,7 @@
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
 #      documents --output ndjson makes, by kind, each id once;
 #      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
+#      scripts/check-discover-report.py: the discovery report opened by headless Chromium
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
 #      scripts/live-tls-test.sh: curl over HTTPS on lo, decrypted live with its key log (root only)
 set -uo pipefail
@@ -37,6 +39,7 @@ suite "tshark and ja4plus comparison: TLS handshakes" python3 scripts/compare-tl
 suite "tshark comparison: TLS decryption" python3 scripts/compare-https.py
 suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
 suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
+suite "discovery report rendered by Chromium" python3 scripts/check-discover-report.py
 if [ "$(id -u)" -eq 0 ]; then
   suite "live capture" scripts/live-test.sh
   suite "live TLS decryption" scripts/live-tls-test.sh

@@ -27,44 +27,44 @@ use std::time::{Duration, Instant};
 pub struct CaptureArgs {
     /// Read a pcap or pcapng file (plain or gzip); repeat to merge several in time order.
     #[arg(short = 'r', long = "read", value_name = "FILE")]
-    files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// Capture live on an interface (Linux AF_PACKET); repeat for several.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-    interfaces: Vec<String>,
+    pub(crate) interfaces: Vec<String>,
     /// tcpdump-syntax filter (host, net, port, portrange, tcp, udp, vlan, and/or/not, parentheses).
     #[arg(short = 'f', long)]
-    filter: Option<String>,
+    pub(crate) filter: Option<String>,
     /// Where documents go.
     #[arg(long, value_enum)]
-    output: Option<OutputKind>,
+    pub(crate) output: Option<OutputKind>,
     /// With --output ndjson: write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
-    out: Option<String>,
+    pub(crate) out: Option<String>,
     /// With --output ndjson: Elasticsearch bulk lines (create action + document).
     #[arg(long)]
-    bulk: bool,
+    pub(crate) bulk: bool,
     /// The embedded store's directory.
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Configuration file (see `iotw config default`).
     #[arg(short = 'c', long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Live: stop after this long (e.g. 30s, 5m).
     #[arg(long)]
-    duration: Option<String>,
+    pub(crate) duration: Option<String>,
     /// Stop after this many packets.
     #[arg(long)]
-    count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// No progress display.
     #[arg(long)]
-    no_progress: bool,
+    pub(crate) no_progress: bool,
     /// No summary at the end.
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// NSS key log (SSLKEYLOGFILE format) with the secrets of TLS sessions to decrypt; read
     /// again as it grows. Repeatable. Secrets embedded in pcapng files are used as well.
     #[arg(long = "tls-keylog", value_name = "FILE")]
-    tls_keylog: Vec<PathBuf>,
+    pub(crate) tls_keylog: Vec<PathBuf>,
 }
 
 /// What the shipper thread did.
@@ -128,7 +128,28 @@ fn wall_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// What another command changes in a capture run (`iotw discover`).
+#[derive(Default)]
+pub(crate) struct Hooks {
+    /// Wraps the configured sink (or, when `None` is given to it, stands in for it).
+    pub wrap_sink: Option<WrapSink>,
+    /// Leave the configured output alone: no sink is opened for it.
+    pub no_output: bool,
+    /// Text added to the progress display.
+    pub status: Option<Status>,
+}
+
+/// Makes the sink of a run from the configured one (`None` when `Hooks::no_output`).
+pub(crate) type WrapSink = Box<dyn FnOnce(Option<Box<dyn Sink>>) -> Box<dyn Sink>>;
+
+/// Text for the progress display, asked for a few times a second.
+pub(crate) type Status = Arc<dyn Fn() -> String + Send + Sync>;
+
 pub fn run(a: CaptureArgs) -> Result<()> {
+    run_with(a, Hooks::default())
+}
+
+pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     let mut cfg = match &a.config {
         Some(p) => config::load(p)?,
         None => Config::default(),
@@ -176,25 +197,34 @@ pub fn run(a: CaptureArgs) -> Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut network = None;
-    let sink: Box<dyn Sink> = match cfg.output.kind {
-        OutputKind::Elasticsearch | OutputKind::Logstash => {
-            let n = Network::start(&cfg, a.quiet, cfg.output.kind == OutputKind::Logstash)?;
-            let sink = SpoolSink::new(n.spool.clone(), n.counters.clone(), stop.clone());
-            network = Some(n);
-            Box::new(sink)
-        }
-        OutputKind::Store => Box::new(Store::open(&cfg.output.data_dir)?),
-        OutputKind::Ndjson => {
-            let prefix = cfg.output.bulk.then(|| cfg.output.bulk_index_prefix.clone());
-            let out: Box<dyn std::io::Write + Send> = if cfg.output.ndjson_path == "-" {
-                Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))
-            } else {
-                let f = std::fs::File::create(&cfg.output.ndjson_path)
-                    .with_context(|| format!("--out {}", cfg.output.ndjson_path))?;
-                Box::new(std::io::BufWriter::with_capacity(1 << 16, f))
-            };
-            Box::new(NdjsonSink::new(out, cfg.output.ndjson_path.clone(), prefix))
-        }
+    let configured: Option<Box<dyn Sink>> = if hooks.no_output {
+        None
+    } else {
+        Some(match cfg.output.kind {
+            OutputKind::Elasticsearch | OutputKind::Logstash => {
+                let n = Network::start(&cfg, a.quiet, cfg.output.kind == OutputKind::Logstash)?;
+                let sink = SpoolSink::new(n.spool.clone(), n.counters.clone(), stop.clone());
+                network = Some(n);
+                Box::new(sink)
+            }
+            OutputKind::Store => Box::new(Store::open(&cfg.output.data_dir)?),
+            OutputKind::Ndjson => {
+                let prefix = cfg.output.bulk.then(|| cfg.output.bulk_index_prefix.clone());
+                let out: Box<dyn std::io::Write + Send> = if cfg.output.ndjson_path == "-" {
+                    Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))
+                } else {
+                    let f = std::fs::File::create(&cfg.output.ndjson_path)
+                        .with_context(|| format!("--out {}", cfg.output.ndjson_path))?;
+                    Box::new(std::io::BufWriter::with_capacity(1 << 16, f))
+                };
+                Box::new(NdjsonSink::new(out, cfg.output.ndjson_path.clone(), prefix))
+            }
+        })
+    };
+    let sink: Box<dyn Sink> = match (hooks.wrap_sink, configured) {
+        (Some(wrap), configured) => wrap(configured),
+        (None, Some(sink)) => sink,
+        (None, None) => bail!("no output"),
     };
     let live = files.is_empty();
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
@@ -229,7 +259,8 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let mut live_report = Vec::new();
 
     if !live {
-        let progress = show_progress.then(|| Progress::start(&files, pipeline.progress_packets.clone()));
+        let progress =
+            show_progress.then(|| Progress::start(&files, pipeline.progress_packets.clone(), hooks.status.clone()));
         let mut merge = Merge::new(files);
         let mut n = 0u64;
         let mut last_ts = 0;
@@ -288,8 +319,9 @@ pub fn run(a: CaptureArgs) -> Result<()> {
             }
         }
     } else {
-        live_report =
-            run_live(&cfg, &filter, &interfaces, &mut pipeline, &stop, duration, limit, show_progress, !a.quiet)?;
+        let status =
+            if show_progress { Some(hooks.status.clone().unwrap_or_else(|| Arc::new(String::new))) } else { None };
+        live_report = run_live(&cfg, &filter, &interfaces, &mut pipeline, &stop, duration, limit, status, !a.quiet)?;
     }
 
     let interrupted = signalled.load(Ordering::Relaxed);
@@ -538,7 +570,7 @@ fn run_live(
     stop: &Arc<AtomicBool>,
     duration: Option<i64>,
     limit: u64,
-    show_progress: bool,
+    progress: Option<Status>,
     announce: bool,
 ) -> Result<Vec<LiveReport>> {
     use iotw_capture::LiveConfig;
@@ -635,12 +667,14 @@ fn run_live(
         if last_tick.elapsed() >= Duration::from_secs(1) {
             pipeline.tick(wall_now());
             last_tick = Instant::now();
-            if show_progress {
-                eprint!("\r{seen} packets");
+            if let Some(status) = &progress {
+                let extra = status();
+                let extra = if extra.is_empty() { extra } else { format!(", {extra}") };
+                eprint!("\r{seen} packets{extra}");
             }
         }
     }
-    if show_progress {
+    if progress.is_some() {
         eprintln!();
     }
     let mut reports = Vec::new();
@@ -662,7 +696,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(files: &[CaptureFile], packets: Arc<AtomicU64>) -> Self {
+    fn start(files: &[CaptureFile], packets: Arc<AtomicU64>, status: Option<Status>) -> Self {
         let parts: Vec<(Arc<AtomicU64>, u64)> = files.iter().map(|f| f.progress()).collect();
         let total: u64 = parts.iter().map(|p| p.1).sum();
         let bar = indicatif::ProgressBar::new(total);
@@ -679,7 +713,8 @@ impl Progress {
                 let n = packets.load(Ordering::Relaxed);
                 let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
                 b.set_position(read);
-                b.set_message(format!("{n} packets, {rate:.0} packets/s"));
+                let extra = status.as_ref().map(|s| format!(", {}", s())).unwrap_or_default();
+                b.set_message(format!("{n} packets, {rate:.0} packets/s{extra}"));
                 std::thread::sleep(Duration::from_millis(200));
             }
         });

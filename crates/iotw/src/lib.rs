@@ -2,5 +2,6 @@
 //! benchmarks): the configuration file, the packet pipeline and the site simulator.
 
 pub mod config;
+pub mod discover;
 pub mod pipeline;
 pub mod simulate;

@@ -1,6 +1,7 @@
 //! `iotw`: Integration On The Wire.
 
 mod capture_cmd;
+mod discover_cmd;
 mod follow_cmd;
 mod genesys_cmd;
 mod search_cmd;
@@ -29,6 +30,9 @@ struct Cli {
 enum Command {
     /// Read capture files or live interfaces, decode, and store or print the documents.
     Capture(capture_cmd::CaptureArgs),
+    /// Describe the estate from its traffic: hosts, services, versions, who talks to whom;
+    /// write a report and a configuration for capture mode.
+    Discover(discover_cmd::DiscoverArgs),
     /// Write the reassembled payload of TCP streams (Follow TCP Stream).
     Follow(follow_cmd::FollowArgs),
     /// Search the embedded store.
@@ -71,6 +75,15 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Discover(a) => {
+            return match discover_cmd::run(a) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("iotw: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Capture(a) => capture_cmd::run(a),
         Command::Search(a) => search_cmd::run(a),
         Command::Setup(a) => setup_cmd::run(a),

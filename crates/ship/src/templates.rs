@@ -16,8 +16,19 @@ use std::collections::BTreeMap;
 pub const EVENTS_MD: &str = include_str!("../../../docs/events.md");
 
 /// Every dataset with a section of its own.
-pub const DATASETS: [&str; 10] =
-    ["flow", "anomaly", "sip", "call", "sip_summary", "http", "tls", "genesys", "genesys_summary", "journey"];
+pub const DATASETS: [&str; 11] = [
+    "flow",
+    "anomaly",
+    "sip",
+    "call",
+    "sip_summary",
+    "http",
+    "tls",
+    "genesys",
+    "genesys_summary",
+    "journey",
+    "inventory",
+];
 
 /// Field name -> mapping type, for the documents of `dataset`: the common rows, the endpoint
 /// rows, and the dataset's own.
