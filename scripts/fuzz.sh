@@ -10,7 +10,7 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt pipeline kvlist tlib tlib_message tlib_log)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt dns pipeline kvlist tlib tlib_message tlib_log)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 # Hex lines on stdin (tshark's payload fields or follow output) to seed files in DIR.
@@ -79,6 +79,20 @@ for line in sys.stdin:
 open(sys.argv[1], "wb").write(out)
 ' "corpus/tls_decrypt/$name-$s" || true
   done
+fi
+# DNS seeds: each message of the project's DNS capture as the target reads it (control byte:
+# direction, and TCP for the framed ones; a u16 length; the bytes).
+mkdir -p corpus/dns
+if [ -z "$(ls corpus/dns)" ] && command -v tshark >/dev/null; then
+  tshark -r ../testdata/dns/dns-local.pcap -T fields -e dns.flags.response -e tcp.len -e udp.payload -e tcp.payload 2>/dev/null \
+    | python3 -c '
+import struct, sys
+for i, line in enumerate(sys.stdin):
+    resp, tcplen, udp, tcp = (line.rstrip("\n").split("\t") + [""] * 4)[:4]
+    data = bytes.fromhex((udp or tcp).replace(":", ""))
+    ctl = (1 if resp == "1" else 0) | (2 if tcp else 0)
+    open(f"corpus/dns/msg-{i}", "wb").write(struct.pack(">BH", ctl, len(data)) + data)
+' || true
 fi
 run() {
   local t=$1

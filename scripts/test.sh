@@ -11,6 +11,7 @@
 #      scripts/compare-http.py: every HTTP request's and response's fields against tshark's
 #      scripts/compare-tls.py: every TLS handshake's fields against tshark's and ja4plus's
 #      scripts/compare-https.py: decrypted HTTP and followed TLS plaintext against tshark's
+#      scripts/compare-dns.py: every DNS response's fields against tshark's
 #      scripts/compare-elastic.py: a capture replayed into osmem-server holds exactly the
 #      documents --output ndjson makes, by kind, each id once;
 #      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
@@ -37,6 +38,7 @@ suite "tshark comparison: SIP messages" python3 scripts/compare-sip.py
 suite "tshark comparison: HTTP messages" python3 scripts/compare-http.py
 suite "tshark and ja4plus comparison: TLS handshakes" python3 scripts/compare-tls.py
 suite "tshark comparison: TLS decryption" python3 scripts/compare-https.py
+suite "tshark comparison: DNS" python3 scripts/compare-dns.py
 suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare-elastic.py
 suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
 suite "discovery report rendered by Chromium" python3 scripts/check-discover-report.py

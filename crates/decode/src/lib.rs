@@ -11,6 +11,7 @@
 //! Protocols live in one folder each (`sip/`, `http/`, `tls/`, `genesys/`), each
 //! split into `parser.rs` (pure), `state.rs` (per-flow state) and `event.rs` (documents).
 
+pub mod dns;
 pub mod genesys;
 pub mod http;
 pub mod records;

@@ -184,6 +184,8 @@ fn registry(cfg: &Config, keys: Arc<iotw_decode::tls::keys::KeyLog>) -> Registry
     inner.register(Box::new(iotw_decode::sip::Sip));
     r.register(Box::new(iotw_decode::tls::Tls::with_decryption(keys, inner)));
     r.register(Box::new(iotw_decode::genesys::Tlib::new(cfg.genesys.wire.clone())));
+    r.register(Box::new(iotw_decode::dns::Dns));
+    r.register(Box::new(iotw_decode::dns::DnsTcp));
     r
 }
 

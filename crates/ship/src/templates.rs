@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 pub const EVENTS_MD: &str = include_str!("../../../docs/events.md");
 
 /// Every dataset with a section of its own.
-pub const DATASETS: [&str; 11] = [
+pub const DATASETS: [&str; 12] = [
     "flow",
     "anomaly",
     "sip",
@@ -27,6 +27,7 @@ pub const DATASETS: [&str; 11] = [
     "genesys",
     "genesys_summary",
     "journey",
+    "dns",
     "inventory",
 ];
 
