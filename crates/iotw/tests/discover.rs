@@ -259,3 +259,26 @@ fn inventory_documents_go_to_the_output_asked_for() {
     let table = ok(&["discover", "--no-progress", "-r", s(&pcap)]);
     assert!(table.contains("127.0.0.1:5060/udp") && table.contains("2 services on 1 hosts"), "{table}");
 }
+
+#[test]
+fn dns_answers_name_the_addresses_they_resolve_to() {
+    // Made by scripts/make-dns-capture.sh: dig asking dnsmasq over UDP and TCP.
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(&captures("dns/dns-local.pcap"), dir.path(), &[]);
+    let names = |ip: &str| -> BTreeSet<(String, String)> {
+        let h = inv["hosts"].as_array().unwrap().iter().find(|h| h["ip"] == ip).unwrap_or_else(|| panic!("{ip}"));
+        h["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["name"].as_str().unwrap().to_owned(), n["source"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let dns = |n: &str| (n.to_owned(), "dns".to_owned());
+    // A and AAAA, through the CNAME sip -> sipserver, and the PTR record.
+    assert_eq!(names("10.10.0.10"), BTreeSet::from([dns("sip.cc.iotw.test"), dns("sipserver.cc.iotw.test")]));
+    assert_eq!(names("2001:db8::10"), BTreeSet::from([dns("sipserver.cc.iotw.test")]));
+    let resolver = services(&inv);
+    let udp = resolver.iter().find(|(k, _)| k.ends_with(":53/udp")).map(|(_, v)| *v).unwrap();
+    assert_eq!(udp["protocol"], "dns");
+}

@@ -327,6 +327,7 @@ impl Discovery {
             "http" => self.http(e),
             "tls" => self.tls(e),
             "genesys_summary" => self.genesys(e),
+            "dns" => self.dns(e),
             _ => {}
         }
     }
@@ -468,6 +469,37 @@ impl Discovery {
         }
     }
 
+    /// Names from DNS answers: each address answered is known by the name asked for and by
+    /// the names along the way (CNAMEs); a PTR answer names the address it was asked about.
+    fn dns(&mut self, e: &Event) {
+        let question = e.get_str("dns.question.name").map(|s| s.into_owned());
+        let Some(Value::Array(answers)) = e.get("dns.answers") else { return };
+        let field = |a: &Value, k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let mut names: Vec<String> = question.iter().cloned().collect();
+        for a in &answers {
+            match (field(a, "type").as_deref(), field(a, "name"), field(a, "data")) {
+                (Some("CNAME"), Some(owner), Some(target)) => {
+                    names.push(owner);
+                    names.push(target);
+                }
+                (Some("A" | "AAAA"), Some(owner), Some(data)) => {
+                    if let Ok(ip) = data.parse::<IpAddr>() {
+                        self.name(ip, &owner, "dns");
+                        for n in &names {
+                            self.name(ip, n, "dns");
+                        }
+                    }
+                }
+                (Some("PTR"), Some(owner), Some(target)) => {
+                    if let Some(ip) = reverse_ip(&owner) {
+                        self.name(ip, &target, "dns");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn genesys(&mut self, e: &Event) {
         let Some((key, client)) = self.service_of(e) else { return };
         let app = e.get_str("genesys.client.application_name").map(|s| s.into_owned());
@@ -532,6 +564,27 @@ impl Discovery {
             services_not_kept: self.not_kept,
         }
     }
+}
+
+/// The address of a reverse name (`4.3.2.1.in-addr.arpa`, nibbles under `ip6.arpa`).
+fn reverse_ip(name: &str) -> Option<IpAddr> {
+    let name = name.to_ascii_lowercase();
+    if let Some(v4) = name.strip_suffix(".in-addr.arpa") {
+        let mut parts: Vec<&str> = v4.split('.').collect();
+        if parts.len() != 4 {
+            return None;
+        }
+        parts.reverse();
+        return parts.join(".").parse().ok();
+    }
+    let v6 = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<&str> = v6.split('.').collect();
+    if nibbles.len() != 32 || nibbles.iter().any(|n| n.len() != 1) {
+        return None;
+    }
+    let hex: String = nibbles.iter().rev().copied().collect();
+    let groups: Vec<&str> = (0..8).map(|i| &hex[i * 4..i * 4 + 4]).collect();
+    groups.join(":").parse().ok()
 }
 
 /// When a flow began.

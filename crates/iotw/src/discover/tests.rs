@@ -164,3 +164,12 @@ fn names_come_from_via_headers_and_are_never_addresses() {
     assert!(!is_name("*.example"));
     assert!(!is_name(""));
 }
+
+#[test]
+fn reverse_names_give_back_their_addresses() {
+    assert_eq!(reverse_ip("10.0.10.10.in-addr.arpa"), "10.10.0.10".parse().ok());
+    let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa";
+    assert_eq!(reverse_ip(v6), "2001:db8::1".parse().ok());
+    assert_eq!(reverse_ip("example.com"), None);
+    assert_eq!(reverse_ip("1.2.3.in-addr.arpa"), None);
+}
