@@ -103,8 +103,10 @@ def ja4plus_sessions(path):
 
 
 def iotw_sessions(iotw, path):
+    # Handshakes as seen in the clear, like tshark and ja4plus here (decryption is
+    # compare-https.py's): no key log, even where a capture has one.
     out = {}
-    for d in iotw_documents(iotw, path):
+    for d in iotw_documents(iotw, path, decrypt=False):
         if d["event"]["dataset"] != "tls":
             continue
         t = d["tls"]

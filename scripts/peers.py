@@ -43,10 +43,10 @@ def tshark_keylog(path):
 
 
 @functools.lru_cache(maxsize=4)
-def iotw_documents(iotw, path):
+def iotw_documents(iotw, path, decrypt=True):
     """Every document `iotw capture --output ndjson` writes for one capture (decrypting TLS
-    with the capture's key log, if it has one)."""
-    keys = keylog(path)
+    with the capture's key log, if it has one, unless `decrypt` is false)."""
+    keys = keylog(path) if decrypt else None
     extra = ["--tls-keylog", keys] if keys else []
     out = run([iotw, "capture", "-r", path, "--output", "ndjson", "--no-progress", "--quiet", *extra])
     return [json.loads(line) for line in out.splitlines()]

@@ -191,3 +191,50 @@ fn truncated_packets_are_rejected_by_the_program() {
     assert_ne!(run(&prog, &s.stripped, None), 0);
     assert_eq!(run(&prog, &s.stripped[..30], None), 0);
 }
+
+/// An Ethernet frame of IPv4 from `10.0.0.<last>` carrying UDP: whole (with its header and
+/// `port`), or a later fragment (payload bytes only, no ports).
+fn udp_v4(last: u8, port: u16, later_fragment: bool) -> Vec<u8> {
+    let mut l4 = Vec::new();
+    if later_fragment {
+        l4.extend_from_slice(&[0x55; 24]);
+    } else {
+        UdpHeader { src_port: 40000, dst_port: port, length: 8 }.emit(&mut l4);
+    }
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x08, 0x00]);
+    let fragment = later_fragment.then_some(iotw_wire::Fragment { id: 7, offset: 1480, more: false });
+    Ipv4Header {
+        src: [10, 0, 0, last].into(),
+        dst: [192, 168, 1, 2].into(),
+        protocol: 17,
+        ttl: 64,
+        header_len: 20,
+        total_len: 0,
+        fragment,
+    }
+    .emit(l4.len(), &mut frame);
+    frame.extend_from_slice(&l4);
+    frame
+}
+
+#[test]
+fn a_discovery_filter_keeps_later_fragments_of_its_udp_hosts_in_the_kernel_too() {
+    // The shape `iotw discover --write-config` writes: later fragments carry no port, so a UDP
+    // service's clause keeps its hosts' portless packets as well.
+    let f = "(tcp port 3000 and host 10.0.0.1) or \
+             (udp and (host 10.0.0.1 or host 10.0.0.9) and (port 5060 or not portrange 0-65535))";
+    let filter = parse(f).unwrap();
+    let prog = compile(&filter, Layout::Ethernet, 65535).unwrap();
+    for (frame, want) in [
+        (udp_v4(1, 5060, false), true),
+        (udp_v4(9, 5060, true), true),
+        (udp_v4(1, 6000, false), false),
+        (udp_v4(5, 5060, true), false),
+        (udp_v4(5, 5060, false), false),
+    ] {
+        let pkt = iotw_wire::parse(LinkType::ETHERNET, &frame).unwrap();
+        assert_eq!(filter.matches(&pkt), want, "evaluator on {pkt:?}");
+        assert_eq!(run(&prog, &frame, None) != 0, want, "kernel program on {pkt:?}");
+    }
+}
