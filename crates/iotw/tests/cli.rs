@@ -450,6 +450,19 @@ fn sip_over_tls_decrypts_into_messages_and_calls() {
 }
 
 #[test]
+fn a_tls_connection_captured_after_its_handshake_is_still_tls() {
+    // retrans-tls.pcap begins after the handshake: application data, retransmitted.
+    let f = testdata("retrans-tls.pcap");
+    let (docs, stderr, code) = ndjson(&["-r", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let flows: Vec<&Value> = docs.iter().filter(|d| d["event"]["dataset"] == "flow").collect();
+    assert!(!flows.is_empty());
+    assert!(flows.iter().all(|d| d["flow"]["protocol"] == "tls"), "{flows:?}");
+    assert_eq!(datasets(&docs, "tls"), 0, "no handshake, no session document");
+    assert_eq!(datasets(&docs, "anomaly"), 0, "{docs:?}");
+}
+
+#[test]
 fn secrets_embedded_in_pcapng_decrypt_and_follow_shows_the_plaintext() {
     let f = testdata("tls12-dsb.pcapng");
     let (docs, stderr, _) = ndjson(&["-r", f.to_str().unwrap()]);

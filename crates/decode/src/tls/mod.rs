@@ -4,7 +4,9 @@
 //! fingerprints.
 //!
 //! Supported: detection by content on any port (a handshake record with a ClientHello or
-//! ServerHello first); handshake messages split over records and records over segments;
+//! ServerHello first, or, for a connection captured after its handshake, application-data
+//! records back to back: such a flow is TLS, counted, with no session document);
+//! handshake messages split over records and records over segments;
 //! bytes lost (the document is marked incomplete).
 //! Decryption (see [`decrypt`], [`keys`]): with an NSS key log (file, or pcapng Decryption
 //! Secrets Blocks), records are opened (AES-GCM, AES-CCM, AES-CBC with HMAC and
@@ -12,7 +14,7 @@
 //! the encrypted handshake is read (TLS 1.3 certificates, ALPN) and the application data is
 //! decoded as HTTP or SIP.
 //! Not supported yet: without the secrets, TLS 1.3 certificates are not seen; SSLv2-compatible hellos; connections whose handshake was
-//! not captured (not recognised); DTLS and QUIC.
+//! not captured are recognised but say nothing more; DTLS and QUIC.
 
 pub mod decrypt;
 mod event;
@@ -63,7 +65,12 @@ impl Protocol for Tls {
     fn probe(&self, _dir: Dir, input: &[u8], _ports: (u16, u16)) -> Probe {
         match parser::looks_like_tls(input) {
             Some(true) => Probe::Match,
-            Some(false) => Probe::NoMatch,
+            // Not a hello: perhaps the capture began after the handshake.
+            Some(false) => match parser::looks_like_tls_midstream(input) {
+                Some(true) => Probe::Match,
+                Some(false) => Probe::NoMatch,
+                None => Probe::NeedMore,
+            },
             None => Probe::NeedMore,
         }
     }

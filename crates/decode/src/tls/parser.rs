@@ -88,6 +88,31 @@ pub fn looks_like_tls(input: &[u8]) -> Option<bool> {
     )
 }
 
+/// A connection whose handshake was not captured (the capture began later): encrypted
+/// application data records, `17 03 0x len`, TLS 1.0 to 1.3. A record wholly in `input` must be
+/// followed by another valid record header, or end the input exactly; five bytes of signature
+/// and a plausible length are enough when the first record runs past what is here.
+pub fn looks_like_tls_midstream(input: &[u8]) -> Option<bool> {
+    let header = |h: &[u8]| -> Option<usize> {
+        let len = usize::from(u16::from_be_bytes([h[3], h[4]]));
+        let ok = matches!(h[0], content::CHANGE_CIPHER_SPEC..=content::APPLICATION_DATA)
+            && h[1] == 3
+            && (1..=3).contains(&h[2])
+            && (1..=MAX_RECORD).contains(&len);
+        ok.then_some(len)
+    };
+    let h = input.get(..5)?;
+    if h[0] != content::APPLICATION_DATA {
+        return Some(false);
+    }
+    let Some(len) = header(h) else { return Some(false) };
+    let next = 5 + len;
+    if input.len() < next || input.len() == next {
+        return Some(true);
+    }
+    input.get(next..next + 5).map(|h2| header(h2).is_some())
+}
+
 /// One handshake message at the start of `input` (type, whole message bytes, length), or
 /// `Ok(None)` when it continues in a later record. Messages above `max` bytes are refused.
 pub fn handshake(input: &[u8], max: usize) -> Result<Option<(u8, &[u8])>, ParseError> {

@@ -103,6 +103,27 @@ fn tls_is_told_from_other_traffic_by_its_first_record() {
 }
 
 #[test]
+fn a_connection_captured_after_its_handshake_is_told_by_its_records() {
+    // Two application-data records back to back, or one that ends the input exactly.
+    let mut two = vec![23, 3, 3, 0, 3, 1, 2, 3];
+    two.extend_from_slice(&[23, 3, 3, 0, 40]);
+    assert_eq!(looks_like_tls_midstream(&two), Some(true));
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 3, 0, 3, 1, 2, 3]), Some(true));
+    // A record longer than what is here: the signature and length decide.
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 1, 0x40, 0, 9, 9]), Some(true));
+    // What follows a whole record must be a record too.
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 3, 0, 1, 0, b'G', b'E', b'T', b' ', b'/']), Some(false));
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 3, 0, 1, 0, 23, 3]), None);
+    // Not application data, a bad version, an impossible length, or text.
+    assert_eq!(looks_like_tls_midstream(&[21, 3, 3, 0, 2, 1, 0]), Some(false));
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 9, 0, 2, 1, 0]), Some(false));
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 3, 0xff, 0xff, 1]), Some(false));
+    assert_eq!(looks_like_tls_midstream(&[23, 3, 3, 0, 0]), Some(false));
+    assert_eq!(looks_like_tls_midstream(b"INVITE sip:x SIP/2.0"), Some(false));
+    assert_eq!(looks_like_tls_midstream(&[23, 3]), None);
+}
+
+#[test]
 fn a_truncated_hello_is_a_named_error() {
     let mut m = client_hello_bytes();
     m.truncate(30);
