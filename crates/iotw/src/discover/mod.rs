@@ -322,7 +322,7 @@ impl Discovery {
         self.first = Some(self.first.map_or(start, |f| f.min(start)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
         match e.dataset {
-            "flow" => self.flow(e),
+            "flow" => self.flow(e, start),
             "sip" => self.sip(e),
             "http" => self.http(e),
             "tls" => self.tls(e),
@@ -332,7 +332,7 @@ impl Discovery {
         }
     }
 
-    fn flow(&mut self, e: &Event) {
+    fn flow(&mut self, e: &Event, start: Nanos) {
         let Some(transport) = e.get_str("network.transport").map(|t| t.into_owned()) else { return };
         if transport != "tcp" && transport != "udp" {
             return;
@@ -347,7 +347,6 @@ impl Discovery {
         if !udp && payload == 0 && protocol.is_none() {
             return;
         }
-        let start = flow_start(e);
         let final_report = e.get("flow.final").and_then(|v| v.as_bool()).unwrap_or(true);
         let bytes = u64_of(e, "network.bytes");
         // TCP: the responder listens. UDP SIP: both ends send from the port they listen on.

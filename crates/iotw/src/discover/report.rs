@@ -80,6 +80,7 @@ pub fn html(inv: &Inventory) -> String {
     for s in &inv.services {
         servers.entry(s.ip).or_default().push(s);
     }
+    let hosts: BTreeMap<IpAddr, &Host> = inv.hosts.iter().map(|h| (h.ip, h)).collect();
     let clients: BTreeSet<IpAddr> = inv
         .services
         .iter()
@@ -94,7 +95,7 @@ pub fn html(inv: &Inventory) -> String {
     let mut y = 40.0;
     let mut groups = String::new();
     for (ip, services) in &servers {
-        let h = inv.host(*ip);
+        let h = hosts.get(ip).copied();
         let height = GROUP_HEAD + services.len() as f64 * ROW_H + GROUP_PAD;
         let _ = write!(
             groups,
@@ -136,7 +137,7 @@ pub fn html(inv: &Inventory) -> String {
     let mut y = 40.0;
     let mut left = String::new();
     for ip in &clients {
-        let h = inv.host(*ip);
+        let h = hosts.get(ip).copied();
         let _ = write!(
             left,
             r#"<g class="client" data-host="{ip}"><title>{t}</title><rect x="{LEFT_X}" y="{y}" width="{COL_W}" height="{NODE_H}" rx="5"/><text x="{tx}" y="{ty}">{l}</text></g>"#,
