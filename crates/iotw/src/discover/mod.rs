@@ -101,15 +101,10 @@ pub struct Service {
 impl Service {
     /// `ip:port/transport` (IPv6 in brackets).
     pub fn key(&self) -> String {
-        endpoint_key(self.ip, self.port, &self.transport)
-    }
-}
-
-/// `ip:port/transport`.
-pub fn endpoint_key(ip: IpAddr, port: u16, transport: &str) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}/{transport}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}/{transport}"),
+        match self.ip {
+            IpAddr::V4(a) => format!("{a}:{}/{}", self.port, self.transport),
+            IpAddr::V6(a) => format!("[{a}]:{}/{}", self.port, self.transport),
+        }
     }
 }
 
@@ -613,10 +608,6 @@ impl Inventory {
             ));
         }
         Ok(inv)
-    }
-
-    pub fn host(&self, ip: IpAddr) -> Option<&Host> {
-        self.hosts.iter().find(|h| h.ip == ip)
     }
 }
 

@@ -196,8 +196,11 @@ pub fn documents(inv: &Inventory, ts: iotw_event::Nanos) -> Vec<Event> {
             e.obj("network").str("transport", &s.transport).str("protocol", &s.protocol).end();
             let mut v = serde_json::to_value(s).unwrap_or_default();
             if let Some(m) = v.as_object_mut() {
-                // The service's own names for its fields: under `service`.
-                m.remove("clients");
+                // Address, transport and protocol are in destination.* and network.*; the
+                // clients in clients.*.
+                for k in ["ip", "port", "transport", "protocol", "clients"] {
+                    m.remove(k);
+                }
             }
             e.value("service", &v);
             let apps = client_applications(s);

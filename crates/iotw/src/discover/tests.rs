@@ -76,7 +76,7 @@ fn flows_and_registrations_become_services_with_their_clients_and_versions() {
     assert_eq!(tlib.clients.len(), 1);
     assert_eq!(tlib.clients[0].applications, ["URS_1"]);
     assert_eq!((tlib.flows, tlib.bytes), (1, 1000));
-    let urs = inv.host("10.0.0.20".parse().unwrap_or_else(|_| panic!("ip"))).unwrap_or_else(|| panic!("host"));
+    let urs = inv.hosts.iter().find(|h| h.ip.to_string() == "10.0.0.20").unwrap_or_else(|| panic!("host"));
     assert_eq!(urs.applications, ["URS_1"]);
     assert_eq!(inv.services[1].clients[0].ip.to_string(), "10.0.2.10");
     assert_eq!(inv.first_seen.as_deref(), Some("2026-01-05T09:00:00.000000Z"));
