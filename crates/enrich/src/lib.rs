@@ -3,10 +3,16 @@
 //! packet path do not allocate.
 //!
 //! Correlation: [`journey::Journeys`] joins a call's T-Library and SIP documents by CallUUID.
-//! Geo enrichers (UK dialling codes, postcodes, IP geolocation) arrive with their issue, and
-//! plug in here as [`Enricher`]s.
+//! Then, in this order: [`ipgeo::IpGeo`] (addresses -> place, from a MaxMind DB and the site
+//! table), [`geotag::Geotag`] (phone numbers and UK postcodes -> place) and [`mask::Mask`]
+//! (personal data kept, hashed, truncated or dropped, after the places are written).
 
+pub mod geotag;
+pub mod ipgeo;
 pub mod journey;
+pub mod mask;
+pub mod phone;
+pub mod places;
 
 use iotw_event::Event;
 

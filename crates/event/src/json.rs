@@ -174,6 +174,42 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
+/// The elements of an array's content (the text between its brackets), as JSON texts.
+#[derive(Debug)]
+pub struct Elements<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Elements<'a> {
+    pub fn new(content: &'a [u8]) -> Self {
+        Elements { b: content, i: 0 }
+    }
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let b = self.b;
+        let mut i = skip_ws(b, self.i);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+        let end = value_end(b, i)?;
+        self.i = end;
+        b.get(i..end)
+    }
+}
+
+/// The content of an array value (between its brackets), if `v` is an array.
+pub fn array_content(v: &[u8]) -> Option<&[u8]> {
+    match v {
+        [b'[', inner @ .., b']'] => Some(inner),
+        _ => None,
+    }
+}
+
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
         i += 1;

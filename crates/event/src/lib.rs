@@ -483,6 +483,27 @@ impl Event {
         self
     }
 
+    /// Rewrites the whole document: `f` reads its JSON text and writes the new text (an
+    /// object) into the buffer it is given, returning false to leave the document as it was.
+    /// For enrichers that must reach every value (masking); the id and timestamp are kept.
+    pub fn rewrite(&mut self, f: impl FnOnce(&[u8], &mut Vec<u8>) -> bool) {
+        self.render();
+        let mut whole = Vec::with_capacity(self.body.len() + 64);
+        self.write_json(&mut whole);
+        let mut out = Vec::with_capacity(whole.len());
+        if !f(&whole, &mut out) {
+            return;
+        }
+        let Some(content) = json::object_content(&out) else { return };
+        self.body.clear();
+        self.body.extend_from_slice(content);
+        self.patches.clear();
+        self.depth = 0;
+        self.filled = u32::from(!self.body.is_empty());
+        self.arrays = 0;
+        self.event_written = true;
+    }
+
     /// The top-level object's content as written so far, with open containers closed and
     /// the `event` object added if it was never written (no patches).
     fn content(&self) -> Cow<'_, [u8]> {

@@ -1,0 +1,452 @@
+//! IP addresses -> place, on the agent: a MaxMind DB (GeoIP2/GeoLite2 City or Country,
+//! DB-IP City Lite's flat schema, and an ASN database) for public addresses, and the site
+//! table for private and reserved ones, which no database can place: agents and Genesys
+//! servers sit on private addresses.
+//!
+//! Writes ECS `source.geo.*` / `destination.geo.*` (and `source.as.*` / `destination.as.*`).
+
+use crate::Enricher;
+use iotw_event::Event;
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Addresses remembered per run (flows repeat the same few addresses).
+const CACHE_LIMIT: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GeoDbError {
+    #[error("IP geolocation database {path}: {source}")]
+    Open { path: PathBuf, source: maxminddb::MaxMindDbError },
+    #[error("IP geolocation database {path} is damaged: {source}")]
+    Damaged { path: PathBuf, source: maxminddb::MaxMindDbError },
+    #[error("site table: {0:?} is not an address range (CIDR, e.g. 10.1.0.0/16)")]
+    BadCidr(String),
+}
+
+/// One row of the site table: a private range and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub net: IpAddr,
+    pub prefix: u8,
+    pub name: String,
+    pub location: Option<(f64, f64)>,
+}
+
+impl Site {
+    pub fn new(cidr: &str, name: &str, location: Option<(f64, f64)>) -> Result<Self, GeoDbError> {
+        let bad = || GeoDbError::BadCidr(cidr.into());
+        let (addr, len) = cidr.split_once('/').unwrap_or((cidr, ""));
+        let net: IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = if len.is_empty() { max } else { len.trim().parse::<u8>().map_err(|_| bad())? };
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Site { net, prefix, name: name.into(), location })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Private, loopback, link-local, shared, documentation, multicast and other reserved
+/// addresses: not in any geolocation database.
+pub fn is_reserved(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || a.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] >= 240
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || s[0] == 0x2001 && s[1] == 0x0db8
+                || a.to_ipv4_mapped().is_some_and(|v4| is_reserved(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// What a database says of an address (either schema).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Located {
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub country_iso: Option<String>,
+    pub country_name: Option<String>,
+    pub continent: Option<String>,
+    pub postal_code: Option<String>,
+    pub timezone: Option<String>,
+    pub location: Option<(f64, f64)>,
+    pub asn: Option<u32>,
+    pub as_org: Option<String>,
+    /// A site table name (private addresses).
+    pub site: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Named<'a> {
+    Text(&'a str),
+    Names {
+        #[serde(borrow, default)]
+        names: BTreeMap<&'a str, &'a str>,
+        #[serde(default)]
+        iso_code: Option<&'a str>,
+        #[serde(default)]
+        code: Option<&'a str>,
+    },
+}
+
+impl<'a> Named<'a> {
+    fn name(&self) -> Option<&'a str> {
+        match self {
+            Named::Text(t) => Some(t),
+            Named::Names { names, .. } => names.get("en").copied(),
+        }
+    }
+    fn code(&self) -> Option<&'a str> {
+        match self {
+            Named::Text(_) => None,
+            Named::Names { iso_code, code, .. } => iso_code.or(*code),
+        }
+    }
+}
+
+/// GeoIP2 City/Country, GeoLite2, and DB-IP Lite's flat schema, in one record: each field
+/// that either names.
+#[derive(Deserialize, Default)]
+struct Record<'a> {
+    #[serde(borrow)]
+    city: Option<Named<'a>>,
+    #[serde(borrow)]
+    country: Option<Named<'a>>,
+    #[serde(borrow)]
+    continent: Option<Named<'a>>,
+    #[serde(borrow)]
+    subdivisions: Option<Vec<Named<'a>>>,
+    location: Option<Location<'a>>,
+    #[serde(borrow)]
+    postal: Option<Postal<'a>>,
+    // DB-IP Lite (flat)
+    country_code: Option<&'a str>,
+    state1: Option<&'a str>,
+    postcode: Option<&'a str>,
+    latitude: Option<Num>,
+    longitude: Option<Num>,
+    timezone: Option<&'a str>,
+    // ASN databases
+    autonomous_system_number: Option<u32>,
+    autonomous_system_organization: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Location<'a> {
+    latitude: Option<Num>,
+    longitude: Option<Num>,
+    time_zone: Option<&'a str>,
+}
+
+/// A coordinate stored as a double (GeoIP2) or a float (DB-IP Lite).
+#[derive(Debug, Clone, Copy)]
+struct Num(f64);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<Num, E> {
+                // The float's shortest decimal form (52.2297, not 52.229698181152344).
+                Ok(Num(v.to_string().parse().unwrap_or(f64::from(v))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Num, E> {
+                Ok(Num(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct Postal<'a> {
+    code: Option<&'a str>,
+}
+
+impl Record<'_> {
+    fn into_located(self, out: &mut Located) {
+        let s = |v: Option<&str>| v.map(str::to_string);
+        if let Some(c) = &self.city {
+            out.city = s(c.name());
+        }
+        if let Some(c) = &self.country {
+            out.country_iso = s(c.code()).or(out.country_iso.take());
+            out.country_name = s(c.name());
+        }
+        if let Some(c) = &self.continent {
+            out.continent = s(c.name());
+        }
+        if let Some(first) = self.subdivisions.as_ref().and_then(|v| v.first()) {
+            out.region = s(first.name());
+        }
+        if let Some(l) = &self.location {
+            if let (Some(lat), Some(lon)) = (l.latitude, l.longitude) {
+                out.location = Some((lat.0, lon.0));
+            }
+            out.timezone = s(l.time_zone).or(out.timezone.take());
+        }
+        if let Some(p) = &self.postal {
+            out.postal_code = s(p.code);
+        }
+        if self.country_code.is_some() {
+            out.country_iso = s(self.country_code);
+        }
+        if self.state1.is_some() {
+            out.region = s(self.state1);
+        }
+        if self.postcode.is_some() {
+            out.postal_code = s(self.postcode);
+        }
+        if let (Some(lat), Some(lon)) = (self.latitude, self.longitude) {
+            out.location = Some((lat.0, lon.0));
+        }
+        if self.timezone.is_some() {
+            out.timezone = s(self.timezone);
+        }
+        if self.autonomous_system_number.is_some() {
+            out.asn = self.autonomous_system_number;
+            out.as_org = s(self.autonomous_system_organization);
+        }
+    }
+}
+
+/// A MaxMind DB, checked whole when opened.
+pub struct GeoDb {
+    path: PathBuf,
+    reader: maxminddb::Reader<Vec<u8>>,
+}
+
+impl std::fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoDb").field("path", &self.path).finish()
+    }
+}
+
+impl GeoDb {
+    /// Opens and checks a database, so that a damaged file is an error here, at start-up,
+    /// never a failure on the packet path: every record of the search tree must point to a
+    /// node, to nothing, or into the data section; every network is walked and each data
+    /// record decoded once; and at least one must place an address (a country, city, point
+    /// or autonomous system). The reader's own `verify` is not used: it also rejects metadata
+    /// that readers accept, such as DB-IP's empty description.
+    pub fn open(path: &Path) -> Result<Self, GeoDbError> {
+        let open_err = |source| GeoDbError::Open { path: path.into(), source };
+        let bytes = std::fs::read(path).map_err(|e| open_err(maxminddb::MaxMindDbError::Io(e)))?;
+        let damaged = |source| GeoDbError::Damaged { path: path.into(), source };
+        let invalid = |m: &str| damaged(maxminddb::MaxMindDbError::invalid_database(m));
+        let probe = maxminddb::Reader::from_source(bytes.as_slice()).map_err(open_err)?;
+        check_search_tree(probe.metadata(), &bytes).map_err(|m| invalid(&m))?;
+        drop(probe);
+        let reader = maxminddb::Reader::from_source(bytes).map_err(open_err)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut places = 0usize;
+        for found in reader.networks(maxminddb::WithinOptions::default()).map_err(damaged)? {
+            let found = found.map_err(damaged)?;
+            if found.offset().is_some_and(|o| seen.insert(o)) {
+                if let Some(r) = found.decode::<Record<'_>>().map_err(damaged)? {
+                    let mut l = Located::default();
+                    r.into_located(&mut l);
+                    places += usize::from(l != Located::default());
+                }
+            }
+        }
+        if places == 0 {
+            return Err(invalid("no record places an address (no country, city, point or autonomous system)"));
+        }
+        Ok(GeoDb { path: path.into(), reader })
+    }
+
+    pub fn database_type(&self) -> &str {
+        &self.reader.metadata().database_type
+    }
+
+    /// What the database says of `ip`; a lookup error counts as nothing known.
+    pub fn lookup(&self, ip: IpAddr, out: &mut Located) -> bool {
+        let Ok(found) = self.reader.lookup(ip) else { return false };
+        match found.decode::<Record<'_>>() {
+            Ok(Some(r)) => {
+                r.into_located(out);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The search tree's records, read off the file: each must be a node (below the node
+/// count), the "no data" marker (the node count), or a pointer into the data section.
+fn check_search_tree(m: &maxminddb::Metadata, buf: &[u8]) -> Result<(), String> {
+    let nodes = m.node_count as usize;
+    let bytes_per_node = match m.record_size {
+        24 => 6,
+        28 => 7,
+        32 => 8,
+        n => return Err(format!("record size {n} (24, 28 or 32 expected)")),
+    };
+    let tree_len = nodes.checked_mul(bytes_per_node).ok_or("node count too large")?;
+    // The data section sits between the tree (and 16 zero bytes) and the metadata marker.
+    const MARKER: &[u8] = b"\xab\xcd\xefMaxMind.com";
+    let meta = memchr::memmem::rfind(buf, MARKER).ok_or("no metadata marker")?;
+    let data_len = meta.checked_sub(tree_len + 16).ok_or("the search tree runs past the data section")?;
+    let tree = buf.get(..tree_len).ok_or("the file is shorter than its search tree")?;
+    for (i, node) in tree.chunks_exact(bytes_per_node).enumerate() {
+        let b = |k: usize| u32::from(node[k]);
+        let (left, right) = match bytes_per_node {
+            6 => (b(0) << 16 | b(1) << 8 | b(2), b(3) << 16 | b(4) << 8 | b(5)),
+            7 => (
+                (b(3) & 0xf0) << 20 | b(0) << 16 | b(1) << 8 | b(2),
+                (b(3) & 0x0f) << 24 | b(4) << 16 | b(5) << 8 | b(6),
+            ),
+            _ => (b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3), b(4) << 24 | b(5) << 16 | b(6) << 8 | b(7)),
+        };
+        for r in [left as usize, right as usize] {
+            let ok = r <= nodes || (r >= nodes + 16 && r - nodes - 16 < data_len);
+            if !ok {
+                return Err(format!("search tree node {i} points to {r}, outside the tree and the data"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The IP geolocation enricher.
+#[derive(Debug, Default)]
+pub struct IpGeo {
+    /// Asked in order until one knows the address (DB-IP ships IPv4 and IPv6 apart).
+    pub city: Vec<GeoDb>,
+    pub asn: Vec<GeoDb>,
+    pub sites: Vec<Site>,
+    cache: RefCell<HashMap<IpAddr, Option<std::sync::Arc<Located>>>>,
+}
+
+impl IpGeo {
+    pub fn new(city: Vec<GeoDb>, asn: Vec<GeoDb>, sites: Vec<Site>) -> Self {
+        IpGeo { city, asn, sites, cache: RefCell::default() }
+    }
+
+    /// Where `ip` is: a site table row (longest prefix first), else the databases for a
+    /// public address.
+    pub fn locate(&self, ip: IpAddr) -> Option<Located> {
+        if let Some(site) = self.sites.iter().filter(|s| s.contains(ip)).max_by_key(|s| s.prefix) {
+            return Some(Located { site: Some(site.name.clone()), location: site.location, ..Located::default() });
+        }
+        if is_reserved(ip) {
+            return None;
+        }
+        let mut out = Located::default();
+        let mut any = false;
+        for dbs in [&self.city, &self.asn] {
+            for db in dbs {
+                if db.lookup(ip, &mut out) {
+                    any = true;
+                    break;
+                }
+            }
+        }
+        any.then_some(out)
+    }
+
+    fn cached(&self, ip: IpAddr) -> Option<std::sync::Arc<Located>> {
+        let mut cache = self.cache.borrow_mut();
+        if let Some(hit) = cache.get(&ip) {
+            return hit.clone();
+        }
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        let found = self.locate(ip).map(std::sync::Arc::new);
+        cache.insert(ip, found.clone());
+        found
+    }
+}
+
+fn write_geo(e: &mut Event, side: &str, l: &Located) {
+    let mut f = |k: &str, v: serde_json::Value| {
+        e.set(&format!("{side}.{k}"), v);
+    };
+    if let Some(v) = &l.site {
+        f("geo.name", v.as_str().into());
+    }
+    if let Some((lat, lon)) = l.location {
+        f("geo.location", serde_json::json!({"lat": lat, "lon": lon}));
+    }
+    for (k, v) in [
+        ("geo.city_name", &l.city),
+        ("geo.region_name", &l.region),
+        ("geo.country_iso_code", &l.country_iso),
+        ("geo.country_name", &l.country_name),
+        ("geo.continent_name", &l.continent),
+        ("geo.postal_code", &l.postal_code),
+        ("geo.timezone", &l.timezone),
+        ("as.organization.name", &l.as_org),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            f(k, v.into());
+        }
+    }
+    if let Some(n) = l.asn {
+        f("as.number", n.into());
+    }
+}
+
+impl Enricher for IpGeo {
+    fn name(&self) -> &'static str {
+        "ip_geo"
+    }
+
+    fn enrich(&self, e: &mut Event) {
+        for side in ["source", "destination"] {
+            let field = if side == "source" { "source.ip" } else { "destination.ip" };
+            let Some(ip) = e.get_str(field).and_then(|s| s.parse::<IpAddr>().ok()) else { continue };
+            if let Some(l) = self.cached(ip) {
+                write_geo(e, side, &l);
+            }
+        }
+    }
+}

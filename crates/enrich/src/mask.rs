@@ -1,0 +1,402 @@
+//! Masking of personal data, after geotagging so the place survives: every phone number and
+//! UK postcode in any text value of a document — wherever it sits, `message` included — is
+//! kept, hashed, truncated or dropped; attached-data values and named fields can be masked
+//! whole. The document is rewritten, so a masked value reaches no output.
+//!
+//! - hash: `h:` and 20 hex digits of HMAC-SHA256 under the site's secret, over the E.164 form
+//!   of a number or the compact upper-case form of a postcode: the same number hashes the
+//!   same however it was written, on every agent that shares the secret, so joins and alert
+//!   keys still work.
+//! - truncate: a number keeps its dialling code (`0113`), or its first four digits when it
+//!   has none (`0800`, `0770`), or `+` and its country code; a postcode keeps its district.
+//! - drop: a value that is only the number or postcode loses its field; within longer text
+//!   the match becomes `[masked]`.
+
+use crate::phone::{self, Class, Dialling};
+use crate::places::{DiallingCodes, Postcodes};
+use crate::Enricher;
+use hmac::{Hmac, KeyInit, Mac};
+use iotw_event::json::{self, array_content, object_content, Elements, Members};
+use iotw_event::Event;
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// What happens to a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Keep,
+    Hash,
+    Truncate,
+    Drop,
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "keep" => Ok(Action::Keep),
+            "hash" => Ok(Action::Hash),
+            "truncate" => Ok(Action::Truncate),
+            "drop" => Ok(Action::Drop),
+            _ => Err(format!("{s:?} is not a mask action (keep, hash, truncate, drop)")),
+        }
+    }
+}
+
+/// The rules of a site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub phone: Action,
+    pub postcode: Action,
+    /// Attached-data values that are neither (account numbers, names, ...).
+    pub user_data: Action,
+    /// Per field (dotted name), over everything else.
+    pub fields: Vec<(String, Action)>,
+}
+
+impl Policy {
+    /// `off`: nothing masked. `standard`: numbers hashed (their place and dialling code kept),
+    /// postcodes cut to their district. `strict`: numbers, postcodes and attached-data values
+    /// dropped; places kept at district level.
+    pub fn preset(name: &str) -> Option<Policy> {
+        let (phone, postcode, user_data) = match name {
+            "off" => (Action::Keep, Action::Keep, Action::Keep),
+            "standard" => (Action::Hash, Action::Truncate, Action::Keep),
+            "strict" => (Action::Drop, Action::Drop, Action::Drop),
+            _ => return None,
+        };
+        let mut fields = Vec::new();
+        if name == "strict" {
+            fields.push(("phone.*.area_code".to_string(), Action::Drop));
+        }
+        Some(Policy { phone, postcode, user_data, fields })
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.phone == Action::Keep
+            && self.postcode == Action::Keep
+            && self.user_data == Action::Keep
+            && self.fields.iter().all(|(_, a)| *a == Action::Keep)
+    }
+
+    pub fn needs_secret(&self) -> bool {
+        self.phone == Action::Hash
+            || self.postcode == Action::Hash
+            || self.user_data == Action::Hash
+            || self.fields.iter().any(|(_, a)| *a == Action::Hash)
+    }
+
+    fn field_action(&self, path: &str) -> Option<Action> {
+        self.fields.iter().rev().find(|(p, _)| path_matches(p, path)).map(|(_, a)| *a)
+    }
+}
+
+/// A dotted pattern where `*` stands for one whole segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let mut a = pattern.split('.');
+    let mut b = path.split('.');
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == "*" || x == y => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Attached data lives under these names.
+const USER_DATA: [&str; 2] = ["genesys.user_data", "journey.user_data"];
+
+/// The masking enricher.
+pub struct Mask {
+    policy: Policy,
+    key: Option<Hmac<Sha256>>,
+    dialling: Dialling,
+    codes: Arc<DiallingCodes>,
+    postcodes: Arc<Postcodes>,
+}
+
+impl std::fmt::Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mask").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaskError {
+    #[error("masking with hash needs the site secret (enrich.mask.secret or enrich.mask.secret_file)")]
+    NoSecret,
+}
+
+impl Mask {
+    pub fn new(
+        policy: Policy,
+        secret: Option<&[u8]>,
+        dialling: Dialling,
+        codes: Arc<DiallingCodes>,
+        postcodes: Arc<Postcodes>,
+    ) -> Result<Self, MaskError> {
+        let key = match secret.filter(|s| !s.is_empty()) {
+            Some(s) => Some(Hmac::<Sha256>::new_from_slice(s).map_err(|_| MaskError::NoSecret)?),
+            None if policy.needs_secret() => return Err(MaskError::NoSecret),
+            None => None,
+        };
+        Ok(Mask { policy, key, dialling, codes, postcodes })
+    }
+
+    fn hash(&self, canonical: &str, out: &mut String) {
+        out.push_str("h:");
+        if let Some(k) = &self.key {
+            let mut m = k.clone();
+            m.update(canonical.as_bytes());
+            let d = m.finalize().into_bytes();
+            for b in d.iter().take(10) {
+                out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+                out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+            }
+        }
+    }
+
+    /// The masked form of a whole value; `None`: drop it.
+    fn whole(&self, action: Action, text: &str, out: &mut String) -> Option<()> {
+        match action {
+            Action::Keep => out.push_str(text),
+            Action::Drop => return None,
+            Action::Hash => self.hash(text, out),
+            Action::Truncate => out.push_str(text.get(..text.floor_char_boundary(4)).unwrap_or_default()),
+        }
+        Some(())
+    }
+
+    /// Masks the numbers and postcodes within `text` into `out`; false when the whole text
+    /// was one of them and is to be dropped.
+    fn scan(&self, text: &str, out: &mut String) -> bool {
+        let b = text.as_bytes();
+        let mut copied = 0;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            let boundary = i == 0 || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            if boundary && (c.is_ascii_digit() || c == b'+' || c == b'(') && self.policy.phone != Action::Keep {
+                if let Some(end) = number_end(b, i) {
+                    let cand = text.get(i..end).unwrap_or_default();
+                    let digits = cand.bytes().filter(u8::is_ascii_digit).count();
+                    if let Some(p) = phone::parse(cand, &self.dialling).filter(|p| p.class != Class::Withheld) {
+                        if digits >= 9 {
+                            if self.policy.phone == Action::Drop && i == 0 && end == b.len() {
+                                return false;
+                            }
+                            out.push_str(text.get(copied..i).unwrap_or_default());
+                            self.phone_replacement(&p, out);
+                            copied = end;
+                            i = end;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if boundary && c.is_ascii_alphabetic() && self.policy.postcode != Action::Keep {
+                if let Some(f) = self.postcodes.find(text, i).filter(|f| f.start == i) {
+                    if self.policy.postcode == Action::Drop && i == 0 && f.end == b.len() {
+                        return false;
+                    }
+                    out.push_str(text.get(copied..i).unwrap_or_default());
+                    match self.policy.postcode {
+                        Action::Hash => {
+                            let canon = format!("{}{}", f.outward, f.inward).to_ascii_uppercase();
+                            self.hash(&canon, out);
+                        }
+                        Action::Truncate => out.push_str(&f.outward.to_ascii_uppercase()),
+                        _ => out.push_str("[masked]"),
+                    }
+                    copied = f.end;
+                    i = f.end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        out.push_str(text.get(copied..).unwrap_or_default());
+        true
+    }
+
+    fn phone_replacement(&self, p: &phone::Phone, out: &mut String) {
+        match self.policy.phone {
+            Action::Hash => self.hash(&format!("+{}", p.e164_digits()), out),
+            Action::Truncate => {
+                if !p.is_uk() {
+                    out.push('+');
+                    out.push_str(p.country_code());
+                    return;
+                }
+                let mut buf = [0u8; 18];
+                let national = p.national(&mut buf);
+                match (p.class == Class::Geographic).then(|| self.codes.lookup(national)).flatten() {
+                    Some((prefix, _)) => out.push_str(prefix),
+                    None => out.push_str(national.get(..4).unwrap_or(national)),
+                }
+            }
+            _ => out.push_str("[masked]"),
+        }
+    }
+
+    /// Rewrites one JSON value at `path`; false: drop the member that holds it.
+    fn value(&self, path: &mut String, v: &[u8], user_data: bool, out: &mut Vec<u8>, buf: &mut String) -> bool {
+        // A field named in the policy is treated whole, as named; attached data whole when its
+        // action is not keep; everything else is searched for numbers and postcodes.
+        let ud_action = (user_data && self.policy.user_data != Action::Keep).then_some(self.policy.user_data);
+        let action = self.policy.field_action(path).or(ud_action);
+        match v.first() {
+            Some(b'{') => {
+                let Some(content) = object_content(v) else {
+                    out.extend_from_slice(v);
+                    return true;
+                };
+                let ud = user_data || USER_DATA.contains(&path.as_str());
+                out.push(b'{');
+                let mut first = true;
+                for m in Members::new(content) {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&String::from_utf8_lossy(m.key));
+                    let mark = out.len();
+                    if !first {
+                        out.push(b',');
+                    }
+                    out.push(b'"');
+                    out.extend_from_slice(m.key);
+                    out.extend_from_slice(b"\":");
+                    if self.value(path, m.value, ud, out, buf) {
+                        first = false;
+                    } else {
+                        out.truncate(mark);
+                    }
+                    path.truncate(len);
+                }
+                out.push(b'}');
+                true
+            }
+            Some(b'[') => {
+                let Some(content) = array_content(v) else {
+                    out.extend_from_slice(v);
+                    return true;
+                };
+                out.push(b'[');
+                let mut first = true;
+                for el in Elements::new(content) {
+                    let mark = out.len();
+                    if !first {
+                        out.push(b',');
+                    }
+                    if self.value(path, el, user_data, out, buf) {
+                        first = false;
+                    } else {
+                        out.truncate(mark);
+                    }
+                }
+                out.push(b']');
+                true
+            }
+            Some(b'"') => {
+                let Some(text) = json::str_value(v) else {
+                    out.extend_from_slice(v);
+                    return true;
+                };
+                buf.clear();
+                let keep = match action {
+                    Some(Action::Keep) => {
+                        out.extend_from_slice(v);
+                        return true;
+                    }
+                    Some(a) => self.whole(a, &text, buf).is_some(),
+                    None => self.scan(&text, buf),
+                };
+                if !keep {
+                    return false;
+                }
+                if buf.as_str() == text.as_ref() {
+                    out.extend_from_slice(v);
+                } else {
+                    json::write_str(out, buf);
+                }
+                true
+            }
+            _ => match action {
+                None | Some(Action::Keep) => {
+                    out.extend_from_slice(v);
+                    true
+                }
+                Some(Action::Drop) => false,
+                Some(a) => {
+                    buf.clear();
+                    let text = String::from_utf8_lossy(v).into_owned();
+                    self.whole(a, &text, buf);
+                    json::write_str(out, buf);
+                    true
+                }
+            },
+        }
+    }
+
+    /// The masked JSON of a document; `None` when nothing changed.
+    pub fn mask_json(&self, doc: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(doc.len());
+        let mut path = String::new();
+        let mut buf = String::new();
+        self.value(&mut path, doc, false, &mut out, &mut buf);
+        (out != doc).then_some(out)
+    }
+}
+
+/// The end of a phone-number-shaped run at `b[i]`: digits with single separators between
+/// them (space, `-`, `.`, `(`, `)`), an optional leading `+`, and no letter or digit right
+/// after it.
+fn number_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    if b.get(j) == Some(&b'+') {
+        j += 1;
+    }
+    let mut last_digit = None;
+    while let Some(&c) = b.get(j) {
+        if c.is_ascii_digit() {
+            last_digit = Some(j);
+            j += 1;
+        } else if last_digit.is_some() || c == b'(' {
+            // One or two separators ("-", ") ") with a digit after them.
+            let sep = |k: usize| b.get(k).is_some_and(|c| matches!(c, b' ' | b'-' | b'.' | b'(' | b')'));
+            let n = if sep(j) && sep(j + 1) { 2 } else { 1 };
+            if !b.get(j + n).is_some_and(u8::is_ascii_digit) {
+                break;
+            }
+            j += n;
+        } else {
+            break;
+        }
+    }
+    let end = last_digit? + 1;
+    if b.get(end).is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    Some(end)
+}
+
+impl Enricher for Mask {
+    fn name(&self) -> &'static str {
+        "mask"
+    }
+
+    fn enrich(&self, e: &mut Event) {
+        if self.policy.is_off() {
+            return;
+        }
+        e.rewrite(|doc, out| match self.mask_json(doc) {
+            Some(masked) => {
+                *out = masked;
+                true
+            }
+            None => false,
+        });
+    }
+}

@@ -1,0 +1,296 @@
+//! The UK place tables iotw carries, built by `scripts/build-geo-data.py` from open data
+//! (sources and licences in `crates/enrich/data/README.md`) and embedded in the binary:
+//! dialling prefixes -> exchange place, postcode districts -> centroid. Parsed once at start;
+//! lookups do not allocate.
+
+use std::collections::HashMap;
+
+const STD_CSV: &str = include_str!("../data/uk_std_codes.csv");
+const POSTCODE_CSV: &str = include_str!("../data/uk_postcode_districts.csv");
+
+/// A place with a point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub name: Box<str>,
+    pub lat: f64,
+    pub lon: f64,
+    /// How closely the point places it: `town`, `district`, `area`, `region` (dialling codes);
+    /// `district`, `council`, `area` (postcodes).
+    pub precision: &'static str,
+}
+
+fn precision(s: &str) -> Option<&'static str> {
+    ["town", "district", "area", "region", "council"].into_iter().find(|p| *p == s)
+}
+
+/// UK geographic dialling prefixes (national form, `0` included), longest match wins.
+#[derive(Debug)]
+pub struct DiallingCodes {
+    /// Key: the prefix's digits as a number, with its length in the top byte (so `0113` and
+    /// `113` differ).
+    by_prefix: HashMap<u64, (Box<str>, Place)>,
+    longest: usize,
+}
+
+fn prefix_key(digits: &[u8]) -> Option<u64> {
+    let mut v: u64 = digits.len() as u64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(v | ((digits.len() as u64) << 56))
+}
+
+impl DiallingCodes {
+    pub fn embedded() -> Self {
+        let mut by_prefix = HashMap::new();
+        let mut longest = 0;
+        for line in STD_CSV.lines().skip(1) {
+            let cols = split_csv(line);
+            let (Some(prefix), Some(name), Some(lat), Some(lon), Some(prec)) =
+                (cols.first(), cols.get(1), cols.get(2), cols.get(3), cols.get(4))
+            else {
+                continue;
+            };
+            let (Ok(lat), Ok(lon), Some(precision)) = (lat.parse(), lon.parse(), precision(prec)) else { continue };
+            let Some(key) = prefix_key(prefix.as_bytes()) else { continue };
+            longest = longest.max(prefix.len());
+            by_prefix.insert(key, ((*prefix).into(), Place { name: (*name).into(), lat, lon, precision }));
+        }
+        DiallingCodes { by_prefix, longest }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_prefix.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_prefix.is_empty()
+    }
+
+    /// The longest prefix of a national number (`0113...`) in the table, and its place.
+    pub fn lookup(&self, national: &str) -> Option<(&str, &Place)> {
+        let b = national.as_bytes();
+        (3..=self.longest.min(b.len())).rev().find_map(|n| {
+            let (prefix, place) = self.by_prefix.get(&prefix_key(b.get(..n)?)?)?;
+            Some((prefix.as_ref(), place))
+        })
+    }
+}
+
+/// Splits one CSV line (quoted fields with `""` escapes are kept whole, quotes removed only
+/// when there is nothing to unescape).
+fn split_csv(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(unquote(line.get(start..i).unwrap_or_default()));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(unquote(line.get(start..).unwrap_or_default()));
+    out
+}
+
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
+}
+
+/// UK postcode districts and areas, with centroids.
+#[derive(Debug)]
+pub struct Postcodes {
+    districts: HashMap<Box<str>, Place>,
+    areas: HashMap<Box<str>, Place>,
+}
+
+/// A postcode found in text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found<'t> {
+    /// Byte range in the text.
+    pub start: usize,
+    pub end: usize,
+    /// Outward code as written (case kept) and inward code.
+    pub outward: &'t str,
+    pub inward: &'t str,
+}
+
+impl Postcodes {
+    pub fn embedded() -> Self {
+        let mut districts = HashMap::new();
+        let mut sums: HashMap<String, (f64, f64, f64)> = HashMap::new();
+        for line in POSTCODE_CSV.lines().skip(1) {
+            let cols = split_csv(line);
+            let (Some(d), Some(lat), Some(lon), Some(prec), Some(n)) =
+                (cols.first(), cols.get(1), cols.get(2), cols.get(3), cols.get(4))
+            else {
+                continue;
+            };
+            let (Ok(lat), Ok(lon), Some(precision), Ok(n)) =
+                (lat.parse::<f64>(), lon.parse::<f64>(), precision(prec), n.parse::<f64>())
+            else {
+                continue;
+            };
+            let area: String = d.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+            let s = sums.entry(area).or_default();
+            s.0 += lat * n;
+            s.1 += lon * n;
+            s.2 += n;
+            districts.insert((*d).into(), Place { name: (*d).into(), lat, lon, precision });
+        }
+        let areas = sums
+            .into_iter()
+            .filter(|(_, s)| s.2 > 0.0)
+            .map(|(a, s)| {
+                let place = Place { name: a.as_str().into(), lat: s.0 / s.2, lon: s.1 / s.2, precision: "area" };
+                (a.into_boxed_str(), place)
+            })
+            .collect();
+        Postcodes { districts, areas }
+    }
+
+    pub fn districts(&self) -> usize {
+        self.districts.len()
+    }
+
+    /// The place of a postcode's outward code: its district, else its area (a district the
+    /// data does not know, e.g. a new one); `None` when the area is not a UK postcode area.
+    pub fn locate(&self, outward: &str) -> Option<&Place> {
+        let mut buf = [0u8; 4];
+        let up = upper(outward, &mut buf)?;
+        if let Some(p) = self.districts.get(up) {
+            return Some(p);
+        }
+        let letters = up.bytes().take_while(u8::is_ascii_alphabetic).count();
+        self.areas.get(up.get(..letters)?)
+    }
+
+    /// The first valid UK postcode in `text` at or after byte `from` (grammar checked and its
+    /// area known), in any case and with zero, one or two spaces between its halves.
+    pub fn find<'t>(&self, text: &'t str, from: usize) -> Option<Found<'t>> {
+        let b = text.as_bytes();
+        let mut i = from;
+        while i < b.len() {
+            // A token starts after a character that is not a letter or digit.
+            let starts = b.get(i).is_some_and(u8::is_ascii_alphabetic)
+                && (i == 0 || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric));
+            if starts {
+                if let Some(f) = self.match_at(text, i) {
+                    return Some(f);
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+
+    fn match_at<'t>(&self, text: &'t str, i: usize) -> Option<Found<'t>> {
+        let b = text.as_bytes();
+        let token_end =
+            |s: usize| s + b.get(s..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_alphanumeric()).count());
+        let end1 = token_end(i);
+        let tok = text.get(i..end1)?;
+        // "LS14AP": one token of 5 to 7; the inward code is always its last three.
+        if (5..=7).contains(&tok.len()) {
+            let (out, inw) = tok.split_at(tok.len() - 3);
+            if valid_outward(out) && valid_inward(inw) && self.locate(out).is_some() {
+                return Some(Found { start: i, end: end1, outward: out, inward: inw });
+            }
+        }
+        // "LS1 4AP", "LS1  4AP".
+        if (2..=4).contains(&tok.len()) {
+            let spaces = b.get(end1..).map_or(0, |r| r.iter().take_while(|&&c| c == b' ').count());
+            if (1..=2).contains(&spaces) {
+                let s2 = end1 + spaces;
+                let end2 = token_end(s2);
+                let inw = text.get(s2..end2)?;
+                if inw.len() == 3 && valid_outward(tok) && valid_inward(inw) && self.locate(tok).is_some() {
+                    return Some(Found { start: i, end: end2, outward: tok, inward: inw });
+                }
+            }
+        }
+        None
+    }
+}
+
+fn upper<'b>(s: &str, buf: &'b mut [u8; 4]) -> Option<&'b str> {
+    let dst = buf.get_mut(..s.len())?;
+    dst.copy_from_slice(s.as_bytes());
+    dst.make_ascii_uppercase();
+    std::str::from_utf8(dst).ok()
+}
+
+/// The outward code grammar: A9, A99, AA9, AA99, A9A, AA9A, with the letters each position
+/// allows (Royal Mail's rules: Q, V, X never first; I, J, Z never second; ...).
+fn valid_outward(s: &str) -> bool {
+    let u: Vec<u8> = s.bytes().map(|c| c.to_ascii_uppercase()).collect();
+    let l = |c: u8| c.is_ascii_uppercase();
+    let d = |c: u8| c.is_ascii_digit();
+    let first_ok = |c: u8| l(c) && !b"QVX".contains(&c);
+    let second_ok = |c: u8| l(c) && !b"IJZ".contains(&c);
+    match u.as_slice() {
+        [a, n] => first_ok(*a) && d(*n),
+        [a, n, m] if d(*n) => first_ok(*a) && (d(*m) || b"ABCDEFGHJKPSTUW".contains(m)),
+        [a, b, n] => first_ok(*a) && second_ok(*b) && d(*n),
+        [a, b, n, m] => first_ok(*a) && second_ok(*b) && d(*n) && (d(*m) || b"ABEHMNPRVWXY".contains(m)),
+        _ => false,
+    }
+}
+
+/// The inward code: a digit and two letters, never C, I, K, M, O or V.
+fn valid_inward(s: &str) -> bool {
+    match s.as_bytes() {
+        [n, a, b] => {
+            let ok = |c: &u8| c.is_ascii_alphabetic() && !b"CIKMOV".contains(&c.to_ascii_uppercase());
+            n.is_ascii_digit() && ok(a) && ok(b)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_tables_load_whole() {
+        let d = DiallingCodes::embedded();
+        assert_eq!(d.len(), STD_CSV.lines().count() - 1, "every dialling prefix row parses");
+        let p = Postcodes::embedded();
+        assert_eq!(p.districts(), POSTCODE_CSV.lines().count() - 1, "every district row parses");
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let d = DiallingCodes::embedded();
+        assert_eq!(d.lookup("01134960000").map(|(p, pl)| (p, &*pl.name)), Some(("0113", "Leeds")));
+        assert_eq!(d.lookup("01697300000").map(|(p, _)| p), Some("016973"), "Wigton, in Brampton's area");
+        assert_eq!(d.lookup("01697200000").map(|(p, _)| p), Some("01697"));
+        assert_eq!(d.lookup("07700900000"), None);
+    }
+
+    #[test]
+    fn postcodes_are_found_in_any_spacing_and_case() {
+        let p = Postcodes::embedded();
+        for (text, out, inw) in [
+            ("LS1 4AP", "LS1", "4AP"),
+            ("ls14ap", "ls1", "4ap"),
+            ("at SW1A 1AA today", "SW1A", "1AA"),
+            ("EC1A  1BB", "EC1A", "1BB"),
+            ("postcode=M2 5DB;", "M2", "5DB"),
+        ] {
+            let f = p.find(text, 0).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!((f.outward, f.inward), (out, inw), "{text}");
+        }
+        for text in ["QA1 1AA", "LS1 4CP", "ACC99561820", "XLS1 4AP", "LS1 4APX", "12345", "ZZ9 9ZZ", "LS1-4AP"] {
+            assert_eq!(p.find(text, 0), None, "{text}");
+        }
+    }
+}
