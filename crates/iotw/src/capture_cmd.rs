@@ -96,6 +96,7 @@ impl ShipReport {
 
 /// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
+    enrich: iotw_enrich::Chain,
     mut sink: Box<dyn Sink>,
     rx: crossbeam_channel::Receiver<Vec<Event>>,
     done: crossbeam_channel::Sender<Vec<Event>>,
@@ -104,7 +105,7 @@ fn spawn_shipper(
         .name("iotw-ship".into())
         .spawn(move || {
             let mut r = ShipReport::default();
-            let mut stages = crate::pipeline::Stages::default();
+            let mut stages = crate::pipeline::Stages { enrich, ..Default::default() };
             for mut batch in rx {
                 crate::pipeline::finish_batch(&mut batch, &mut stages);
                 r.write(sink.as_mut(), &batch);
@@ -168,6 +169,7 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
         cfg.capture.filter = f.clone();
     }
     let filter = iotw_capture::filter::parse(&cfg.capture.filter).context("--filter")?;
+    let enrich = iotw::enrichment::build(&cfg.enrich)?;
     let interfaces = if a.interfaces.is_empty() && a.files.is_empty() {
         cfg.capture.interfaces.clone()
     } else {
@@ -230,7 +232,7 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
     let (done_tx, done_rx) = crossbeam_channel::bounded(4);
-    let shipper = spawn_shipper(sink, rx, done_tx)?;
+    let shipper = spawn_shipper(enrich, sink, rx, done_tx)?;
 
     let signalled = Arc::new(AtomicBool::new(false));
     {

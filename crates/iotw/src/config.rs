@@ -31,6 +31,7 @@ pub struct Config {
     pub spool: SpoolCfg,
     pub anomalies: AnomalyCfg,
     pub genesys: GenesysCfg,
+    pub enrich: EnrichCfg,
 }
 
 /// TLS decryption (`[tls]`).
@@ -406,6 +407,86 @@ pub struct GenesysCfg {
     pub wire: iotw_decode::genesys::WireProfile,
 }
 
+/// Enrichment on the agent (`[enrich]`): geotagging and masking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichCfg {
+    /// Place phone numbers (UK dialling codes) and UK postcodes.
+    pub geotag: bool,
+    /// Digits dialled for an outside line before a number (e.g. "9").
+    pub outside_line: String,
+    /// More text fields (dotted names) searched for UK postcodes, besides attached data.
+    pub postcode_fields: Vec<String>,
+    pub ip: IpGeoCfg,
+    /// Private address ranges and where they are.
+    pub sites: Vec<SiteCfg>,
+    pub mask: MaskCfg,
+}
+
+impl Default for EnrichCfg {
+    fn default() -> Self {
+        EnrichCfg {
+            geotag: true,
+            outside_line: String::new(),
+            postcode_fields: Vec::new(),
+            ip: IpGeoCfg::default(),
+            sites: Vec::new(),
+            mask: MaskCfg::default(),
+        }
+    }
+}
+
+/// IP geolocation databases (`[enrich.ip]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpGeoCfg {
+    /// MaxMind DBs with cities or countries (GeoIP2, GeoLite2, DB-IP Lite), asked in order.
+    pub city_databases: Vec<PathBuf>,
+    /// MaxMind DBs with autonomous systems, asked in order.
+    pub asn_databases: Vec<PathBuf>,
+}
+
+/// One row of the site table (`[[enrich.sites]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteCfg {
+    pub cidr: String,
+    pub name: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+/// Masking of personal data (`[enrich.mask]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaskCfg {
+    /// "off", "standard" or "strict".
+    pub preset: String,
+    /// The site's hashing secret (every agent of a site the same), or a file holding it.
+    pub secret: String,
+    pub secret_file: PathBuf,
+    /// Per-kind actions over the preset: "keep", "hash", "truncate" or "drop" ("" = preset's).
+    pub phone: String,
+    pub postcode: String,
+    pub user_data: String,
+    /// Per field (dotted name, `*` for one segment) over everything else.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for MaskCfg {
+    fn default() -> Self {
+        MaskCfg {
+            preset: "off".into(),
+            secret: String::new(),
+            secret_file: PathBuf::new(),
+            phone: String::new(),
+            postcode: String::new(),
+            user_data: String::new(),
+            fields: Default::default(),
+        }
+    }
+}
+
 /// A mistake in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -485,6 +566,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         cfg.genesys.wire = iotw_decode::genesys::WireProfile::parse(&profile_text)
             .map_err(|e| err(format!("{}: {e}", file.display())))?;
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let ip = &mut cfg.enrich.ip;
+    for p in ip.city_databases.iter_mut().chain(ip.asn_databases.iter_mut()).chain([&mut cfg.enrich.mask.secret_file]) {
+        if !p.as_os_str().is_empty() && p.is_relative() {
+            *p = dir.join(&*p);
+        }
+    }
     Ok(cfg)
 }
 
@@ -516,6 +604,17 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("elasticsearch", "concurrency", c.elasticsearch.concurrency);
     positive("logstash", "window", c.logstash.window);
     positive("logstash", "concurrency", c.logstash.concurrency);
+    if let Err(e) = crate::enrichment::policy(&c.enrich) {
+        p.push(("enrich.mask", "preset", e));
+    }
+    for s in &c.enrich.sites {
+        if let Err(e) = iotw_enrich::ipgeo::Site::new(&s.cidr, &s.name, None) {
+            p.push(("enrich.sites", "cidr", e.to_string()));
+        }
+        if s.lat.is_some() != s.lon.is_some() {
+            p.push(("enrich.sites", "lat", "lat and lon go together".to_owned()));
+        }
+    }
     if c.elasticsearch.urls.is_empty() {
         p.push(("elasticsearch", "urls", "needs at least one URL".to_owned()));
     }

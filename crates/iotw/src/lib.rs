@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod discover;
+pub mod enrichment;
 pub mod pipeline;
 pub mod simulate;

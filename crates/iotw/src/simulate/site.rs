@@ -87,10 +87,11 @@ impl Rng {
     }
 }
 
-/// Ofcom numbers kept for drama (never allocated to real subscribers), by area.
+/// Ofcom numbers kept for drama (never allocated to real subscribers), by area: each prefix
+/// and three more digits is a whole 11-digit number (0113 496 0000-0999, 020 7946 0000-0999).
 pub(super) const CALLER_PREFIXES: [&str; 12] = [
-    "0113496", "0114496", "0115496", "0116496", "0117496", "0118496", "0121496", "0131496", "0141496", "0151496",
-    "0161496", "02079460",
+    "01134960", "01144960", "01154960", "01164960", "01174960", "01184960", "01214960", "01314960", "01414960",
+    "01514960", "01614960", "02079460",
 ];
 const POSTCODES: [&str; 10] =
     ["LS1 4AP", "S1 2HE", "NG1 5FS", "LE1 5WW", "BS1 4ST", "RG1 1JX", "B2 4QA", "EH1 1YZ", "G2 1DY", "M2 5DB"];
