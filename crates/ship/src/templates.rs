@@ -4,10 +4,11 @@
 //!
 //! Reading the tables: a row names one or more fields (`a.b`, `a.{b,c}`, a bare `c` after
 //! `a.b` meaning `a.c`) and their types, in order or one for all (`keyword[]` is keyword,
-//! `long (ns)` is long, `ip[]` is ip, `object` is an object of keyword values). Rows whose type
-//! is left empty (URI parts, reasons) take long for `port`, `expires` and `cause`, text for
-//! `text`, keyword otherwise. Names with `<...>`, `*` or `[]` (headers, codes, media lists)
-//! are left to the dynamic templates: strings as keyword, numbers as long.
+//! `long (ns)` is long, `ip[]` is ip, `object` is an object of keyword values, `geo_point` is
+//! a point). Rows whose type is left empty (URI parts, reasons) take long for `port`,
+//! `expires` and `cause`, text for `text`, keyword otherwise. Names with `<...>`, `*` or `[]`
+//! (headers, codes, media lists) are left to the dynamic templates: strings as keyword,
+//! numbers as long, `*.geo.location` as geo_point.
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -105,6 +106,7 @@ fn kind(t: &str) -> Option<&'static str> {
         "boolean" => "boolean",
         "text" => "text",
         "object" => "object",
+        "geo_point" => "geo_point",
         _ => return None,
     })
 }
@@ -146,6 +148,7 @@ pub fn mapping(doc: &str, dataset: &str) -> Value {
     json!({
         "date_detection": false,
         "dynamic_templates": [
+            {"geo_points": {"path_match": "*.geo.location", "mapping": {"type": "geo_point"}}},
             {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 8191}}}
         ],
         "properties": root,
@@ -208,6 +211,23 @@ mod tests {
             expand("`genesys.outbound.campaign`, `calling_list`, `phone`"),
             ["genesys.outbound.campaign", "genesys.outbound.calling_list", "genesys.outbound.phone"]
         );
+    }
+
+    #[test]
+    fn every_geo_field_is_a_geo_point() {
+        for ds in DATASETS {
+            let f = fields(EVENTS_MD, ds);
+            assert_eq!(f.get("postcode.geo.location").copied(), Some("geo_point"), "{ds}");
+            if ds != "journey" {
+                assert_eq!(f.get("source.geo.location").copied(), Some("geo_point"), "{ds}");
+                assert_eq!(f.get("destination.geo.location").copied(), Some("geo_point"), "{ds}");
+            }
+            // Per-role phone places are mapped by the dynamic template.
+            let m = mapping(EVENTS_MD, ds);
+            let t = &m["dynamic_templates"][0]["geo_points"];
+            assert_eq!(t["path_match"], "*.geo.location");
+            assert_eq!(t["mapping"]["type"], "geo_point");
+        }
     }
 
     #[test]
