@@ -12,30 +12,31 @@
 use crate::phone::{self, Class, Dialling, Phone};
 use crate::places::{DiallingCodes, Place, Postcodes};
 use crate::Enricher;
-use iotw_event::json::{object_content, str_value, Members};
+use iotw_event::json::{array_content, lookup, object_content, str_value, Elements, Members};
 use iotw_event::Event;
 use std::sync::Arc;
 
-/// Where numbers sit in each dataset, and the role each plays.
+/// Where numbers sit in each dataset: (dataset, path inside the dataset's object, role).
 const PHONE_FIELDS: &[(&str, &str, &str)] = &[
-    ("sip", "sip.from.uri.username", "caller"),
-    ("sip", "sip.to.uri.username", "callee"),
-    ("sip", "sip.uri.username", "target"),
-    ("sip", "sip.headers.p-asserted-identity", "asserted"),
-    ("sip", "sip.headers.diversion", "diversion"),
-    ("call", "call.caller.user", "caller"),
-    ("call", "call.callee.user", "callee"),
-    ("genesys", "genesys.ani", "caller"),
-    ("genesys", "genesys.dnis", "callee"),
-    ("genesys", "genesys.other_dn", "other"),
-    ("genesys", "genesys.this_dn", "this"),
-    ("genesys", "genesys.outbound.phone", "outbound"),
-    ("journey", "journey.ani", "caller"),
-    ("journey", "journey.dnis", "callee"),
+    ("sip", "from.uri.username", "caller"),
+    ("sip", "to.uri.username", "callee"),
+    ("sip", "uri.username", "target"),
+    ("sip", "headers.p-asserted-identity", "asserted"),
+    ("sip", "headers.diversion", "diversion"),
+    ("call", "caller.user", "caller"),
+    ("call", "callee.user", "callee"),
+    ("genesys", "ani", "caller"),
+    ("genesys", "dnis", "callee"),
+    ("genesys", "other_dn", "other"),
+    ("genesys", "this_dn", "this"),
+    ("genesys", "outbound.phone", "outbound"),
+    ("journey", "ani", "caller"),
+    ("journey", "dnis", "callee"),
 ];
 
-/// Attached data (key-value lists) by dataset.
-const USER_DATA: &[(&str, &str)] = &[("genesys", "genesys.user_data"), ("journey", "journey.user_data")];
+/// The datasets whose documents carry numbers, and where their attached data is.
+const DATASETS: &[(&str, Option<&str>)] =
+    &[("sip", None), ("call", None), ("genesys", Some("user_data")), ("journey", Some("user_data"))];
 
 /// The UK place tables and how this site dials.
 #[derive(Debug)]
@@ -45,15 +46,22 @@ pub struct Geotag {
     pub dialling: Dialling,
     /// Text fields (dotted names) also searched for postcodes.
     pub postcode_fields: Vec<String>,
+    /// `"leaf":` of each of [`PHONE_FIELDS`], and `"user_data":`.
+    finders: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Geotag {
     pub fn new(dialling: Dialling, postcode_fields: Vec<String>) -> Self {
+        let finder = |leaf: &str| memchr::memmem::Finder::new(format!("\"{leaf}\":").as_bytes()).into_owned();
+        let mut finders: Vec<_> =
+            PHONE_FIELDS.iter().map(|(_, path, _)| finder(path.rsplit('.').next().unwrap_or(path))).collect();
+        finders.push(finder("user_data"));
         Geotag {
             codes: Arc::new(DiallingCodes::embedded()),
             postcodes: Arc::new(Postcodes::embedded()),
             dialling,
             postcode_fields,
+            finders,
         }
     }
 
@@ -66,27 +74,16 @@ impl Geotag {
         let national = p.national(&mut buf);
         self.codes.lookup(national)
     }
-
-    fn tag_phone(&self, e: &mut Event, role: &str, p: &Phone) {
-        let base = format!("phone.{role}");
-        e.set(&format!("{base}.class"), p.class.as_str());
-        if p.class == Class::Withheld {
-            return;
-        }
-        e.set(&format!("{base}.number"), format!("+{}", p.e164_digits()));
-        e.set(&format!("{base}.country_code"), p.country_code());
-        if let Some((prefix, place)) = self.place_of(p) {
-            e.set(&format!("{base}.area_code"), prefix);
-            write_place(e, &base, place);
-        }
-    }
 }
 
-fn write_place(e: &mut Event, base: &str, place: &Place) {
-    e.set(&format!("{base}.geo.name"), &*place.name);
-    e.set(&format!("{base}.geo.location"), serde_json::json!({"lat": place.lat, "lon": place.lon}));
-    e.set(&format!("{base}.geo.country_iso_code"), "GB");
-    e.set(&format!("{base}.geo.precision"), place.precision);
+/// A number found in a role, with its dialling code and place when it has them.
+type Found<'g> = (&'static str, Phone, Option<(&'g str, &'g Place)>);
+
+/// What one document says, read before anything is written to it.
+#[derive(Default)]
+struct Findings<'g> {
+    phones: Vec<Found<'g>>,
+    postcode: Option<(&'g Place, [u8; 4], usize, String)>,
 }
 
 /// The number in a header value such as `"Alice" <sip:+441134960000@host;user=phone>;tag=x`
@@ -104,78 +101,120 @@ fn header_number(v: &str) -> &str {
     after.split(['@', ';', '>']).next().unwrap_or_default()
 }
 
+impl Geotag {
+    fn find<'g>(&'g self, dataset: &str, ud_key: Option<&str>, content: &[u8]) -> Findings<'g> {
+        let mut f = Findings::default();
+        let Some(ns) = lookup(content, dataset).and_then(object_content) else { return f };
+        for (&(ds, path, role), finder) in PHONE_FIELDS.iter().zip(&self.finders) {
+            if ds != dataset || f.phones.iter().any(|(r, _, _)| *r == role) {
+                continue;
+            }
+            // A field is looked for only where its name occurs at all (one fast search spares
+            // a walk of the whole object when it is absent).
+            let header = path.strip_prefix("headers.");
+            if finder.find(ns).is_none() {
+                continue;
+            }
+            let Some(raw) = lookup(ns, path) else { continue };
+            // A repeated header is an array: its first value.
+            let raw = match raw.first() {
+                Some(b'[') => array_content(raw).and_then(|c| Elements::new(c).next()).unwrap_or(raw),
+                _ => raw,
+            };
+            let Some(text) = str_value(raw) else { continue };
+            let text = if header.is_some() { header_number(&text) } else { &text };
+            if let Some(p) = phone::parse(text, &self.dialling) {
+                f.phones.push((role, p, self.place_of(&p)));
+            }
+        }
+        let postcode_text = |f: &mut Findings<'g>, v: &str, field: &dyn Fn() -> String| {
+            if f.postcode.is_some() {
+                return;
+            }
+            if let Some(found) = self.postcodes.find(v, 0) {
+                let mut out = [0u8; 4];
+                let n = found.outward.len().min(4);
+                out[..n].copy_from_slice(&found.outward.as_bytes()[..n]);
+                out[..n].make_ascii_uppercase();
+                if let Some(place) = self.postcodes.locate(found.outward) {
+                    f.postcode = Some((place, out, n, field()));
+                }
+            }
+        };
+        let ud_finder = self.finders.last().filter(|f| f.find(ns).is_some());
+        if let Some(ud) = ud_key.filter(|_| ud_finder.is_some()).and_then(|k| lookup(ns, k)).and_then(object_content) {
+            for m in Members::new(ud) {
+                let Some(v) = str_value(m.value) else { continue };
+                if !v.bytes().any(|c| c.is_ascii_digit()) {
+                    continue;
+                }
+                if !f.phones.iter().any(|(r, _, _)| *r == "user_data") {
+                    if let Some(p) = phone::parse(&v, &self.dialling).filter(|p| p.class != Class::Withheld) {
+                        f.phones.push(("user_data", p, self.place_of(&p)));
+                        continue;
+                    }
+                }
+                let key = String::from_utf8_lossy(m.key);
+                postcode_text(&mut f, &v, &|| format!("{dataset}.{}.{key}", ud_key.unwrap_or_default()));
+            }
+        }
+        for field in &self.postcode_fields {
+            if let Some(v) = lookup(content, field).and_then(str_value) {
+                postcode_text(&mut f, &v, &|| field.clone());
+            }
+        }
+        f
+    }
+}
+
 impl Enricher for Geotag {
     fn name(&self) -> &'static str {
         "geotag"
     }
 
     fn enrich(&self, e: &mut Event) {
-        let dataset = e.dataset;
-        let mut found: Vec<(&str, Phone)> = Vec::new();
-        for &(ds, field, role) in PHONE_FIELDS {
-            if ds != dataset || found.iter().any(|(r, _)| *r == role) {
-                continue;
+        let (dataset, ud_key) = match DATASETS.iter().find(|(d, _)| *d == e.dataset) {
+            Some(&d) => d,
+            None if self.postcode_fields.is_empty() => return,
+            None => ("", None),
+        };
+        // A finished document is read in place; one with patches is written out first.
+        let whole;
+        let content: &[u8] = match e.finished_members() {
+            Some(c) => c,
+            None => {
+                whole = e.to_json().into_bytes();
+                object_content(&whole).unwrap_or_default()
             }
-            let Some(raw) = e.get_raw(field) else { continue };
-            // A repeated header is an array: its first value.
-            let first = match raw.first() {
-                Some(b'[') => iotw_event::json::array_content(&raw)
-                    .and_then(|c| iotw_event::json::Elements::new(c).next())
-                    .and_then(str_value)
-                    .map(|s| s.into_owned()),
-                _ => str_value(&raw).map(|s| s.into_owned()),
-            };
-            let Some(text) = first else { continue };
-            let text = if field.starts_with("sip.headers.") { header_number(&text) } else { &text };
-            if let Some(p) = phone::parse(text, &self.dialling) {
-                found.push((role, p));
-            }
-        }
-        let mut postcode: Option<(String, String)> = None;
-        for &(ds, field) in USER_DATA {
-            if ds != dataset {
-                continue;
-            }
-            let Some(raw) = e.get_raw(field) else { continue };
-            let Some(content) = object_content(&raw) else { continue };
-            for m in Members::new(content) {
-                let Some(v) = str_value(m.value) else { continue };
-                if !found.iter().any(|(r, _)| *r == "user_data") {
-                    if let Some(p) = phone::parse(&v, &self.dialling).filter(|p| p.class != Class::Withheld) {
-                        found.push(("user_data", p));
-                        continue;
+        };
+        let found = self.find(dataset, ud_key, content);
+        if !found.phones.is_empty() {
+            let mut number = String::with_capacity(16);
+            e.obj("phone");
+            for (role, p, place) in &found.phones {
+                e.obj(*role).str("class", p.class.as_str());
+                if p.class != Class::Withheld {
+                    number.clear();
+                    number.push('+');
+                    number.push_str(p.e164_digits());
+                    e.str("number", &number).str("country_code", p.country_code());
+                    if let Some((prefix, place)) = place {
+                        e.str("area_code", prefix).raw("geo", place.json.as_bytes());
                     }
                 }
-                if postcode.is_none() {
-                    if let Some(f) = self.postcodes.find(&v, 0) {
-                        let key = String::from_utf8_lossy(m.key);
-                        postcode = Some((f.outward.to_ascii_uppercase(), format!("{field}.{key}")));
-                    }
-                }
+                e.end();
             }
+            e.end();
         }
-        if postcode.is_none() {
-            for field in &self.postcode_fields {
-                let Some(v) = e.get_str(field) else { continue };
-                if let Some(f) = self.postcodes.find(&v, 0) {
-                    postcode = Some((f.outward.to_ascii_uppercase(), field.clone()));
-                    break;
-                }
+        if let Some((place, outward, n, field)) = &found.postcode {
+            let outward = std::str::from_utf8(outward.get(..*n).unwrap_or_default()).unwrap_or_default();
+            let letters = outward.bytes().take_while(u8::is_ascii_alphabetic).count();
+            e.obj("postcode");
+            if place.precision != "area" {
+                e.str("district", outward);
             }
-        }
-        for (role, p) in &found {
-            self.tag_phone(e, role, p);
-        }
-        if let Some((outward, field)) = postcode {
-            if let Some(place) = self.postcodes.locate(&outward) {
-                let area: String = outward.chars().take_while(char::is_ascii_alphabetic).collect();
-                if place.precision != "area" {
-                    e.set("postcode.district", outward.as_str());
-                }
-                e.set("postcode.area", area);
-                e.set("postcode.field", field);
-                write_place(e, "postcode", place);
-            }
+            e.str("area", outward.get(..letters).unwrap_or_default()).str("field", field);
+            e.raw("geo", place.json.as_bytes()).end();
         }
     }
 }

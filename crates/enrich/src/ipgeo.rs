@@ -356,18 +356,24 @@ fn check_search_tree(m: &maxminddb::Metadata, buf: &[u8]) -> Result<(), String> 
 }
 
 /// The IP geolocation enricher.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IpGeo {
     /// Asked in order until one knows the address (DB-IP ships IPv4 and IPv6 apart).
     pub city: Vec<GeoDb>,
     pub asn: Vec<GeoDb>,
     pub sites: Vec<Site>,
-    cache: RefCell<HashMap<IpAddr, Option<std::sync::Arc<Located>>>>,
+    cache: RefCell<HashMap<IpAddr, std::sync::Arc<[u8]>, foldhash::fast::RandomState>>,
+    /// `"source":{"ip":"` and the same for the destination.
+    finders: [memchr::memmem::Finder<'static>; 2],
 }
 
 impl IpGeo {
     pub fn new(city: Vec<GeoDb>, asn: Vec<GeoDb>, sites: Vec<Site>) -> Self {
-        IpGeo { city, asn, sites, cache: RefCell::default() }
+        let finders = [
+            memchr::memmem::Finder::new(b"\"source\":{\"ip\":\"").into_owned(),
+            memchr::memmem::Finder::new(b"\"destination\":{\"ip\":\"").into_owned(),
+        ];
+        IpGeo { city, asn, sites, cache: RefCell::default(), finders }
     }
 
     /// Where `ip` is: a site table row (longest prefix first), else the databases for a
@@ -392,7 +398,9 @@ impl IpGeo {
         any.then_some(out)
     }
 
-    fn cached(&self, ip: IpAddr) -> Option<std::sync::Arc<Located>> {
+    /// The members to add to an endpoint object for `ip` (`"geo":{..},"as":{..}`), rendered
+    /// once per address; empty when nothing is known.
+    fn members(&self, ip: IpAddr) -> std::sync::Arc<[u8]> {
         let mut cache = self.cache.borrow_mut();
         if let Some(hit) = cache.get(&ip) {
             return hit.clone();
@@ -400,39 +408,54 @@ impl IpGeo {
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        let found = self.locate(ip).map(std::sync::Arc::new);
-        cache.insert(ip, found.clone());
-        found
+        let rendered: std::sync::Arc<[u8]> = self.locate(ip).map(|l| render(&l)).unwrap_or_default().into();
+        cache.insert(ip, rendered.clone());
+        rendered
     }
 }
 
-fn write_geo(e: &mut Event, side: &str, l: &Located) {
-    let mut f = |k: &str, v: serde_json::Value| {
-        e.set(&format!("{side}.{k}"), v);
-    };
+/// `"geo":{...},"as":{...}` of what is known (ECS names).
+fn render(l: &Located) -> Vec<u8> {
+    let mut geo = serde_json::Map::new();
     if let Some(v) = &l.site {
-        f("geo.name", v.as_str().into());
+        geo.insert("name".into(), v.as_str().into());
     }
     if let Some((lat, lon)) = l.location {
-        f("geo.location", serde_json::json!({"lat": lat, "lon": lon}));
+        geo.insert("location".into(), serde_json::json!({"lat": lat, "lon": lon}));
     }
     for (k, v) in [
-        ("geo.city_name", &l.city),
-        ("geo.region_name", &l.region),
-        ("geo.country_iso_code", &l.country_iso),
-        ("geo.country_name", &l.country_name),
-        ("geo.continent_name", &l.continent),
-        ("geo.postal_code", &l.postal_code),
-        ("geo.timezone", &l.timezone),
-        ("as.organization.name", &l.as_org),
+        ("city_name", &l.city),
+        ("region_name", &l.region),
+        ("country_iso_code", &l.country_iso),
+        ("country_name", &l.country_name),
+        ("continent_name", &l.continent),
+        ("postal_code", &l.postal_code),
+        ("timezone", &l.timezone),
     ] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            f(k, v.into());
+            geo.insert(k.into(), v.into());
         }
     }
-    if let Some(n) = l.asn {
-        f("as.number", n.into());
+    let mut out = Vec::new();
+    if !geo.is_empty() {
+        out.extend_from_slice(b"\"geo\":");
+        out.extend_from_slice(serde_json::Value::Object(geo).to_string().as_bytes());
     }
+    let mut asys = serde_json::Map::new();
+    if let Some(n) = l.asn {
+        asys.insert("number".into(), n.into());
+    }
+    if let Some(o) = l.as_org.as_deref().filter(|o| !o.is_empty()) {
+        asys.insert("organization".into(), serde_json::json!({"name": o}));
+    }
+    if !asys.is_empty() {
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"as\":");
+        out.extend_from_slice(serde_json::Value::Object(asys).to_string().as_bytes());
+    }
+    out
 }
 
 impl Enricher for IpGeo {
@@ -441,12 +464,36 @@ impl Enricher for IpGeo {
     }
 
     fn enrich(&self, e: &mut Event) {
-        for side in ["source", "destination"] {
-            let field = if side == "source" { "source.ip" } else { "destination.ip" };
-            let Some(ip) = e.get_str(field).and_then(|s| s.parse::<IpAddr>().ok()) else { continue };
-            if let Some(l) = self.cached(ip) {
-                write_geo(e, side, &l);
+        for (side, finder) in ["source", "destination"].into_iter().zip(&self.finders) {
+            let Some(ip) = ip_of(e, side, finder) else { continue };
+            let members = self.members(ip);
+            if members.is_empty() {
+                continue;
+            }
+            if !e.insert_into(side, &members) {
+                // A document still being built or patched: the slower way.
+                let text = [&b"{"[..], &members[..], b"}"].concat();
+                if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&text) {
+                    for (k, v) in m {
+                        e.set(&format!("{side}.{k}"), v);
+                    }
+                }
             }
         }
+    }
+}
+
+/// The address of an endpoint object.
+fn ip_of(e: &Event, side: &str, finder: &memchr::memmem::Finder<'_>) -> Option<IpAddr> {
+    match e.finished_members() {
+        Some(c) => {
+            // An endpoint object starts with its address (docs/events.md): found without
+            // walking the document.
+            let at = finder.find(c)? + finder.needle().len();
+            let rest = c.get(at..)?;
+            let end = memchr::memchr(b'"', rest)?;
+            std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()
+        }
+        None => e.get_str(&format!("{side}.ip"))?.parse().ok(),
     }
 }

@@ -19,7 +19,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use iotw_event::json::{self, array_content, object_content, Elements, Members};
 use iotw_event::Event;
 use sha2::Sha256;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Hashes remembered.
+const HASH_CACHE: usize = 1 << 16;
 
 /// What happens to a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +115,12 @@ const USER_DATA: [&str; 2] = ["genesys.user_data", "journey.user_data"];
 /// The masking enricher.
 pub struct Mask {
     policy: Policy,
+    /// Whether every rule can be applied inside text values without knowing the field
+    /// (no per-field rules, attached data searched like any text, nothing dropped).
+    in_place: bool,
     key: Option<Hmac<Sha256>>,
+    /// Hashes made so far (a number recurs across a call's documents), bounded.
+    hashes: RefCell<HashMap<u128, [u8; 22], foldhash::fast::RandomState>>,
     dialling: Dialling,
     codes: Arc<DiallingCodes>,
     postcodes: Arc<Postcodes>,
@@ -141,19 +151,44 @@ impl Mask {
             None if policy.needs_secret() => return Err(MaskError::NoSecret),
             None => None,
         };
-        Ok(Mask { policy, key, dialling, codes, postcodes })
+        let in_place = policy.fields.is_empty()
+            && policy.user_data == Action::Keep
+            && policy.phone != Action::Drop
+            && policy.postcode != Action::Drop;
+        Ok(Mask { policy, in_place, key, hashes: RefCell::default(), dialling, codes, postcodes })
     }
 
     fn hash(&self, canonical: &str, out: &mut String) {
-        out.push_str("h:");
+        // Up to 16 bytes (an E.164 number with its `+`, a postcode) are a cache key.
+        let key = (canonical.len() <= 15).then(|| {
+            let mut k = [0u8; 16];
+            k[..canonical.len()].copy_from_slice(canonical.as_bytes());
+            k[15] = canonical.len() as u8;
+            u128::from_le_bytes(k)
+        });
+        if let Some(hit) = key.and_then(|k| self.hashes.borrow().get(&k).copied()) {
+            out.push_str(std::str::from_utf8(&hit).unwrap_or_default());
+            return;
+        }
+        let mut h = [0u8; 22];
+        h[0] = b'h';
+        h[1] = b':';
         if let Some(k) = &self.key {
             let mut m = k.clone();
             m.update(canonical.as_bytes());
             let d = m.finalize().into_bytes();
-            for b in d.iter().take(10) {
-                out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-                out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+            for (i, b) in d.iter().take(10).enumerate() {
+                h[2 + 2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+                h[3 + 2 * i] = b"0123456789abcdef"[usize::from(b & 15)];
             }
+        }
+        out.push_str(std::str::from_utf8(&h).unwrap_or_default());
+        if let Some(k) = key {
+            let mut cache = self.hashes.borrow_mut();
+            if cache.len() >= HASH_CACHE {
+                cache.clear();
+            }
+            cache.insert(k, h);
         }
     }
 
@@ -176,27 +211,30 @@ impl Mask {
         let mut i = 0;
         while i < b.len() {
             let c = b[i];
-            let boundary = i == 0 || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            // Right after a masked value counts as a word start too: what follows is judged as
+            // it will read in the output.
+            let boundary = i == 0 || (copied == i && i > 0) || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
             if boundary && (c.is_ascii_digit() || c == b'+' || c == b'(') && self.policy.phone != Action::Keep {
-                if let Some(end) = number_end(b, i) {
-                    let cand = text.get(i..end).unwrap_or_default();
-                    let digits = cand.bytes().filter(u8::is_ascii_digit).count();
-                    if let Some(p) = phone::parse(cand, &self.dialling).filter(|p| p.class != Class::Withheld) {
-                        if digits >= 9 {
-                            if self.policy.phone == Action::Drop && i == 0 && end == b.len() {
-                                return false;
-                            }
-                            out.push_str(text.get(copied..i).unwrap_or_default());
-                            self.phone_replacement(&p, out);
-                            copied = end;
-                            i = end;
-                            continue;
+                if let Some((end, digits)) = number_end(b, i) {
+                    if digits < 9 {
+                        // No number starts anywhere in this run of digits.
+                        i = end;
+                        continue;
+                    }
+                    if let Some((end, p)) = self.longest_number(text, i, end) {
+                        if self.policy.phone == Action::Drop && i == 0 && end == b.len() {
+                            return false;
                         }
+                        out.push_str(text.get(copied..i).unwrap_or_default());
+                        self.phone_replacement(&p, out);
+                        copied = end;
+                        i = end;
+                        continue;
                     }
                 }
             }
             if boundary && c.is_ascii_alphabetic() && self.policy.postcode != Action::Keep {
-                if let Some(f) = self.postcodes.find(text, i).filter(|f| f.start == i) {
+                if let Some(f) = self.postcodes.match_at(text, i) {
                     if self.policy.postcode == Action::Drop && i == 0 && f.end == b.len() {
                         return false;
                     }
@@ -209,8 +247,14 @@ impl Mask {
                         Action::Truncate => out.push_str(&f.outward.to_ascii_uppercase()),
                         _ => out.push_str("[masked]"),
                     }
-                    copied = f.end;
-                    i = f.end;
+                    // A cut postcode must not join what follows into another one ("SK19 1SA
+                    // 1SA" must not become "SK19 1SA"): inward codes right after it go too.
+                    let mut end = f.end;
+                    while let Some(next) = inward_after(b, end) {
+                        end = next;
+                    }
+                    copied = end;
+                    i = end;
                     continue;
                 }
             }
@@ -218,6 +262,26 @@ impl Mask {
         }
         out.push_str(text.get(copied..).unwrap_or_default());
         true
+    }
+
+    /// The longest phone number starting at `i` and ending at `end` or at a separator before
+    /// it (digits written together with more digits after a space are tried whole first,
+    /// then shorter), with at least nine digits.
+    fn longest_number(&self, text: &str, i: usize, end: usize) -> Option<(usize, phone::Phone)> {
+        let b = text.as_bytes();
+        let ends = std::iter::once(end).chain(
+            (i + 1..end).rev().filter(|&k| !b[k].is_ascii_digit() && b.get(k - 1).is_some_and(u8::is_ascii_digit)),
+        );
+        for e in ends {
+            let cand = text.get(i..e)?;
+            if cand.bytes().filter(u8::is_ascii_digit).count() < 9 {
+                return None;
+            }
+            if let Some(p) = phone::parse(cand, &self.dialling).filter(|p| p.class != Class::Withheld) {
+                return Some((e, p));
+            }
+        }
+        None
     }
 
     fn phone_replacement(&self, p: &phone::Phone, out: &mut String) {
@@ -350,24 +414,39 @@ impl Mask {
     }
 }
 
-/// The end of a phone-number-shaped run at `b[i]`: digits with single separators between
-/// them (space, `-`, `.`, `(`, `)`), an optional leading `+`, and no letter or digit right
-/// after it.
-fn number_end(b: &[u8], i: usize) -> Option<usize> {
+/// The end of an inward code (one or two spaces, a digit, two letters, then no letter or
+/// digit) that starts at `b[i]`.
+fn inward_after(b: &[u8], i: usize) -> Option<usize> {
+    let spaces = b.get(i..)?.iter().take(2).take_while(|&&c| c == b' ').count();
+    let s = i + spaces;
+    let ok = spaces > 0
+        && b.get(s).is_some_and(u8::is_ascii_digit)
+        && b.get(s + 1).is_some_and(u8::is_ascii_alphabetic)
+        && b.get(s + 2).is_some_and(u8::is_ascii_alphabetic)
+        && !b.get(s + 3).is_some_and(u8::is_ascii_alphanumeric);
+    ok.then_some(s + 3)
+}
+
+/// The end of a phone-number-shaped run at `b[i]` and its digit count: digits with one or two
+/// separators between them (space, `-`, `.`, `(`, `)`) and an optional leading `+`. A run
+/// with a letter or digit right after it counts no digits (it is part of a longer word).
+fn number_end(b: &[u8], i: usize) -> Option<(usize, usize)> {
     let mut j = i;
     if b.get(j) == Some(&b'+') {
         j += 1;
     }
     let mut last_digit = None;
+    let mut digits = 0;
     while let Some(&c) = b.get(j) {
         if c.is_ascii_digit() {
             last_digit = Some(j);
+            digits += 1;
             j += 1;
         } else if last_digit.is_some() || c == b'(' {
             // One or two separators ("-", ") ") with a digit after them.
             let sep = |k: usize| b.get(k).is_some_and(|c| matches!(c, b' ' | b'-' | b'.' | b'(' | b')'));
             let n = if sep(j) && sep(j + 1) { 2 } else { 1 };
-            if !b.get(j + n).is_some_and(u8::is_ascii_digit) {
+            if !sep(j) || !b.get(j + n).is_some_and(u8::is_ascii_digit) {
                 break;
             }
             j += n;
@@ -377,10 +456,98 @@ fn number_end(b: &[u8], i: usize) -> Option<usize> {
     }
     let end = last_digit? + 1;
     if b.get(end).is_some_and(u8::is_ascii_alphanumeric) {
-        return None;
+        return Some((end, 0));
     }
-    Some(end)
+    Some((end, digits))
 }
+
+/// Masks the text values of a document's members in place. One pass over the bytes finds
+/// the strings that may hold a number (nine digits with only separators between them) or a
+/// postcode (a digit and two letters ending a word); only those are searched. `Some(None)`
+/// when nothing changed; `None` when the text is not JSON as iotw writes it (the caller then
+/// takes the slow, structural way).
+fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
+    let phones = m.policy.phone != Action::Keep;
+    let postcodes = m.policy.postcode != Action::Keep;
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let n = members.len();
+    let mut i = 0;
+    // Between strings: straight to the next quote.
+    while let Some(q) = memchr::memchr(b'"', members.get(i..)?) {
+        let start = i + q + 1;
+        let (mut j, mut run, mut candidate, mut escaped) = (start, 0u32, false, false);
+        loop {
+            let c = *members.get(j)?;
+            match CLASS[usize::from(c)] {
+                DIGIT => {
+                    run += 1;
+                    candidate |= phones && run >= 9;
+                    candidate |= postcodes
+                        && CLASS[usize::from(members.get(j + 1).copied().unwrap_or(b' '))] == LETTER
+                        && CLASS[usize::from(members.get(j + 2).copied().unwrap_or(b' '))] == LETTER
+                        && !matches!(CLASS[usize::from(members.get(j + 3).copied().unwrap_or(b' '))], LETTER | DIGIT);
+                }
+                SEPARATOR => {}
+                QUOTE => break,
+                BACKSLASH => {
+                    escaped = true;
+                    run = 0;
+                    j += 2;
+                    continue;
+                }
+                _ => run = 0,
+            }
+            j += 1;
+        }
+        i = j + 1;
+        if !candidate {
+            continue;
+        }
+        let text = if escaped {
+            json::str_value(members.get(start - 1..=j)?)?
+        } else {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(members.get(start..j)?).ok()?)
+        };
+        buf.clear();
+        m.scan(&text, buf);
+        if buf.as_str() != text.as_ref() {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(n + 64));
+            o.extend_from_slice(members.get(copied..start - 1)?);
+            json::write_str(o, buf);
+            copied = j + 1;
+        }
+    }
+    if let Some(o) = out.as_mut() {
+        o.extend_from_slice(members.get(copied..)?);
+    }
+    Some(out)
+}
+
+const OTHER: u8 = 0;
+const DIGIT: u8 = 1;
+const LETTER: u8 = 2;
+const SEPARATOR: u8 = 3;
+const QUOTE: u8 = 4;
+const BACKSLASH: u8 = 5;
+
+/// Each byte's class for [`mask_strings`].
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            b'0'..=b'9' => DIGIT,
+            b'a'..=b'z' | b'A'..=b'Z' => LETTER,
+            b' ' | b'-' | b'.' | b'(' | b')' | b'+' => SEPARATOR,
+            b'"' => QUOTE,
+            b'\\' => BACKSLASH,
+            _ => OTHER,
+        };
+        c += 1;
+    }
+    t
+};
 
 impl Enricher for Mask {
     fn name(&self) -> &'static str {
@@ -390,6 +557,19 @@ impl Enricher for Mask {
     fn enrich(&self, e: &mut Event) {
         if self.policy.is_off() {
             return;
+        }
+        if self.in_place {
+            let mut buf = String::new();
+            let mut malformed = false;
+            let finished = e.replace_members(|members| {
+                mask_strings(self, members, &mut buf).unwrap_or_else(|| {
+                    malformed = true;
+                    None
+                })
+            });
+            if finished && !malformed {
+                return;
+            }
         }
         e.rewrite(|doc, out| match self.mask_json(doc) {
             Some(masked) => {

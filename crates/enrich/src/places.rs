@@ -3,7 +3,10 @@
 //! dialling prefixes -> exchange place, postcode districts -> centroid. Parsed once at start;
 //! lookups do not allocate.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdMap;
+
+/// Tables are read on the packet path: a fast hash (their keys are ours, not the wire's).
+type HashMap<K, V> = StdMap<K, V, foldhash::fast::RandomState>;
 
 const STD_CSV: &str = include_str!("../data/uk_std_codes.csv");
 const POSTCODE_CSV: &str = include_str!("../data/uk_postcode_districts.csv");
@@ -17,6 +20,23 @@ pub struct Place {
     /// How closely the point places it: `town`, `district`, `area`, `region` (dialling codes);
     /// `district`, `council`, `area` (postcodes).
     pub precision: &'static str,
+    /// The ECS `geo` object of this place, rendered once: `{"name":..,"location":{"lat":..,
+    /// "lon":..},"country_iso_code":"GB","precision":..}`.
+    pub json: Box<str>,
+}
+
+impl Place {
+    fn new(name: &str, lat: f64, lon: f64, precision: &'static str) -> Self {
+        let json = serde_json::json!({
+            "name": name,
+            "location": {"lat": lat, "lon": lon},
+            "country_iso_code": "GB",
+            "precision": precision,
+        })
+        .to_string()
+        .into_boxed_str();
+        Place { name: name.into(), lat, lon, precision, json }
+    }
 }
 
 fn precision(s: &str) -> Option<&'static str> {
@@ -45,7 +65,7 @@ fn prefix_key(digits: &[u8]) -> Option<u64> {
 
 impl DiallingCodes {
     pub fn embedded() -> Self {
-        let mut by_prefix = HashMap::new();
+        let mut by_prefix = HashMap::default();
         let mut longest = 0;
         for line in STD_CSV.lines().skip(1) {
             let cols = split_csv(line);
@@ -57,7 +77,7 @@ impl DiallingCodes {
             let (Ok(lat), Ok(lon), Some(precision)) = (lat.parse(), lon.parse(), precision(prec)) else { continue };
             let Some(key) = prefix_key(prefix.as_bytes()) else { continue };
             longest = longest.max(prefix.len());
-            by_prefix.insert(key, ((*prefix).into(), Place { name: (*name).into(), lat, lon, precision }));
+            by_prefix.insert(key, ((*prefix).into(), Place::new(name, lat, lon, precision)));
         }
         DiallingCodes { by_prefix, longest }
     }
@@ -124,8 +144,8 @@ pub struct Found<'t> {
 
 impl Postcodes {
     pub fn embedded() -> Self {
-        let mut districts = HashMap::new();
-        let mut sums: HashMap<String, (f64, f64, f64)> = HashMap::new();
+        let mut districts = HashMap::default();
+        let mut sums: HashMap<String, (f64, f64, f64)> = HashMap::default();
         for line in POSTCODE_CSV.lines().skip(1) {
             let cols = split_csv(line);
             let (Some(d), Some(lat), Some(lon), Some(prec), Some(n)) =
@@ -143,13 +163,13 @@ impl Postcodes {
             s.0 += lat * n;
             s.1 += lon * n;
             s.2 += n;
-            districts.insert((*d).into(), Place { name: (*d).into(), lat, lon, precision });
+            districts.insert((*d).into(), Place::new(d, lat, lon, precision));
         }
         let areas = sums
             .into_iter()
             .filter(|(_, s)| s.2 > 0.0)
             .map(|(a, s)| {
-                let place = Place { name: a.as_str().into(), lat: s.0 / s.2, lon: s.1 / s.2, precision: "area" };
+                let place = Place::new(&a, s.0 / s.2, s.1 / s.2, "area");
                 (a.into_boxed_str(), place)
             })
             .collect();
@@ -191,7 +211,8 @@ impl Postcodes {
         None
     }
 
-    fn match_at<'t>(&self, text: &'t str, i: usize) -> Option<Found<'t>> {
+    /// The postcode that starts at byte `i` of `text`, if one does (`i` must start a token).
+    pub fn match_at<'t>(&self, text: &'t str, i: usize) -> Option<Found<'t>> {
         let b = text.as_bytes();
         let token_end =
             |s: usize| s + b.get(s..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_alphanumeric()).count());
@@ -230,16 +251,19 @@ fn upper<'b>(s: &str, buf: &'b mut [u8; 4]) -> Option<&'b str> {
 /// The outward code grammar: A9, A99, AA9, AA99, A9A, AA9A, with the letters each position
 /// allows (Royal Mail's rules: Q, V, X never first; I, J, Z never second; ...).
 fn valid_outward(s: &str) -> bool {
-    let u: Vec<u8> = s.bytes().map(|c| c.to_ascii_uppercase()).collect();
+    let mut buf = [0u8; 4];
+    let Some(u) = buf.get_mut(..s.len()) else { return false };
+    u.copy_from_slice(s.as_bytes());
+    u.make_ascii_uppercase();
     let l = |c: u8| c.is_ascii_uppercase();
     let d = |c: u8| c.is_ascii_digit();
     let first_ok = |c: u8| l(c) && !b"QVX".contains(&c);
     let second_ok = |c: u8| l(c) && !b"IJZ".contains(&c);
-    match u.as_slice() {
-        [a, n] => first_ok(*a) && d(*n),
-        [a, n, m] if d(*n) => first_ok(*a) && (d(*m) || b"ABCDEFGHJKPSTUW".contains(m)),
-        [a, b, n] => first_ok(*a) && second_ok(*b) && d(*n),
-        [a, b, n, m] => first_ok(*a) && second_ok(*b) && d(*n) && (d(*m) || b"ABEHMNPRVWXY".contains(m)),
+    match *u {
+        [a, n] => first_ok(a) && d(n),
+        [a, n, m] if d(n) => first_ok(a) && (d(m) || b"ABCDEFGHJKPSTUW".contains(&m)),
+        [a, b, n] => first_ok(a) && second_ok(b) && d(n),
+        [a, b, n, m] => first_ok(a) && second_ok(b) && d(n) && (d(m) || b"ABEHMNPRVWXY".contains(&m)),
         _ => false,
     }
 }

@@ -108,7 +108,7 @@ pub struct Here {
 /// A decoder may also leave the rest of a document to be written later ([`Event::defer`]):
 /// the decode thread keeps going while another thread renders ([`Event::render`]). Reading
 /// or writing a document renders a copy first if that has not happened yet.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Event {
     /// Deterministic document id (`_id`).
     pub id: String,
@@ -128,6 +128,39 @@ pub struct Event {
     event_written: bool,
     patches: Vec<json::Patch>,
     pending: Option<Arc<dyn Render>>,
+}
+
+impl Clone for Event {
+    fn clone(&self) -> Self {
+        Event {
+            id: self.id.clone(),
+            ts: self.ts,
+            dataset: self.dataset,
+            kind: self.kind,
+            body: self.body.clone(),
+            depth: self.depth,
+            filled: self.filled,
+            arrays: self.arrays,
+            event_written: self.event_written,
+            patches: self.patches.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+
+    /// Reuses this document's buffers.
+    fn clone_from(&mut self, o: &Self) {
+        self.id.clone_from(&o.id);
+        self.ts = o.ts;
+        self.dataset = o.dataset;
+        self.kind = o.kind;
+        self.body.clone_from(&o.body);
+        self.depth = o.depth;
+        self.filled = o.filled;
+        self.arrays = o.arrays;
+        self.event_written = o.event_written;
+        self.patches.clone_from(&o.patches);
+        self.pending.clone_from(&o.pending);
+    }
 }
 
 /// The rest of a document, written later (possibly on another thread) from what its decoder
@@ -445,6 +478,55 @@ impl Event {
         self.body.extend_from_slice(members);
     }
 
+    /// Makes room for `additional` more bytes of members (documents from the pipeline already
+    /// have room: their buffers are reused).
+    pub fn reserve(&mut self, additional: usize) {
+        self.body.reserve(additional);
+    }
+
+    /// Writes a member whose value is JSON text made elsewhere (trusted to be valid JSON).
+    pub fn raw(&mut self, key: impl Key, json: &[u8]) -> &mut Self {
+        self.key(key).extend_from_slice(json);
+        self
+    }
+
+    /// Replaces the members of a finished document (see [`Event::finished_members`]) with
+    /// what `f` makes of them; `f` returns `None` to leave them. False when the document is
+    /// not finished (still being built, deferred or patched): nothing is called.
+    pub fn replace_members(&mut self, f: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> bool {
+        let Some(members) = self.finished_members() else { return false };
+        if let Some(new) = f(members) {
+            self.body = new;
+            self.filled = u32::from(!self.body.is_empty());
+        }
+        true
+    }
+
+    /// Adds members (`"k":v,...`, no leading comma) to the end of the top-level object
+    /// `key` of a finished document, in place. False (nothing written) when the document is
+    /// still being built or has no such object.
+    pub fn insert_into(&mut self, key: &str, members: &[u8]) -> bool {
+        if self.depth != 0 || self.pending.is_some() || members.is_empty() {
+            return false;
+        }
+        let Some(m) = json::Members::new(&self.body).find(|m| m.key == key.as_bytes()) else { return false };
+        let Some(inner) = json::object_content(m.value) else { return false };
+        let empty = inner.iter().all(u8::is_ascii_whitespace);
+        // The value's closing brace, as an offset into the body.
+        let close = m.value.as_ptr() as usize - self.body.as_ptr() as usize + m.value.len() - 1;
+        let add = members.len() + usize::from(!empty);
+        let old_len = self.body.len();
+        self.body.resize(old_len + add, 0);
+        self.body.copy_within(close..old_len, close + add);
+        let gap = &mut self.body[close..close + add];
+        let (comma, rest) = gap.split_at_mut(usize::from(!empty));
+        if let Some(c) = comma.first_mut() {
+            *c = b',';
+        }
+        rest.copy_from_slice(members);
+        true
+    }
+
     /// Where the next member of the open object goes, to take what is written from here on
     /// with [`Event::written_since`].
     pub fn here(&self) -> Here {
@@ -729,6 +811,27 @@ mod tests {
         assert_eq!(j["sip"]["code"], 486);
         assert_eq!(e.get("sip.code"), Some(Value::from(486)), "a patch wins over what was written");
         assert_eq!(e.get_str("sip.from.geo.name").as_deref(), Some("Leeds"));
+    }
+
+    #[test]
+    fn finished_documents_take_members_in_place() {
+        let mut e = Event::new("flow", "event", 0, &[]);
+        e.obj("source").str("ip", "10.0.0.1").end();
+        e.obj("event").end();
+        e.obj("empty").end();
+        assert!(e.insert_into("source", br#""geo":{"name":"site"}"#));
+        assert!(e.insert_into("empty", br#""k":1"#));
+        assert!(!e.insert_into("missing", br#""k":1"#));
+        e.raw("phone", br#"{"caller":{"class":"mobile"}}"#);
+        let j: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(j["source"], serde_json::json!({"ip": "10.0.0.1", "geo": {"name": "site"}}));
+        assert_eq!(j["empty"], serde_json::json!({"k": 1}));
+        assert_eq!(j["phone"]["caller"]["class"], "mobile");
+        assert!(e.replace_members(|m| Some(m.to_vec())));
+        let mut building = Event::new("flow", "event", 0, &[]);
+        building.obj("source");
+        assert!(!building.insert_into("source", br#""k":1"#), "an open object is not touched");
+        assert!(!building.replace_members(|_| None));
     }
 
     #[test]
