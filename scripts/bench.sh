@@ -9,6 +9,7 @@
 #   3b. HTTP and HTTPS (decrypted) documents vs `tshark -T ek` with the key log (scripts/bench-web.py;
 #      makes its capture with scripts/make-web-capture.sh, root)
 #   4. peak RSS while 1,000,000 short TCP flows churn through the flow table
+#   5. enrichment (IP geolocation, geotagging, masking) per document of a simulated site
 # Usage: scripts/bench.sh [CAPTURE]   (default ../shared/captures/sipp-udp-5000calls.pcapng)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,5 +70,7 @@ cargo bench --quiet -p iotw --bench ship -- "$cap" 5 | tail -3
 echo "   (end to end into a real server: scripts/compare-elastic.py prints documents/s into osmem)"
 echo "== HTTP and HTTPS documents: iotw vs tshark -T ek, with the key log (interleaved runs)"
 python3 scripts/bench-web.py --runs 5
+echo "== enrichment: ns per document of a simulated site (no peer runs this on an agent)"
+cargo bench --quiet -p iotw --bench enrich -- 9 | tail -5
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000
