@@ -604,8 +604,8 @@ fn validate(c: &Config) -> Vec<(&'static str, &'static str, String)> {
     positive("elasticsearch", "concurrency", c.elasticsearch.concurrency);
     positive("logstash", "window", c.logstash.window);
     positive("logstash", "concurrency", c.logstash.concurrency);
-    if let Err(e) = crate::enrichment::policy(&c.enrich) {
-        p.push(("enrich.mask", "preset", e));
+    if let Err((key, e)) = crate::enrichment::policy(&c.enrich) {
+        p.push(("enrich.mask", key, e));
     }
     for s in &c.enrich.sites {
         if let Err(e) = iotw_enrich::ipgeo::Site::new(&s.cidr, &s.name, None) {
@@ -864,6 +864,20 @@ mod tests {
                 comment = false;
             }
         }
+    }
+
+    #[test]
+    fn enrichment_mistakes_name_their_key() {
+        let e = check("[enrich.mask]\npreset = \"standard\"\nphone = \"scramble\"\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("enrich.mask.phone"), Some(3)), "{e}");
+        let e = check("[enrich.mask]\npreset = \"medium\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("enrich.mask.preset"), "{e}");
+        let e = check("[[enrich.sites]]\ncidr = \"10.0.0.0/33\"\nname = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("10.0.0.0/33"), "{e}");
+        let ok = check(
+            "[enrich.mask]\npreset = \"strict\"\n[enrich.mask.fields]\n\"genesys.user_data.Segment\" = \"keep\"\n",
+        );
+        assert!(ok.is_ok());
     }
 
     #[test]

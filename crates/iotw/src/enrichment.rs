@@ -11,18 +11,22 @@ use iotw_enrich::mask::{Mask, Policy};
 use iotw_enrich::phone::Dialling;
 use iotw_enrich::Chain;
 
-/// The masking policy `[enrich.mask]` asks for.
-pub fn policy(c: &EnrichCfg) -> Result<Policy, String> {
+/// The masking policy `[enrich.mask]` asks for; a mistake names its key.
+pub fn policy(c: &EnrichCfg) -> Result<Policy, (&'static str, String)> {
     let m = &c.mask;
     let mut p = Policy::preset(&m.preset)
-        .ok_or_else(|| format!("{:?} is not a masking preset (off, standard, strict)", m.preset))?;
-    for (slot, v) in [(&mut p.phone, &m.phone), (&mut p.postcode, &m.postcode), (&mut p.user_data, &m.user_data)] {
+        .ok_or_else(|| ("preset", format!("{:?} is not a masking preset (off, standard, strict)", m.preset)))?;
+    for (key, slot, v) in [
+        ("phone", &mut p.phone, &m.phone),
+        ("postcode", &mut p.postcode, &m.postcode),
+        ("user_data", &mut p.user_data, &m.user_data),
+    ] {
         if !v.is_empty() {
-            *slot = v.parse()?;
+            *slot = v.parse().map_err(|e| (key, e))?;
         }
     }
     for (field, action) in &m.fields {
-        p.fields.push((field.clone(), action.parse()?));
+        p.fields.push((field.clone(), action.parse().map_err(|e: String| ("fields", format!("{field}: {e}")))?));
     }
     Ok(p)
 }
@@ -48,7 +52,7 @@ pub fn build(c: &EnrichCfg) -> Result<Chain> {
     if c.geotag {
         chain.push(Box::new(tag));
     }
-    let policy = policy(c).map_err(|e| anyhow::anyhow!("[enrich.mask]: {e}"))?;
+    let policy = policy(c).map_err(|(key, e)| anyhow::anyhow!("[enrich.mask] {key}: {e}"))?;
     if !policy.is_off() {
         let secret = if !c.mask.secret_file.as_os_str().is_empty() {
             let s = std::fs::read(&c.mask.secret_file)
