@@ -14,30 +14,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use iotw::config::{EnrichCfg, SiteCfg};
-use iotw::pipeline::{finish_batch, Pipeline, Stages};
 use iotw_event::Event;
 use std::path::Path;
 use std::time::Instant;
 
-fn documents(capture: &Path) -> Vec<Event> {
-    let cfg = iotw::config::Config::default();
-    let (tx, rx, _) = iotw_ship::queue::queue::<Vec<Event>>(1 << 20, iotw_ship::queue::FullPolicy::Block);
-    let mut p = Pipeline::new(&cfg, None, vec![], tx, Default::default());
-    let mut f = iotw_capture::CaptureFile::open(capture, 0, cfg.file_limits()).expect("capture opens");
-    while f.advance().expect("capture reads") {
-        if let Some(frame) = f.current() {
-            p.frame(&frame);
-        }
-    }
-    p.finish();
-    let mut stages = Stages::default();
-    let mut docs = Vec::new();
-    for mut b in rx {
-        finish_batch(&mut b, &mut stages);
-        docs.extend(b);
-    }
-    docs.extend(stages.finish());
-    docs
+fn documents(capture: &std::path::Path) -> Vec<Event> {
+    iotw::pipeline::documents_of(capture, &iotw::config::Config::default()).expect("capture decodes")
 }
 
 /// Nanoseconds per document of `chain` over copies of `docs`, median of `runs`. As in the

@@ -9,7 +9,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use iotw::pipeline::{finish_batch, Pipeline, Stages};
 use iotw_event::Event;
 use iotw_ship::elastic::{Auth, Delivery, Elastic, ElasticConfig, IndexMode};
 use iotw_ship::spool::{encode_batch, Fsync, Spool, SpoolConfig, WhenFull};
@@ -22,24 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn documents(capture: &std::path::Path) -> Vec<Event> {
-    let cfg = iotw::config::Config::default();
-    let (tx, rx, _) = iotw_ship::queue::queue::<Vec<Event>>(1 << 20, iotw_ship::queue::FullPolicy::Block);
-    let mut p = Pipeline::new(&cfg, None, vec![], tx, Default::default());
-    let mut f = iotw_capture::CaptureFile::open(capture, 0, cfg.file_limits()).expect("capture opens");
-    while f.advance().expect("capture reads") {
-        if let Some(frame) = f.current() {
-            p.frame(&frame);
-        }
-    }
-    p.finish();
-    let mut stages = Stages::default();
-    let mut docs = Vec::new();
-    for mut b in rx {
-        finish_batch(&mut b, &mut stages);
-        docs.extend(b);
-    }
-    docs.extend(stages.finish());
-    docs
+    iotw::pipeline::documents_of(capture, &iotw::config::Config::default()).expect("capture decodes")
 }
 
 /// CPU time of this process (user + system), from /proc.

@@ -154,6 +154,29 @@ pub fn finish_batch(batch: &mut Vec<Event>, stages: &mut Stages) {
     stages.fireman.observe(batch);
 }
 
+/// Every document of a capture file, decoded with `cfg` in memory and passed through the
+/// default stages (no enrichment), in the order the pipeline hands them to a sink. For
+/// benchmarks and tools that need documents without a sink.
+pub fn documents_of(capture: &std::path::Path, cfg: &Config) -> anyhow::Result<Vec<Event>> {
+    let (tx, rx, _) = iotw_ship::queue::queue::<Vec<Event>>(1 << 20, iotw_ship::queue::FullPolicy::Block);
+    let mut p = Pipeline::new(cfg, None, vec![], tx, Default::default());
+    let mut f = iotw_capture::CaptureFile::open(capture, 0, cfg.file_limits())?;
+    while f.advance()? {
+        if let Some(frame) = f.current() {
+            p.frame(&frame);
+        }
+    }
+    p.finish();
+    let mut stages = Stages::default();
+    let mut docs = Vec::new();
+    for mut b in rx {
+        finish_batch(&mut b, &mut stages);
+        docs.extend(b);
+    }
+    docs.extend(stages.finish());
+    Ok(docs)
+}
+
 /// The document stages of the shipper's thread.
 #[derive(Debug, Default)]
 pub struct Stages {
