@@ -302,10 +302,6 @@ impl GeoDb {
         Ok(GeoDb { path: path.into(), reader })
     }
 
-    pub fn database_type(&self) -> &str {
-        &self.reader.metadata().database_type
-    }
-
     /// What the database says of `ip`; a lookup error counts as nothing known.
     pub fn lookup(&self, ip: IpAddr, out: &mut Located) -> bool {
         let Ok(found) = self.reader.lookup(ip) else { return false };

@@ -478,12 +478,6 @@ impl Event {
         self.body.extend_from_slice(members);
     }
 
-    /// Makes room for `additional` more bytes of members (documents from the pipeline already
-    /// have room: their buffers are reused).
-    pub fn reserve(&mut self, additional: usize) {
-        self.body.reserve(additional);
-    }
-
     /// Writes a member whose value is JSON text made elsewhere (trusted to be valid JSON).
     pub fn raw(&mut self, key: impl Key, json: &[u8]) -> &mut Self {
         self.key(key).extend_from_slice(json);
