@@ -12,6 +12,7 @@
 use crate::phone::{self, Class, Dialling, Phone};
 use crate::places::{DiallingCodes, Place, Postcodes};
 use crate::Enricher;
+use iotw_event::field::role;
 use iotw_event::json::{array_content, lookup, object_content, str_value, Elements, Members};
 use iotw_event::Event;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ const PHONE_FIELDS: &[(&str, &str, &str)] = &[
     ("journey", "ani", "caller"),
     ("journey", "dnis", "callee"),
 ];
+
+/// Roles whose value is a header (`"Name" <sip:number@host>;param`), not a bare number.
+const HEADER_ROLES: &[&str] = &[role::ASSERTED, role::DIVERSION];
 
 /// The datasets whose documents carry numbers, and where their attached data is.
 const DATASETS: &[(&str, Option<&str>)] =
@@ -163,6 +167,50 @@ impl Geotag {
                 f.phones.push((role, p, self.place_of(&p)));
             }
         }
+        let ud = ud_at.and_then(|at| Members::new(ns.get(at..)?).next()).and_then(|m| object_content(m.value));
+        self.rest(&mut f, dataset, ud_key, ud, content);
+        f
+    }
+
+    /// What a document's producer tagged (see [`iotw_event::Tag`]): each role's first
+    /// number, and the attached data. Nothing is searched for.
+    fn find_tagged<'g, 'c>(
+        &'g self,
+        dataset: &str,
+        ud_key: Option<&str>,
+        tags: impl Iterator<Item = (&'static str, &'c [u8])>,
+        content: &[u8],
+    ) -> Findings<'g> {
+        let mut f = Findings::default();
+        let mut ud = None;
+        for (r, raw) in tags {
+            if r == role::USER_DATA {
+                ud = ud.or_else(|| object_content(raw));
+                continue;
+            }
+            if f.phones.iter().any(|(x, _, _)| *x == r) {
+                continue;
+            }
+            let Some(text) = str_value(raw) else { continue };
+            let text = if HEADER_ROLES.contains(&r) { header_number(&text) } else { &text };
+            if let Some(p) = phone::parse(text, &self.dialling) {
+                f.phones.push((r, p, self.place_of(&p)));
+            }
+        }
+        self.rest(&mut f, dataset, ud_key, ud, content);
+        f
+    }
+
+    /// The attached data's first phone number and first postcode, then the postcode
+    /// fields the site names.
+    fn rest<'g>(
+        &'g self,
+        f: &mut Findings<'g>,
+        dataset: &str,
+        ud_key: Option<&str>,
+        ud: Option<&[u8]>,
+        content: &[u8],
+    ) {
         let postcode_text = |f: &mut Findings<'g>, v: &str, field: &dyn Fn() -> String| {
             if f.postcode.is_some() {
                 return;
@@ -177,29 +225,27 @@ impl Geotag {
                 }
             }
         };
-        let ud = ud_at.and_then(|at| Members::new(ns.get(at..)?).next()).and_then(|m| object_content(m.value));
         if let Some(ud) = ud {
             for m in Members::new(ud) {
                 let Some(v) = str_value(m.value) else { continue };
                 if !v.bytes().any(|c| c.is_ascii_digit()) {
                     continue;
                 }
-                if !f.phones.iter().any(|(r, _, _)| *r == "user_data") {
+                if !f.phones.iter().any(|(r, _, _)| *r == role::USER_DATA) {
                     if let Some(p) = phone::parse(&v, &self.dialling).filter(|p| p.class != Class::Withheld) {
-                        f.phones.push(("user_data", p, self.place_of(&p)));
+                        f.phones.push((role::USER_DATA, p, self.place_of(&p)));
                         continue;
                     }
                 }
                 let key = String::from_utf8_lossy(m.key);
-                postcode_text(&mut f, &v, &|| format!("{dataset}.{}.{key}", ud_key.unwrap_or_default()));
+                postcode_text(f, &v, &|| format!("{dataset}.{}.{key}", ud_key.unwrap_or_default()));
             }
         }
         for field in &self.postcode_fields {
             if let Some(v) = lookup(content, field).and_then(str_value) {
-                postcode_text(&mut f, &v, &|| field.clone());
+                postcode_text(f, &v, &|| field.clone());
             }
         }
-        f
     }
 }
 
@@ -223,7 +269,10 @@ impl Enricher for Geotag {
                 object_content(&whole).unwrap_or_default()
             }
         };
-        let found = self.find(dataset, ud_key, content);
+        let found = match e.tagged() {
+            Some(tags) => self.find_tagged(dataset, ud_key, tags, content),
+            None => self.find(dataset, ud_key, content),
+        };
         if !found.phones.is_empty() {
             let mut number = String::with_capacity(16);
             e.obj("phone");

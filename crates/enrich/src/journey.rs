@@ -7,6 +7,7 @@
 //!
 //! Runs on the shipper's thread, in document order, after rendering.
 
+use iotw_event::field::role;
 use iotw_event::json::{object_content, str_value, Members};
 use iotw_event::{Event, Nanos};
 use std::collections::HashMap;
@@ -263,7 +264,8 @@ fn document(j: &Journey) -> Event {
     let mut e = Event::new("journey", "event", end, &[j.uuid.as_bytes(), &j.first.to_be_bytes()]);
     e.obj("event").strs("category", ["network"]).strs("type", ["connection", "end"]);
     e.time("start", j.first).time("end", end).i64("duration", end - j.first).end();
-    e.obj("journey").str("call_uuid", &j.uuid);
+    // The caller's and callee's numbers and the attached data are tagged for the geotagger.
+    e.tags_complete().obj("journey").str("call_uuid", &j.uuid);
     let outcome = if j.answered.is_some() {
         "answered"
     } else if j.abandoned.is_some() {
@@ -272,7 +274,11 @@ fn document(j: &Journey) -> Event {
         "unanswered"
     };
     e.str("outcome", outcome);
-    e.opt_str("ani", j.ani.as_deref()).opt_str("dnis", j.dnis.as_deref());
+    for (key, r, v) in [("ani", role::CALLER, &j.ani), ("dnis", role::CALLEE, &j.dnis)] {
+        if let Some(v) = v {
+            e.tagged_str(key, r, v);
+        }
+    }
     e.opt_str("route_point", j.route_point.as_deref()).opt_str("route_target", j.route_target.as_deref());
     e.opt_str("agent_dn", j.agent_dn.as_deref()).opt_str("agent_id", j.agent_id.as_deref());
     for (k, t) in [
@@ -300,7 +306,9 @@ fn document(j: &Journey) -> Event {
     e.strs("parties", j.parties.iter().map(String::as_str));
     if let Some(u) = &j.user_data {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(u) {
+            let from = e.written_len();
             e.value("user_data", &v);
+            e.tag_member_since(role::USER_DATA, from);
         }
     }
     e.u64("tlib_messages", j.tlib_messages.into());

@@ -3,6 +3,7 @@
 //! dialling prefixes -> exchange place, postcode districts -> centroid. Parsed once at start;
 //! lookups do not allocate.
 
+use iotw_event::json;
 use std::collections::HashMap as StdMap;
 
 /// Tables are read on the packet path: a fast hash (their keys are ours, not the wire's).
@@ -27,14 +28,19 @@ pub struct Place {
 
 impl Place {
     fn new(name: &str, lat: f64, lon: f64, precision: &'static str) -> Self {
-        let json = serde_json::json!({
-            "name": name,
-            "location": {"lat": lat, "lon": lon},
-            "country_iso_code": "GB",
-            "precision": precision,
-        })
-        .to_string()
-        .into_boxed_str();
+        // Written directly (thousands of places are rendered at start-up), members in the
+        // order serde_json's map kept them, numbers as serde_json writes them.
+        let mut out = Vec::with_capacity(name.len() + 112);
+        out.extend_from_slice(b"{\"country_iso_code\":\"GB\",\"location\":{\"lat\":");
+        serde_json::to_writer(&mut out, &lat).unwrap_or_default();
+        out.extend_from_slice(b",\"lon\":");
+        serde_json::to_writer(&mut out, &lon).unwrap_or_default();
+        out.extend_from_slice(b"},\"name\":");
+        json::write_str(&mut out, name);
+        out.extend_from_slice(b",\"precision\":");
+        json::write_str(&mut out, precision);
+        out.push(b'}');
+        let json = String::from_utf8(out).unwrap_or_default().into_boxed_str();
         Place { name: name.into(), lat, lon, precision, json }
     }
 }

@@ -46,3 +46,26 @@ pub const OBSERVER_TYPE: &str = "observer.type";
 pub const OBSERVER_VERSION: &str = "observer.version";
 pub const IOTW_CAPTURE_SOURCE: &str = "iotw.capture.source";
 pub const IOTW_FRAME: &str = "iotw.frame";
+
+/// The roles of tagged values ([`crate::Tag`]): a phone number in each of these roles becomes
+/// `phone.<role>.*` when geotagged (docs/events.md).
+pub mod role {
+    /// The calling party: SIP From, a call's caller, T-Library ANI.
+    pub const CALLER: &str = "caller";
+    /// The called party: SIP To, a call's callee, T-Library DNIS.
+    pub const CALLEE: &str = "callee";
+    /// The SIP Request-URI's user.
+    pub const TARGET: &str = "target";
+    /// The first P-Asserted-Identity header (a header value, not a bare number).
+    pub const ASSERTED: &str = "asserted";
+    /// The first Diversion header (a header value).
+    pub const DIVERSION: &str = "diversion";
+    /// T-Library OtherDN.
+    pub const OTHER: &str = "other";
+    /// T-Library ThisDN.
+    pub const THIS: &str = "this";
+    /// An outbound record's phone number.
+    pub const OUTBOUND: &str = "outbound";
+    /// The attached data (an object): searched for a phone number and a postcode.
+    pub const USER_DATA: &str = "user_data";
+}

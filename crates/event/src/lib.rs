@@ -128,6 +128,19 @@ pub struct Event {
     event_written: bool,
     patches: Vec<json::Patch>,
     pending: Option<Arc<dyn Render>>,
+    /// Values the producer pointed out by role ([`Event::tagged_str`]), as ranges of `body`.
+    tags: Vec<Tag>,
+    /// Whether the producer tagged every value of the roles it writes ([`Event::tags_complete`]).
+    tags_complete: bool,
+}
+
+/// A value in a document that its producer pointed out by role (a phone number as the
+/// caller, the attached data, ...), so that enrichers read it without searching the text.
+/// `range` is where the value's JSON text lies among the document's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub role: &'static str,
+    pub range: std::ops::Range<usize>,
 }
 
 impl Clone for Event {
@@ -144,6 +157,8 @@ impl Clone for Event {
             event_written: self.event_written,
             patches: self.patches.clone(),
             pending: self.pending.clone(),
+            tags: self.tags.clone(),
+            tags_complete: self.tags_complete,
         }
     }
 
@@ -160,6 +175,8 @@ impl Clone for Event {
         self.event_written = o.event_written;
         self.patches.clone_from(&o.patches);
         self.pending.clone_from(&o.pending);
+        self.tags.clone_from(&o.tags);
+        self.tags_complete = o.tags_complete;
     }
 }
 
@@ -270,6 +287,8 @@ impl Event {
             event_written: false,
             patches: Vec::new(),
             pending: None,
+            tags: Vec::new(),
+            tags_complete: false,
         }
     }
 
@@ -387,6 +406,73 @@ impl Event {
         self
     }
 
+    /// Writes a text field and tags its value with `role` (see [`Tag`]).
+    #[inline]
+    pub fn tagged_str(&mut self, key: impl Key, role: &'static str, v: &str) -> &mut Self {
+        let at = self.key(key).len();
+        json::write_str(&mut self.body, v);
+        self.tags.push(Tag { role, range: at..self.body.len() });
+        self
+    }
+
+    /// Writes a text item into the open array and tags it with `role`.
+    #[inline]
+    pub fn item_tagged_str(&mut self, role: &'static str, v: &str) -> &mut Self {
+        let at = self.body.len() + usize::from(self.filled & (1 << self.depth) != 0);
+        self.item_str(v);
+        self.tags.push(Tag { role, range: at..self.body.len() });
+        self
+    }
+
+    /// How many bytes of members are written: positions for [`Event::tag`].
+    pub fn written_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Tags what lies at `range` of the members written (positions from
+    /// [`Event::written_len`]) with `role`: for values copied in with [`Event::replay`].
+    pub fn tag(&mut self, role: &'static str, range: std::ops::Range<usize>) {
+        if range.start <= range.end && range.end <= self.body.len() {
+            self.tags.push(Tag { role, range });
+        }
+    }
+
+    /// Tags the value of the member written last, which began at `from` (with
+    /// [`Event::written_len`]): for objects and other values written in several steps.
+    pub fn tag_member_since(&mut self, role: &'static str, from: usize) {
+        let Some(written) = self.body.get(from..) else { return };
+        let written = written.strip_prefix(b",").unwrap_or(written);
+        let Some(m) = json::Members::new(written).next() else { return };
+        let start = m.value.as_ptr() as usize - self.body.as_ptr() as usize;
+        self.tags.push(Tag { role, range: start..start + m.value.len() });
+    }
+
+    /// The tags written since `from` (with [`Event::written_len`]): for a value written once
+    /// and copied into later documents.
+    pub fn tags_since(&self, from: usize) -> impl Iterator<Item = &Tag> {
+        self.tags.iter().filter(move |t| t.range.start >= from)
+    }
+
+    /// Declares that every value of a role this document's producer knows is tagged, so an
+    /// enricher may read the tags instead of searching the document.
+    pub fn tags_complete(&mut self) -> &mut Self {
+        self.tags_complete = true;
+        self
+    }
+
+    /// The tagged values (role and JSON text) of a finished document whose producer tagged
+    /// all it knows; `None` when the document was not tagged, is not finished, or was
+    /// changed since (the caller then searches the text).
+    pub fn tagged(&self) -> Option<impl Iterator<Item = (&'static str, &[u8])>> {
+        let body = self.finished_members().filter(|_| self.tags_complete)?;
+        Some(self.tags.iter().filter_map(|t| Some((t.role, body.get(t.range.clone())?))))
+    }
+
+    fn forget_tags(&mut self) {
+        self.tags.clear();
+        self.tags_complete = false;
+    }
+
     #[inline(always)]
     pub fn u64(&mut self, key: impl Key, v: u64) -> &mut Self {
         json::write_u64(self.key(key), v);
@@ -490,6 +576,7 @@ impl Event {
     pub fn replace_members(&mut self, f: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> bool {
         let Some(members) = self.finished_members() else { return false };
         if let Some(new) = f(members) {
+            self.forget_tags();
             self.body = new;
             self.filled = u32::from(!self.body.is_empty());
         }
@@ -509,6 +596,11 @@ impl Event {
         // The value's closing brace, as an offset into the body.
         let close = m.value.as_ptr() as usize - self.body.as_ptr() as usize + m.value.len() - 1;
         let add = members.len() + usize::from(!empty);
+        // What lies after the insertion moves by `add`; a value around it grows.
+        for t in &mut self.tags {
+            let shift = |p: usize| if p > close || (p == close && t.range.start >= close) { p + add } else { p };
+            t.range = shift(t.range.start)..shift(t.range.end);
+        }
         let old_len = self.body.len();
         self.body.resize(old_len + add, 0);
         self.body.copy_within(close..old_len, close + add);
@@ -571,6 +663,7 @@ impl Event {
             return;
         }
         let Some(content) = json::object_content(&out) else { return };
+        self.forget_tags();
         self.body.clear();
         self.body.extend_from_slice(content);
         self.patches.clear();
@@ -805,6 +898,48 @@ mod tests {
         assert_eq!(j["sip"]["code"], 486);
         assert_eq!(e.get("sip.code"), Some(Value::from(486)), "a patch wins over what was written");
         assert_eq!(e.get_str("sip.from.geo.name").as_deref(), Some("Leeds"));
+    }
+
+    #[test]
+    fn tagged_values_are_found_where_they_were_written_and_forgotten_when_changed() {
+        let mut e = Event::new("sip", "event", 0, &[]);
+        let texts = |e: &Event| -> Option<Vec<(&str, String)>> {
+            Some(e.tagged()?.map(|(r, v)| (r, String::from_utf8_lossy(v).into_owned())).collect())
+        };
+        e.tags_complete();
+        e.obj("sip").obj("from").tagged_str("user", "caller", "01134960000").end();
+        e.arr("div").item_str("x").item_tagged_str("diversion", "<tel:\"1\">").end();
+        // Members written once and replayed elsewhere are tagged by position.
+        let from = e.written_len();
+        e.obj("to");
+        let at = e.written_len();
+        e.str("user", "0800").end();
+        assert_eq!(e.tags_since(from).count(), 0, "str() tags nothing");
+        e.tag("callee", at + 7..at + 13);
+        e.end();
+        assert!(texts(&e).is_none(), "an unfinished document offers no tags");
+        e.obj("event").end();
+        let want = vec![
+            ("caller", "\"01134960000\"".to_string()),
+            ("diversion", r#""<tel:\"1\">""#.to_string()),
+            ("callee", "\"0800\"".to_string()),
+        ];
+        assert_eq!(texts(&e), Some(want.clone()));
+        // Inserting before a value moves it; a patch or a rewrite makes the tags unusable.
+        assert!(e.insert_into("sip", br#""k":1"#));
+        assert_eq!(texts(&e), Some(want.clone()));
+        e.obj("source").end();
+        let mut moved = e.clone();
+        assert!(moved.insert_into("source", br#""ip":"10.0.0.1""#));
+        assert_eq!(texts(&moved), Some(want));
+        let mut patched = e.clone();
+        patched.set("sip.k", 2);
+        assert!(texts(&patched).is_none());
+        assert!(e.replace_members(|m| Some(m.to_vec())));
+        assert!(texts(&e).is_none());
+        let mut untagged = Event::new("sip", "event", 0, &[]);
+        untagged.obj("event").end();
+        assert!(texts(&untagged).is_none(), "a producer that did not say it tagged all offers none");
     }
 
     #[test]

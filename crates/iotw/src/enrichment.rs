@@ -47,12 +47,15 @@ pub fn build(c: &EnrichCfg) -> Result<Chain> {
         chain.push(Box::new(IpGeo::new(city, asn, sites)));
     }
     let dialling = Dialling { outside_line: c.outside_line.clone() };
+    let policy = policy(c).map_err(|(key, e)| anyhow::anyhow!("[enrich.mask] {key}: {e}"))?;
+    if !c.geotag && policy.is_off() {
+        return Ok(chain); // the place tables are not needed: not built
+    }
     let tag = Geotag::new(dialling.clone(), c.postcode_fields.clone());
     let (codes, postcodes) = (tag.codes.clone(), tag.postcodes.clone());
     if c.geotag {
         chain.push(Box::new(tag));
     }
-    let policy = policy(c).map_err(|(key, e)| anyhow::anyhow!("[enrich.mask] {key}: {e}"))?;
     if !policy.is_off() {
         let secret = if !c.mask.secret_file.as_os_str().is_empty() {
             let s = std::fs::read(&c.mask.secret_file)

@@ -169,3 +169,47 @@ fn strict_masking_drops_numbers_and_attached_data_and_a_missing_secret_is_an_err
     assert!(!out.status.success() && stderr.contains("secret"), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing is written unmasked");
 }
+
+/// SIP, call, T-Library and journey documents tag the values that name a party (`iotw_event::Tag`), and the
+/// geotagger reads the tags instead of searching the text. Both ways must give the same
+/// places: each document is geotagged once by its tags and once with the tags set aside (a
+/// patch makes them unusable), on a simulated site whose repeated From and To values are
+/// copied from the writer's cache, and the two results must be equal. The sipp capture's
+/// users are not numbers, so it shows that nothing is invented either.
+#[test]
+fn geotagging_by_tags_agrees_with_searching_the_text() {
+    use iotw_enrich::Enricher;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = simulate(dir.path());
+    let tag = iotw_enrich::geotag::Geotag::new(Default::default(), Vec::new());
+    let sipp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures/sipp-tcp-10calls.pcap");
+    for (capture, min_tagged) in [(pcap.as_path(), 100), (sipp.as_path(), 0)] {
+        let docs = iotw::pipeline::documents_of(capture, &iotw::config::Config::default()).unwrap();
+        let (mut by_tags, mut with_phones) = (0, 0);
+        let mut datasets = BTreeSet::new();
+        for d in docs.iter().filter(|d| matches!(d.dataset, "sip" | "call" | "genesys" | "journey")) {
+            datasets.insert(d.dataset);
+            let mut searched = d.clone();
+            assert!(d.tagged().is_some(), "{} document not tagged: {}", d.dataset, d.to_json());
+            let mut fresh = d.clone();
+            tag.enrich(&mut fresh);
+            searched.set("test.mark", 1);
+            tag.enrich(&mut searched);
+            // `fresh` went by the tags; the patch is added after, to compare like with like.
+            fresh.set("test.mark", 1);
+            let (a, b): (Value, Value) =
+                (serde_json::from_str(&fresh.to_json()).unwrap(), serde_json::from_str(&searched.to_json()).unwrap());
+            assert_eq!(a, b, "tags and search disagree on {}", d.to_json());
+            by_tags += 1;
+            with_phones += usize::from(a.get("phone").is_some());
+        }
+        assert!(by_tags > 0, "{}: no SIP documents", capture.display());
+        if min_tagged > 0 {
+            assert_eq!(datasets, BTreeSet::from(["call", "genesys", "journey", "sip"]));
+        }
+        assert!(with_phones >= min_tagged, "{}: only {with_phones} documents with numbers", capture.display());
+        if min_tagged == 0 {
+            assert_eq!(with_phones, 0, "sipp's users are not phone numbers");
+        }
+    }
+}

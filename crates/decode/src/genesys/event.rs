@@ -5,6 +5,7 @@ use super::state::Counts;
 use super::tables::{enum_name, AttributeId, MessageType};
 use super::tlib::{TlibMessage, Value};
 use crate::Ctx;
+use iotw_event::field::role;
 use iotw_event::json::hex;
 use iotw_event::{Event, Key, Wire};
 use iotw_flow::Dir;
@@ -51,6 +52,18 @@ pub fn field(a: AttributeId) -> Option<&'static str> {
         AttributeId::SERVER_VERSION => "server_version",
         AttributeId::SERVER_ROLE => "server_role",
         AttributeId::CALL_ID => "call_id",
+        _ => return None,
+    })
+}
+
+/// The role an attribute's value is tagged with (see [`iotw_event::Tag`]).
+fn role_of(a: AttributeId) -> Option<&'static str> {
+    Some(match a {
+        AttributeId::ANI => role::CALLER,
+        AttributeId::DNIS => role::CALLEE,
+        AttributeId::OTHER_DN => role::OTHER,
+        AttributeId::THIS_DN => role::THIS,
+        AttributeId::USER_DATA => role::USER_DATA,
         _ => return None,
     })
 }
@@ -142,7 +155,10 @@ fn write_outbound(e: &mut Event, ud: &KvList) {
         ("GSW_CAMPAIGN_MODE", "campaign_mode"),
     ] {
         if let Some(v) = text(key) {
-            e.str(field, &v);
+            match field {
+                "phone" => e.tagged_str(field, role::OUTBOUND, &v),
+                _ => e.str(field, &v),
+            };
         }
     }
     for (key, field) in [
@@ -170,6 +186,8 @@ pub(crate) fn message_document(ctx: &mut Ctx<'_>, m: &TlibMessage, n: u64, answe
     let start = ctx.meta.start.to_be_bytes();
     let nb = n.to_be_bytes();
     let mut e = ctx.event_for("genesys", "tlib", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
+    // The parties' numbers and the attached data are tagged (see `role_of`, `write_outbound`).
+    e.tags_complete();
     let name = m.mtype.to_string();
     let request = m.mtype.is_request();
     e.obj("event").strs("category", ["network"]);
@@ -208,7 +226,11 @@ pub(crate) fn message_document(ctx: &mut Ctx<'_>, m: &TlibMessage, n: u64, answe
         // An attribute given twice: the first one is reported.
         if let Some(f) = field(*a).filter(|_| !written.contains(a)) {
             written.push(*a);
+            let from = e.written_len();
             write_value(&mut e, f, *a, v);
+            if let Some(r) = role_of(*a) {
+                e.tag_member_since(r, from);
+            }
         }
     }
     if let Some(s) = secs {

@@ -4,6 +4,7 @@ use super::parser::{parse_name_addr, parse_uri, Known, Message, NameAddr, OwnedM
 use super::sdp;
 use super::state::{Call, Summary};
 use crate::Ctx;
+use iotw_event::field::role;
 use iotw_event::{Event, Render, Wire};
 use iotw_flow::Dir;
 
@@ -58,12 +59,18 @@ fn is_mapped(name: &str) -> bool {
     )
 }
 
-fn write_uri(e: &mut Event, key: &'static str, u: &Uri<'_>) {
+/// Writes a URI's fields under `key`, tagging its user part with `role` when given (see
+/// [`iotw_event::Tag`]).
+fn write_uri(e: &mut Event, key: &'static str, u: &Uri<'_>, role: Option<&'static str>) {
     e.obj(key).str("original", u.original);
     if !u.scheme.is_empty() {
         e.str("scheme", u.scheme);
     }
-    e.opt_str("username", u.user).opt_str("host", u.host);
+    match (u.user, role) {
+        (Some(user), Some(r)) => e.tagged_str("username", r, user),
+        (user, _) => e.opt_str("username", user),
+    };
+    e.opt_str("host", u.host);
     if let Some(x) = u.port {
         e.u64("port", x.into());
     }
@@ -71,18 +78,19 @@ fn write_uri(e: &mut Event, key: &'static str, u: &Uri<'_>) {
 }
 
 /// Writes the name-addr fields into the open object.
-fn write_name_addr(e: &mut Event, n: &NameAddr<'_>) {
+fn write_name_addr(e: &mut Event, n: &NameAddr<'_>, role: Option<&'static str>) {
     e.opt_str("display_info", n.display);
-    write_uri(e, "uri", &n.uri);
+    write_uri(e, "uri", &n.uri, role);
     e.opt_str("tag", n.param("tag"));
 }
 
-/// Writes the fields of a From, To (or, `contact`, Contact) value into the open object:
-/// copied from the [`NameAddrCache`] when the same text was written lately.
-fn cached_name_addr(e: &mut Event, v: &str, contact: bool) {
+/// Writes the fields of a From, To (or, `contact`, Contact) value into the open object, its
+/// user part tagged with `role`: copied from the [`NameAddrCache`] when the same text was
+/// written lately.
+fn cached_name_addr(e: &mut Event, v: &str, contact: bool, role: Option<&'static str>) {
     let write = |e: &mut Event| {
         let n = parse_name_addr(v);
-        write_name_addr(e, &n);
+        write_name_addr(e, &n, role);
         if contact {
             if let Some(x) = n.param("expires").and_then(|x| x.parse::<u64>().ok()) {
                 e.u64("expires", x);
@@ -97,11 +105,18 @@ fn cached_name_addr(e: &mut Event, v: &str, contact: bool) {
         let slot = cache.slot(v, contact);
         if slot.contact == contact && slot.text == v.as_bytes() {
             e.replay(&slot.json);
+            if let (Some(user), Some(r)) = (&slot.user, role) {
+                let at = e.written_len() - slot.json.len();
+                e.tag(r, at + user.start..at + user.end);
+            }
             return;
         }
         let from = e.here();
+        let from_len = e.written_len();
         write(e);
         let json = e.written_since(from);
+        let at = e.written_len() - json.len();
+        slot.user = e.tags_since(from_len).next().map(|t| t.range.start - at..t.range.end - at);
         slot.text.clear();
         slot.json.clear();
         if json.len() <= NameAddrCache::MAX_JSON {
@@ -127,6 +142,8 @@ struct CachedNameAddr {
     text: Vec<u8>,
     contact: bool,
     json: Vec<u8>,
+    /// Where the user part's value lies in `json`, to tag it again.
+    user: Option<std::ops::Range<usize>>,
 }
 
 impl NameAddrCache {
@@ -200,6 +217,8 @@ fn write_message(
     keys: &Keys<'_>,
     body_sdp: Option<&sdp::Sdp<'_>>,
 ) {
+    // Every party's number is tagged: From, To, Request-URI, P-Asserted-Identity, Diversion.
+    e.tags_complete();
     e.obj("event").strs("category", ["network"]);
     match m.start {
         StartLine::Request { .. } => e.strs("type", ["protocol", "start"]),
@@ -213,7 +232,7 @@ fn write_message(
     match m.start {
         StartLine::Request { method, uri } => {
             e.str("type", "request").str("method", method);
-            write_uri(e, "uri", &parse_uri(uri));
+            write_uri(e, "uri", &parse_uri(uri), Some(role::TARGET));
         }
         StartLine::Response { code, phrase } => {
             e.str("type", "response").u64("code", code.into()).str("status", phrase);
@@ -225,16 +244,16 @@ fn write_message(
     if tx.orphan {
         e.obj("transaction").bool("orphan", true).end();
     }
-    for (key, h) in [("from", Known::FROM), ("to", Known::TO)] {
+    for (key, h, role) in [("from", Known::FROM, role::CALLER), ("to", Known::TO, role::CALLEE)] {
         if let Some(v) = m.known(h) {
             e.obj(key);
-            cached_name_addr(e, v, false);
+            cached_name_addr(e, v, false, Some(role));
             e.end();
         }
     }
     if let Some(v) = m.known_values(Known::CONTACT).next() {
         e.obj("contact");
-        cached_name_addr(e, v, true);
+        cached_name_addr(e, v, true, None);
         e.end();
     }
     e.opt_str("call_id", keys.call_id);
@@ -300,15 +319,27 @@ fn write_other_headers(e: &mut Event, m: &Message<'_>) {
         if others[..i].iter().any(|o| o.name == h.name) {
             continue; // written with its first occurrence
         }
+        // The first value of a header that names a party is tagged with its role.
+        let role = match &*h.name {
+            "p-asserted-identity" => Some(role::ASSERTED),
+            "diversion" => Some(role::DIVERSION),
+            _ => None,
+        };
         let mut same = others[i..].iter().filter(|o| o.name == h.name).peekable();
         if others[i + 1..].iter().any(|o| o.name == h.name) {
             e.arr(Wire(&h.name));
-            for o in same.by_ref() {
-                e.item_str(&o.value);
+            for (k, o) in same.by_ref().enumerate() {
+                match role.filter(|_| k == 0) {
+                    Some(r) => e.item_tagged_str(r, &o.value),
+                    None => e.item_str(&o.value),
+                };
             }
             e.end();
         } else {
-            e.str(Wire(&h.name), &h.value);
+            match role {
+                Some(r) => e.tagged_str(Wire(&h.name), r, &h.value),
+                None => e.str(Wire(&h.name), &h.value),
+            };
         }
     }
     e.end();
@@ -377,10 +408,13 @@ pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: &Call) -> Event {
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
     e.obj("event").strs("category", ["network"]).strs("type", ["connection", "end"]);
     e.time("start", c.start).time("end", end).i64("duration", end - c.start).end();
-    e.obj("call").str("id", &c.call_id).str("state", c.state);
-    for (key, (user, display, host)) in [("caller", &c.caller), ("callee", &c.callee)] {
-        e.obj(key).opt_str("user", user.as_deref()).opt_str("display_name", display.as_deref());
-        e.opt_str("host", host.as_deref()).end();
+    e.tags_complete().obj("call").str("id", &c.call_id).str("state", c.state);
+    for (key, (user, display, host)) in [(role::CALLER, &c.caller), (role::CALLEE, &c.callee)] {
+        e.obj(key);
+        if let Some(user) = user {
+            e.tagged_str("user", key, user);
+        }
+        e.opt_str("display_name", display.as_deref()).opt_str("host", host.as_deref()).end();
     }
     if let Some(t) = c.ringing {
         e.time("ringing", t).i64("setup_time", t - c.start);
