@@ -25,7 +25,7 @@ fn stages() -> Stages {
         let geotag = Geotag::new(dialling.clone(), vec!["message".into()]);
         let mask = |preset: &str| {
             let p = Policy::preset(preset).unwrap();
-            Mask::new(p, Some(b"fuzz"), dialling.clone(), geotag.codes.clone(), geotag.postcodes.clone()).unwrap()
+            Mask::new(p, Some(b"fuzz"), dialling.clone()).unwrap()
         };
         Stages { standard: mask("standard"), strict: mask("strict"), geotag }
     }
@@ -41,7 +41,7 @@ fn run(s: &Stages, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = phone::parse(&text, &s.geotag.dialling);
     let mut at = 0;
-    while let Some(f) = s.geotag.postcodes.find(&text, at) {
+    while let Some(f) = iotw_enrich::places::postcodes().find(&text, at) {
         assert!(f.end > at);
         at = f.end;
     }

@@ -10,12 +10,11 @@
 //! - `postcode.district`, `.area`, `.field`, `.geo.name`, `.geo.location`, `.geo.precision`
 
 use crate::phone::{self, Class, Dialling, Phone};
-use crate::places::{DiallingCodes, Place, Postcodes};
+use crate::places::{self, Place};
 use crate::Enricher;
 use iotw_event::field::role;
 use iotw_event::json::{array_content, lookup, object_content, str_value, Elements, Members};
 use iotw_event::Event;
-use std::sync::Arc;
 
 /// Where numbers sit in each dataset: (dataset, path inside the dataset's object, role).
 const PHONE_FIELDS: &[(&str, &str, &str)] = &[
@@ -45,8 +44,6 @@ const DATASETS: &[(&str, Option<&str>)] =
 /// The UK place tables and how this site dials.
 #[derive(Debug)]
 pub struct Geotag {
-    pub codes: Arc<DiallingCodes>,
-    pub postcodes: Arc<Postcodes>,
     pub dialling: Dialling,
     /// Text fields (dotted names) also searched for postcodes.
     pub postcode_fields: Vec<String>,
@@ -63,13 +60,7 @@ impl Geotag {
             PHONE_FIELDS.iter().map(|(_, path, _)| finder(path.split('.').next().unwrap_or(path), "")).collect();
         finders.push(finder("user_data", "{"));
         finders.extend(DATASETS.iter().map(|(d, _)| finder(d, "{")));
-        Geotag {
-            codes: Arc::new(DiallingCodes::embedded()),
-            postcodes: Arc::new(Postcodes::embedded()),
-            dialling,
-            postcode_fields,
-            finders,
-        }
+        Geotag { dialling, postcode_fields, finders }
     }
 
     /// The place of a UK geographic number, with the prefix that matched.
@@ -79,7 +70,7 @@ impl Geotag {
         }
         let mut buf = [0u8; 18];
         let national = p.national(&mut buf);
-        self.codes.lookup(national)
+        places::dialling_codes().lookup(national)
     }
 }
 
@@ -215,12 +206,12 @@ impl Geotag {
             if f.postcode.is_some() {
                 return;
             }
-            if let Some(found) = self.postcodes.find(v, 0) {
+            if let Some(found) = places::postcodes().find(v, 0) {
                 let mut out = [0u8; 4];
                 let n = found.outward.len().min(4);
                 out[..n].copy_from_slice(&found.outward.as_bytes()[..n]);
                 out[..n].make_ascii_uppercase();
-                if let Some(place) = self.postcodes.locate(found.outward) {
+                if let Some(place) = places::postcodes().locate(found.outward) {
                     f.postcode = Some((place, out, n, field()));
                 }
             }

@@ -13,7 +13,7 @@
 //!   the match becomes `[masked]`.
 
 use crate::phone::{self, Class, Dialling};
-use crate::places::{DiallingCodes, Postcodes};
+use crate::places;
 use crate::Enricher;
 use hmac::{Hmac, KeyInit, Mac};
 use iotw_event::json::{self, array_content, object_content, Elements, Members};
@@ -21,7 +21,6 @@ use iotw_event::Event;
 use sha2::Sha256;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Hashes remembered.
 const HASH_CACHE: usize = 1 << 16;
@@ -122,8 +121,6 @@ pub struct Mask {
     /// Hashes made so far (a number recurs across a call's documents), bounded.
     hashes: RefCell<HashMap<u128, [u8; 22], foldhash::fast::RandomState>>,
     dialling: Dialling,
-    codes: Arc<DiallingCodes>,
-    postcodes: Arc<Postcodes>,
 }
 
 impl std::fmt::Debug for Mask {
@@ -139,13 +136,7 @@ pub enum MaskError {
 }
 
 impl Mask {
-    pub fn new(
-        policy: Policy,
-        secret: Option<&[u8]>,
-        dialling: Dialling,
-        codes: Arc<DiallingCodes>,
-        postcodes: Arc<Postcodes>,
-    ) -> Result<Self, MaskError> {
+    pub fn new(policy: Policy, secret: Option<&[u8]>, dialling: Dialling) -> Result<Self, MaskError> {
         let key = match secret.filter(|s| !s.is_empty()) {
             Some(s) => Some(Hmac::<Sha256>::new_from_slice(s).map_err(|_| MaskError::NoSecret)?),
             None if policy.needs_secret() => return Err(MaskError::NoSecret),
@@ -155,7 +146,7 @@ impl Mask {
             && policy.user_data == Action::Keep
             && policy.phone != Action::Drop
             && policy.postcode != Action::Drop;
-        Ok(Mask { policy, in_place, key, hashes: RefCell::default(), dialling, codes, postcodes })
+        Ok(Mask { policy, in_place, key, hashes: RefCell::default(), dialling })
     }
 
     fn hash(&self, canonical: &str, out: &mut String) {
@@ -234,7 +225,7 @@ impl Mask {
                 }
             }
             if boundary && c.is_ascii_alphabetic() && self.policy.postcode != Action::Keep {
-                if let Some(f) = self.postcodes.match_at(text, i) {
+                if let Some(f) = places::postcodes().match_at(text, i) {
                     if self.policy.postcode == Action::Drop && i == 0 && f.end == b.len() {
                         return false;
                     }
@@ -295,7 +286,7 @@ impl Mask {
                 }
                 let mut buf = [0u8; 18];
                 let national = p.national(&mut buf);
-                match (p.class == Class::Geographic).then(|| self.codes.lookup(national)).flatten() {
+                match (p.class == Class::Geographic).then(|| places::dialling_codes().lookup(national)).flatten() {
                     Some((prefix, _)) => out.push_str(prefix),
                     None => out.push_str(national.get(..4).unwrap_or(national)),
                 }

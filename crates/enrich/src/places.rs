@@ -69,6 +69,30 @@ fn prefix_key(digits: &[u8]) -> Option<u64> {
     Some(v | ((digits.len() as u64) << 56))
 }
 
+/// The embedded tables, built once per process on first use: building them takes a few
+/// milliseconds, which [`warm`] can spend on another thread while a run starts.
+pub fn dialling_codes() -> &'static DiallingCodes {
+    static TABLE: std::sync::OnceLock<DiallingCodes> = std::sync::OnceLock::new();
+    TABLE.get_or_init(DiallingCodes::embedded)
+}
+
+/// See [`dialling_codes`].
+pub fn postcodes() -> &'static Postcodes {
+    static TABLE: std::sync::OnceLock<Postcodes> = std::sync::OnceLock::new();
+    TABLE.get_or_init(Postcodes::embedded)
+}
+
+/// Builds both embedded tables on a thread of their own, so that whoever needs them first
+/// waits only for what is left to do.
+pub fn warm() {
+    let built = std::thread::Builder::new().name("iotw-places".into()).spawn(|| {
+        dialling_codes();
+        postcodes();
+    });
+    // Without a thread the tables are built on first use instead.
+    drop(built);
+}
+
 impl DiallingCodes {
     pub fn embedded() -> Self {
         let mut by_prefix = HashMap::default();

@@ -51,10 +51,10 @@ pub fn build(c: &EnrichCfg) -> Result<Chain> {
     if !c.geotag && policy.is_off() {
         return Ok(chain); // the place tables are not needed: not built
     }
-    let tag = Geotag::new(dialling.clone(), c.postcode_fields.clone());
-    let (codes, postcodes) = (tag.codes.clone(), tag.postcodes.clone());
+    // The place tables are built beside the start of the run, not before it.
+    iotw_enrich::places::warm();
     if c.geotag {
-        chain.push(Box::new(tag));
+        chain.push(Box::new(Geotag::new(dialling.clone(), c.postcode_fields.clone())));
     }
     if !policy.is_off() {
         let secret = if !c.mask.secret_file.as_os_str().is_empty() {
@@ -64,7 +64,7 @@ pub fn build(c: &EnrichCfg) -> Result<Chain> {
         } else {
             (!c.mask.secret.is_empty()).then(|| c.mask.secret.as_bytes().to_vec())
         };
-        let mask = Mask::new(policy, secret.as_deref(), dialling, codes, postcodes)?;
+        let mask = Mask::new(policy, secret.as_deref(), dialling)?;
         chain.push(Box::new(mask));
     }
     Ok(chain)
