@@ -1,81 +1,104 @@
-//! Fireman: rules that watch the document stream and raise alerts (ElastAlert kinds:
-//! any, blacklist, whitelist, change, frequency, spike, flatline), and the Elasticsearch
-//! autoscaler. The rule engine arrives with its issue; this is the pipeline stage it plugs
-//! into: every document passes [`Stage::observe`], and alerts come back as documents
-//! (`event.kind: alert`) that are shipped like any other.
+//! Fireman: rules that watch the document stream and raise alerts, in ElastAlert 2's rule
+//! format and semantics for its kinds any, blacklist, whitelist, change, frequency, spike and
+//! flatline (docs/fireman.md). Every document passes [`Stage::observe`] after enrichment;
+//! alerts come back as documents (`event.kind: alert`, dataset `alert`) shipped like any
+//! other. Rules run in document time, so `iotw fireman test` over a capture is a backtest
+//! of exactly what the stream would have done.
 
-use iotw_event::Event;
+pub mod engine;
+pub mod filter;
+mod lucene;
+pub mod rule;
 
-/// A rule evaluated in the stream.
-pub trait Rule: Send {
-    fn name(&self) -> &str;
-    /// Sees one document; returns the alerts it raises.
-    fn observe(&mut self, e: &Event) -> Vec<Event>;
-}
+pub use engine::{Alert, Engine, State};
+pub use rule::{load, load_all, parse, Rule, RuleError};
+
+use iotw_event::{Event, Nanos};
 
 /// The rules of a run.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Stage {
-    rules: Vec<Box<dyn Rule>>,
+    engines: Vec<Engine>,
+    /// Alerts raised (firing and resolved).
     pub alerts: u64,
 }
 
-impl std::fmt::Debug for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stage").field("rules", &self.rules.len()).field("alerts", &self.alerts).finish()
-    }
-}
-
 impl Stage {
-    pub fn push(&mut self, r: Box<dyn Rule>) {
-        self.rules.push(r);
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Stage { engines: rules.into_iter().map(Engine::new).collect(), alerts: 0 }
     }
 
-    /// Runs every rule over `events` and appends the alerts they raise.
+    pub fn is_empty(&self) -> bool {
+        self.engines.is_empty()
+    }
+
+    pub fn engines(&self) -> &[Engine] {
+        &self.engines
+    }
+
+    /// Runs every rule over `events` and appends the alerts they raise, as documents.
     pub fn observe(&mut self, events: &mut Vec<Event>) {
-        if self.rules.is_empty() {
+        if self.engines.is_empty() {
             return;
         }
-        let n = events.len();
-        for i in 0..n {
-            for r in &mut self.rules {
-                let alerts = r.observe(&events[i]);
-                self.alerts += alerts.len() as u64;
-                events.extend(alerts);
+        let mut raised = Vec::new();
+        // An alert never feeds a rule.
+        for e in events.iter().filter(|e| e.dataset != "alert") {
+            for r in &mut self.engines {
+                raised.extend(r.observe(e));
             }
         }
+        self.alerts += raised.len() as u64;
+        events.extend(raised.iter().map(alert_document));
+    }
+
+    /// The run is over (or the clock moved without documents): time-driven conditions up to
+    /// `now` are checked; their alerts as documents.
+    pub fn advance(&mut self, now: Nanos) -> Vec<Event> {
+        let mut raised = Vec::new();
+        for r in &mut self.engines {
+            r.advance(now, &mut raised);
+        }
+        self.alerts += raised.len() as u64;
+        raised.iter().map(alert_document).collect()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct AnyRejected;
-    impl Rule for AnyRejected {
-        fn name(&self) -> &str {
-            "rejected"
-        }
-        fn observe(&mut self, e: &Event) -> Vec<Event> {
-            if e.get_str("flow.state").as_deref() == Some("REJ") {
-                vec![Event::new("alert", "alert", e.ts, &[e.id.as_bytes()])]
-            } else {
-                vec![]
-            }
+/// An alert as a document: `rule.*` (ECS), `fireman.*`, `event.kind: alert`, the subject as
+/// `event.reason` and the text as `message`.
+pub fn alert_document(a: &Alert) -> Event {
+    let key = a.key.as_deref().unwrap_or("_missing");
+    let mut e = Event::new(
+        "alert",
+        "alert",
+        a.at,
+        &[a.rule.as_bytes(), key.as_bytes(), &a.at.to_be_bytes(), a.state.as_str().as_bytes()],
+    );
+    e.obj("event").str("reason", &a.subject).str("action", a.state.as_str()).end();
+    e.obj("rule").str("name", &a.rule).str("ruleset", "fireman").str("category", kind_name(a.kind)).end();
+    e.obj("fireman").str("state", a.state.as_str()).str("type", kind_name(a.kind));
+    if let Some(k) = &a.key {
+        e.str("key", k);
+    }
+    for (k, v) in &a.figures {
+        if !v.is_null() {
+            e.value(iotw_event::Wire(k), v);
         }
     }
+    e.end();
+    e.str("message", &a.text);
+    e
+}
 
-    #[test]
-    fn alerts_follow_the_documents_that_raised_them() {
-        let mut s = Stage::default();
-        s.push(Box::new(AnyRejected));
-        let mut a = Event::new("flow", "event", 1, &[b"a"]);
-        a.set("flow.state", "REJ");
-        let b = Event::new("flow", "event", 2, &[b"b"]);
-        let mut evs = vec![a, b];
-        s.observe(&mut evs);
-        assert_eq!(evs.len(), 3);
-        assert_eq!(evs[2].dataset, "alert");
-        assert_eq!(s.alerts, 1);
+pub fn kind_name(k: rule::Kind) -> &'static str {
+    use rule::Kind::*;
+    match k {
+        Any => "any",
+        Blacklist => "blacklist",
+        Whitelist => "whitelist",
+        Change => "change",
+        Frequency => "frequency",
+        Spike => "spike",
+        Flatline => "flatline",
     }
 }

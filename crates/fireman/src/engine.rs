@@ -1,0 +1,636 @@
+//! One rule evaluated over the document stream, in document time: the clock is the newest
+//! `@timestamp` seen, so a capture replayed later fires exactly as it would have live, and a
+//! backtest (`iotw fireman test`) is the same code as the stream.
+//!
+//! The seven types follow ElastAlert 2's semantics (`ruletypes.py`; peers.md §5.2):
+//! - frequency: `num_events` within `timeframe` per query_key; the window empties after an alert;
+//! - spike: the current window `(t - timeframe, t]` against the reference window before it;
+//!   no alert until `2 × timeframe` after a key's first event (unless `alert_on_new_data`
+//!   and the rule has filled its reference window once); the windows empty after an alert;
+//! - flatline: fewer than `threshold` events within `timeframe`, once `timeframe` has passed
+//!   since a key was first seen; fires again each `realert` while it lasts;
+//! - change, blacklist, whitelist and any as documented.
+//!
+//! What ElastAlert lacks and Fireman adds:
+//! - **recovery**: when a frequency, spike or flatline condition that fired clears, a
+//!   `resolved` alert follows (frequency: a whole `timeframe` after its last alert without
+//!   reaching `num_events`; spike: the windows no longer show a spike once they are full
+//!   again; flatline: the count is back at `threshold`);
+//! - **warm-up** is stated: [`Engine::able_from`] says when a spike or flatline rule can first fire.
+
+use crate::filter::{text_of, Doc};
+use crate::rule::{Kind, Rule, SpikeType};
+use iotw_event::{Event, Nanos};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
+
+/// The most query_key values tracked per rule; past it the least recently seen is forgotten.
+pub const MAX_KEYS: usize = 100_000;
+/// The most event times kept per key (a window holding more counts them, not each time).
+pub const MAX_WINDOW: usize = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Firing,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Firing => "firing",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+/// What a rule raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub rule: String,
+    pub kind: Kind,
+    pub state: State,
+    /// When the condition began (or cleared), in document time.
+    pub at: Nanos,
+    /// The query_key value(s), joined with `, ` as ElastAlert does.
+    pub key: Option<String>,
+    /// Figures of the match: count, spike_count, reference_count, old_value, ...
+    pub figures: Map<String, Value>,
+    /// The document that matched, when one did (flatline and recovery have none).
+    pub doc: Option<Map<String, Value>>,
+    pub subject: String,
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    /// Event times in the (current) window, oldest first.
+    times: VecDeque<Nanos>,
+    /// Spike: the reference window's times.
+    reference: VecDeque<Nanos>,
+    first: Option<Nanos>,
+    last_seen: Nanos,
+    /// Change: the compared values and when they were seen.
+    values: Option<(Vec<Option<Value>>, Nanos)>,
+    /// Since when the condition is firing (for recovery).
+    firing: Option<Nanos>,
+    /// Spike: no check before this time (after an alert).
+    skip_until: Nanos,
+    /// Flatline: the next time it may fire again while the count stays low.
+    next_flatline: Nanos,
+}
+
+/// The realert state of one key: silenced until, and the exponent of exponential_realert.
+#[derive(Debug, Clone, Copy)]
+struct Silence {
+    until: Nanos,
+    exponent: u32,
+}
+
+/// A rule and its memory.
+#[derive(Debug)]
+pub struct Engine {
+    pub rule: Rule,
+    keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
+    silences: HashMap<String, Silence, foldhash::fast::RandomState>,
+    clock: Nanos,
+    started: Option<Nanos>,
+    /// The first document the filter let through.
+    first_match: Option<Nanos>,
+    reference_filled_once: bool,
+    /// Alerts held back by realert.
+    pub silenced: u64,
+}
+
+const ALL: &str = "all";
+
+impl Engine {
+    pub fn new(rule: Rule) -> Self {
+        Engine {
+            rule,
+            keys: HashMap::default(),
+            silences: HashMap::default(),
+            clock: Nanos::MIN,
+            started: None,
+            first_match: None,
+            reference_filled_once: false,
+            silenced: 0,
+        }
+    }
+
+    /// When this rule can first fire: a spike rule two timeframes after its first matching
+    /// document, a flatline rule one timeframe after it started watching (its first
+    /// document, or with a query_key the first matching one); `None` before that, or for
+    /// rule types that fire at once.
+    pub fn able_from(&self) -> Option<Nanos> {
+        let tf = self.rule.timeframe;
+        match self.rule.kind {
+            Kind::Spike => Some(self.first_match?.saturating_add(tf.saturating_mul(2))),
+            Kind::Flatline if self.rule.query_key.is_empty() => Some(self.started?.saturating_add(tf)),
+            Kind::Flatline => Some(self.first_match?.saturating_add(tf)),
+            _ => None,
+        }
+    }
+
+    /// Sees one document; returns what fires. Time-driven conditions are checked first, up
+    /// to just before the document's time: the state at that time is only complete once
+    /// every document of that instant has been seen (ElastAlert checks after each batch).
+    pub fn observe(&mut self, e: &Event) -> Vec<Alert> {
+        let mut out = Vec::new();
+        self.advance(e.ts - 1, &mut out);
+        self.started.get_or_insert(e.ts);
+        if !self.rule.filter.matches(e) {
+            return out;
+        }
+        self.first_match.get_or_insert(e.ts);
+        let mut doc = Doc::new(e);
+        let key = self.key_of(&mut doc);
+        let ts = e.ts;
+        match self.rule.kind {
+            Kind::Any => self.fire(&mut out, ts, key, Map::new(), Some(e)),
+            Kind::Blacklist | Kind::Whitelist => {
+                let field = self.rule.compare_key.first().cloned().unwrap_or_default();
+                let values: Vec<String> = doc.values(&field).iter().filter_map(text_of).collect();
+                let hit = if self.rule.kind == Kind::Blacklist {
+                    values.iter().any(|v| self.rule.list.contains(v))
+                } else if values.is_empty() {
+                    !self.rule.ignore_null
+                } else {
+                    values.iter().any(|v| !self.rule.list.contains(v))
+                };
+                if hit {
+                    let mut f = Map::new();
+                    f.insert("value".into(), values.first().map_or(Value::Null, |v| Value::String(v.clone())));
+                    self.fire(&mut out, ts, key, f, Some(e));
+                }
+            }
+            Kind::Change => self.change(&mut out, &mut doc, key, e),
+            Kind::Frequency => {
+                let k = key.clone().unwrap_or_else(|| ALL.into());
+                let (tf, n) = (self.rule.timeframe, self.rule.num_events);
+                let s = self.state(&k, ts);
+                push_time(&mut s.times, ts);
+                prune(&mut s.times, ts - tf);
+                if s.times.len() as u64 >= n {
+                    let count = s.times.len() as u64;
+                    s.times.clear();
+                    s.firing = Some(ts);
+                    let mut f = Map::new();
+                    f.insert("count".into(), count.into());
+                    self.fire(&mut out, ts, key, f, Some(e));
+                }
+            }
+            Kind::Spike => {
+                let k = key.clone().unwrap_or_else(|| ALL.into());
+                self.state(&k, ts);
+                if let Some(s) = self.keys.get_mut(&k) {
+                    push_time(&mut s.times, ts);
+                }
+                self.spike_check(&mut out, &k, ts, Some(e));
+            }
+            Kind::Flatline => {
+                let k = key.clone().unwrap_or_else(|| ALL.into());
+                let threshold = self.rule.threshold;
+                let s = self.state(&k, ts);
+                push_time(&mut s.times, ts);
+                if s.firing.is_some() && s.times.len() as u64 >= threshold {
+                    let since = s.firing.take();
+                    let mut f = Map::new();
+                    f.insert("count".into(), (s.times.len() as u64).into());
+                    f.insert("threshold".into(), threshold.into());
+                    f.insert("fired_at".into(), since.into());
+                    self.resolve(&mut out, ts, key, f);
+                }
+            }
+        }
+        out
+    }
+
+    /// Moves the clock to `now`: windows slide, and conditions that depend on time alone
+    /// (flatline, a spike's fall, a frequency rule's recovery) are checked.
+    pub fn advance(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        if now <= self.clock {
+            return;
+        }
+        self.clock = now;
+        let tf = self.rule.timeframe;
+        match self.rule.kind {
+            Kind::Frequency => {
+                let n = self.rule.num_events;
+                let mut resolved = Vec::new();
+                for (k, s) in &mut self.keys {
+                    prune(&mut s.times, now - tf);
+                    if let Some(since) = s.firing {
+                        // A whole timeframe since the last alert without reaching num_events.
+                        if now >= since + tf && (s.times.len() as u64) < n {
+                            s.firing = None;
+                            resolved.push((k.clone(), since + tf, s.times.len() as u64));
+                        }
+                    }
+                }
+                for (k, at, count) in resolved {
+                    let mut f = Map::new();
+                    f.insert("count".into(), count.into());
+                    self.resolve(out, at, self.key_text(&k), f);
+                }
+            }
+            Kind::Spike => {
+                let keys: Vec<String> = self.keys.keys().cloned().collect();
+                for k in keys {
+                    self.spike_check(out, &k, now, None);
+                }
+            }
+            Kind::Flatline => self.flatline_check(out, now),
+            _ => {}
+        }
+        self.forget_stale(now);
+    }
+
+    /// The query_key value of a document: `None` without a query_key; the parts joined
+    /// with `, ` for several fields; `None`-valued parts as ElastAlert's `None`.
+    fn key_of(&self, doc: &mut Doc<'_>) -> Option<String> {
+        if self.rule.query_key.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .rule
+            .query_key
+            .iter()
+            .map(|f| doc.values(f).first().and_then(text_of).unwrap_or_else(|| "None".into()))
+            .collect();
+        Some(parts.join(", "))
+    }
+
+    fn key_text(&self, k: &str) -> Option<String> {
+        (!self.rule.query_key.is_empty()).then(|| k.to_string())
+    }
+
+    fn state(&mut self, k: &str, ts: Nanos) -> &mut KeyState {
+        if !self.keys.contains_key(k) && self.keys.len() >= MAX_KEYS {
+            if let Some(old) = self.keys.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
+                self.keys.remove(&old);
+            }
+        }
+        let s = self.keys.entry(k.to_string()).or_default();
+        s.first.get_or_insert(ts);
+        s.last_seen = s.last_seen.max(ts);
+        s
+    }
+
+    fn change(&mut self, out: &mut Vec<Alert>, doc: &mut Doc<'_>, key: Option<String>, e: &Event) {
+        // ElastAlert: the query_key must be present.
+        let Some(k) = key.clone().filter(|k| !k.split(", ").all(|p| p == "None")) else { return };
+        let values: Vec<Option<Value>> =
+            self.rule.compare_key.clone().iter().map(|f| doc.values(f).first().cloned()).collect();
+        if self.rule.ignore_null && values.iter().any(|v| v.as_ref().is_none_or(is_empty_value)) {
+            return;
+        }
+        let (tf, ts) = (self.rule.timeframe, e.ts);
+        let s = self.state(&k, ts);
+        let before = s.values.replace((values.clone(), ts));
+        let Some((old, when)) = before else { return };
+        if old == values || (tf > 0 && ts - when > tf) {
+            return;
+        }
+        let mut f = Map::new();
+        f.insert("old_value".into(), Value::Array(old.into_iter().map(|v| v.unwrap_or(Value::Null)).collect()));
+        f.insert("new_value".into(), Value::Array(values.into_iter().map(|v| v.unwrap_or(Value::Null)).collect()));
+        self.fire(out, ts, key, f, Some(e));
+    }
+
+    fn spike_check(&mut self, out: &mut Vec<Alert>, k: &str, now: Nanos, e: Option<&Event>) {
+        let tf = self.rule.timeframe;
+        let new_data = self.rule.alert_on_new_data;
+        let filled_once = self.reference_filled_once;
+        let Some(s) = self.keys.get_mut(k) else { return };
+        // Times leaving the current window enter the reference window, the timeframe before
+        // it (ElastAlert's windows, with its clock ticking continuously).
+        while s.times.front().is_some_and(|&t| t <= now - tf) {
+            if let Some(t) = s.times.pop_front() {
+                push_time(&mut s.reference, t);
+            }
+        }
+        prune(&mut s.reference, now - 2 * tf);
+        // After an alert the warm-up starts again from the next event (or check).
+        let first = *s.first.get_or_insert(now);
+        if now - first < 2 * tf {
+            if !filled_once || !new_data || now < s.skip_until {
+                return;
+            }
+        } else {
+            self.reference_filled_once = true;
+        }
+        let (reference, current) = (s.reference.len() as u64, s.times.len() as u64);
+        let spike = spike_matches(
+            reference,
+            current,
+            self.rule.spike_height,
+            self.rule.spike_type,
+            self.rule.threshold_ref,
+            self.rule.threshold_cur,
+        );
+        let Some(s) = self.keys.get_mut(k) else { return };
+        if spike {
+            // ElastAlert: the reference window empties and the key waits two timeframes from
+            // the next event.
+            s.reference.clear();
+            s.first = None;
+            s.skip_until = now + 2 * tf;
+            s.firing = Some(now);
+            let mut f = Map::new();
+            f.insert("spike_count".into(), current.into());
+            f.insert("reference_count".into(), reference.into());
+            let key = self.key_text(k);
+            self.fire(out, now, key, f, e);
+        } else if let Some(since) = s.firing {
+            if now >= since + 2 * tf {
+                s.firing = None;
+                let mut f = Map::new();
+                f.insert("spike_count".into(), current.into());
+                f.insert("reference_count".into(), reference.into());
+                let key = self.key_text(k);
+                self.resolve(out, now, key, f);
+            }
+        }
+    }
+
+    fn flatline_check(&mut self, out: &mut Vec<Alert>, now: Nanos) {
+        let (tf, threshold, realert) = (self.rule.timeframe, self.rule.threshold, self.rule.realert.max(1));
+        // Without a query_key, the whole stream is one key, watched from the first document.
+        if self.rule.query_key.is_empty() && !self.keys.contains_key(ALL) {
+            if let Some(start) = self.started {
+                let s = self.keys.entry(ALL.into()).or_default();
+                s.first = Some(start);
+            }
+        }
+        let mut fires = Vec::new();
+        for (k, s) in &mut self.keys {
+            let Some(first) = s.first else { continue };
+            // The moment the count fell below the threshold: when the event that kept it
+            // there left the window (or when the warm-up ended).
+            let mut drop_at = first + tf;
+            let len = s.times.len() as u64;
+            if threshold > 0 && len >= threshold {
+                let keeper = s.times[(len - threshold) as usize];
+                drop_at = drop_at.max(keeper + tf);
+            }
+            if now < drop_at || now < s.next_flatline {
+                continue;
+            }
+            // The first alert of a spell carries the moment the count fell; the repeats (one
+            // per realert while it lasts) the moment they were found.
+            let at = match s.firing {
+                Some(_) if realert > 1 => s.next_flatline,
+                Some(_) => now,
+                None => drop_at,
+            };
+            prune(&mut s.times, at - tf);
+            let count = s.times.len() as u64;
+            s.firing.get_or_insert(at);
+            s.next_flatline = at + realert;
+            fires.push((k.clone(), at, count));
+        }
+        fires.sort_by_key(|(_, at, _)| *at);
+        for (k, at, count) in fires {
+            let mut f = Map::new();
+            f.insert("count".into(), count.into());
+            f.insert("threshold".into(), threshold.into());
+            let key = self.key_text(&k);
+            self.fire(out, at, key, f, None);
+            if self.rule.forget_keys {
+                self.keys.remove(&k);
+            }
+        }
+    }
+
+    /// Forgets keys not seen for a long time (frequency and change: past their window).
+    fn forget_stale(&mut self, now: Nanos) {
+        let tf = self.rule.timeframe;
+        if tf <= 0 || !matches!(self.rule.kind, Kind::Frequency | Kind::Change) {
+            return;
+        }
+        self.keys.retain(|_, s| s.firing.is_some() || now - s.last_seen <= tf);
+    }
+
+    fn fire(
+        &mut self,
+        out: &mut Vec<Alert>,
+        at: Nanos,
+        key: Option<String>,
+        figures: Map<String, Value>,
+        e: Option<&Event>,
+    ) {
+        let name = key.clone().unwrap_or_else(|| "_missing".into());
+        if let Some(s) = self.silences.get(&name) {
+            if at < s.until {
+                self.silenced += 1;
+                return;
+            }
+        }
+        let (until, exponent) = self.next_silence(&name, at);
+        self.silences.insert(name, Silence { until, exponent });
+        out.push(self.alert(State::Firing, at, key, figures, e));
+    }
+
+    fn resolve(&mut self, out: &mut Vec<Alert>, at: Nanos, key: Option<String>, figures: Map<String, Value>) {
+        let name = key.clone().unwrap_or_else(|| "_missing".into());
+        self.silences.remove(&name);
+        out.push(self.alert(State::Resolved, at, key, figures, None));
+    }
+
+    /// ElastAlert's `next_alert_time`: realert, doubled while alerts keep coming when
+    /// `exponential_realert` is set, never past it.
+    fn next_silence(&self, name: &str, at: Nanos) -> (Nanos, u32) {
+        let realert = self.rule.realert;
+        let (Some(cap), Some(last)) = (self.rule.exponential_realert, self.silences.get(name)) else {
+            return (at.saturating_add(realert), 0);
+        };
+        let mut exponent = last.exponent;
+        let mut diff = at - last.until;
+        let step = |x: u32| realert.saturating_mul(1i64 << x.min(40));
+        if diff < step(exponent) {
+            exponent += 1;
+        } else {
+            while diff > step(exponent) && exponent > 0 {
+                diff -= step(exponent);
+                exponent -= 1;
+            }
+        }
+        let wait = step(exponent);
+        if wait >= cap {
+            return (at.saturating_add(cap), exponent.saturating_sub(1));
+        }
+        (at.saturating_add(wait), exponent)
+    }
+
+    fn alert(
+        &self,
+        state: State,
+        at: Nanos,
+        key: Option<String>,
+        figures: Map<String, Value>,
+        e: Option<&Event>,
+    ) -> Alert {
+        let doc = e.map(Event::doc);
+        let r = &self.rule;
+        let arg = |f: &String| -> String {
+            if let Some(v) = figures.get(f) {
+                return text_of(v).unwrap_or_else(|| v.to_string());
+            }
+            if f == "key" {
+                return key.clone().unwrap_or_default();
+            }
+            doc.as_ref()
+                .and_then(|d| lookup(d, f))
+                .and_then(|v| text_of(&v))
+                .unwrap_or_else(|| "<MISSING VALUE>".into())
+        };
+        let subject = match &r.alert_subject {
+            Some(s) => format_args_py(s, &r.alert_subject_args.iter().map(arg).collect::<Vec<_>>()),
+            None => format!("iotw Fireman: {}", r.name),
+        };
+        let subject = match state {
+            State::Firing => subject,
+            State::Resolved => format!("Resolved: {subject}"),
+        };
+        let text = match &r.alert_text {
+            Some(t) => format_args_py(t, &r.alert_text_args.iter().map(arg).collect::<Vec<_>>()),
+            None => describe(r, state, key.as_deref(), &figures),
+        };
+        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, doc, subject, text }
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Bool(_) => false,
+    }
+}
+
+fn push_time(q: &mut VecDeque<Nanos>, t: Nanos) {
+    if q.len() >= MAX_WINDOW {
+        q.pop_front();
+    }
+    // Documents arrive nearly in time order; a late one is put in its place.
+    let at = q.iter().rposition(|&x| x <= t).map_or(0, |p| p + 1);
+    q.insert(at, t);
+}
+
+/// Drops times at or before `cutoff` (ElastAlert's windows hold less than a timeframe).
+fn prune(q: &mut VecDeque<Nanos>, cutoff: Nanos) {
+    while q.front().is_some_and(|&t| t <= cutoff) {
+        q.pop_front();
+    }
+}
+
+/// ElastAlert's `find_matches` for counts.
+pub fn spike_matches(reference: u64, current: u64, height: f64, kind: SpikeType, min_ref: u64, min_cur: u64) -> bool {
+    if current < min_cur || reference < min_ref {
+        return false;
+    }
+    let (r, c) = (reference as f64, current as f64);
+    let down = c <= r / height;
+    let up = c >= r * height;
+    match kind {
+        SpikeType::Up => up,
+        SpikeType::Down => down,
+        SpikeType::Both => up || down,
+    }
+}
+
+/// A dotted field of a document as JSON.
+pub fn lookup(doc: &Map<String, Value>, field: &str) -> Option<Value> {
+    if let Some(v) = doc.get(field) {
+        return Some(v.clone());
+    }
+    let mut cur = doc;
+    let mut parts = field.split('.').peekable();
+    while let Some(p) = parts.next() {
+        let v = cur.get(p)?;
+        if parts.peek().is_none() {
+            return Some(v.clone());
+        }
+        cur = v.as_object()?;
+    }
+    None
+}
+
+/// Python's `str.format` with positional arguments, as ElastAlert renders `alert_text`:
+/// `{0}`, `{}` (in order), `{{`/`}}`; anything else in braces is kept as written.
+pub fn format_args_py(template: &str, args: &[String]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut next = 0;
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push(tail.as_bytes()[0] as char);
+            rest = &tail[2..];
+            continue;
+        }
+        if let (true, Some(close)) = (tail.starts_with('{'), tail.find('}')) {
+            let inner = &tail[1..close];
+            let index = if inner.is_empty() {
+                next += 1;
+                Some(next - 1)
+            } else {
+                inner.parse::<usize>().ok()
+            };
+            match index.and_then(|n| args.get(n)) {
+                Some(a) => out.push_str(a),
+                None => out.push_str(&tail[..=close]),
+            }
+            rest = &tail[close + 1..];
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn describe(r: &Rule, state: State, key: Option<&str>, f: &Map<String, Value>) -> String {
+    let secs = r.timeframe as f64 / 1e9;
+    let key = key.map(|k| format!(" for {k}")).unwrap_or_default();
+    let n = |k: &str| f.get(k).and_then(Value::as_u64).unwrap_or(0);
+    match (r.kind, state) {
+        (Kind::Frequency, State::Firing) => format!("At least {} events within {secs} s{key}", r.num_events),
+        (Kind::Frequency, State::Resolved) => format!("Fewer than {} events within {secs} s{key} again", r.num_events),
+        (Kind::Spike, State::Firing) => format!(
+            "An abnormal number ({}) of events{key}; in the {secs} s before, there were {}",
+            n("spike_count"),
+            n("reference_count")
+        ),
+        (Kind::Spike, State::Resolved) => {
+            format!("No spike{key} any more: {} events against {} before", n("spike_count"), n("reference_count"))
+        }
+        (Kind::Flatline, State::Firing) => {
+            format!("Fewer than {} events within {secs} s{key} (counted {})", r.threshold, n("count"))
+        }
+        (Kind::Flatline, State::Resolved) => format!("{} events within {secs} s{key} again", n("count")),
+        (Kind::Change, _) => format!(
+            "{} changed{key}: {} -> {}",
+            r.compare_key.join(", "),
+            f.get("old_value").map(Value::to_string).unwrap_or_default(),
+            f.get("new_value").map(Value::to_string).unwrap_or_default()
+        ),
+        (Kind::Blacklist, _) => format!(
+            "{} is on the blacklist: {}",
+            r.compare_key.join(", "),
+            f.get("value").map(Value::to_string).unwrap_or_default()
+        ),
+        (Kind::Whitelist, _) => format!(
+            "{} is not on the whitelist: {}",
+            r.compare_key.join(", "),
+            f.get("value").map(Value::to_string).unwrap_or_default()
+        ),
+        (Kind::Any, _) => format!("A document matched{key}"),
+    }
+}

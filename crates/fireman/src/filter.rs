@@ -1,0 +1,439 @@
+//! The part of the Elasticsearch query DSL that rule `filter`s are written in: `term`,
+//! `terms`, `match`, `match_phrase`, `range`, `exists`, `wildcard`, `prefix`, `bool` and
+//! `query_string` (Lucene syntax: `field:value`, phrases, wildcards, ranges, AND/OR/NOT,
+//! `+`/`-`, groups, `_exists_`), evaluated on one document. A filter is a list of clauses
+//! that must all hold, as in ElastAlert.
+//!
+//! Text matching is an approximation of Elasticsearch's analysis, stated here: `match` and
+//! bare `query_string` words compare lowercased words (split at anything that is not a
+//! letter or digit); `term`, `terms`, `wildcard` and `prefix` compare the stored value
+//! exactly, as on a `keyword` field.
+
+use iotw_event::Event;
+use serde_json::Value;
+
+/// Nesting depth of `bool` clauses and query-string groups.
+pub const MAX_DEPTH: usize = 32;
+/// Longest query string read.
+pub const MAX_QUERY_STRING: usize = 8192;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FilterError {
+    #[error("unsupported query {0:?} (supported: term, terms, match, match_phrase, range, exists, wildcard, prefix, bool, query_string, match_all)")]
+    Unsupported(String),
+    #[error("{query}: {message}")]
+    Bad { query: &'static str, message: String },
+    #[error("nested deeper than {MAX_DEPTH}")]
+    TooDeep,
+    #[error("query_string: {0}")]
+    QueryString(String),
+}
+
+/// A whole rule filter: every clause must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub clauses: Vec<Query>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Query {
+    All,
+    Term {
+        field: String,
+        values: Vec<String>,
+    },
+    Match {
+        field: String,
+        words: Vec<String>,
+        all: bool,
+    },
+    Phrase {
+        field: String,
+        words: Vec<String>,
+    },
+    Range {
+        field: String,
+        bounds: Vec<(Cmp, String)>,
+    },
+    Exists {
+        field: String,
+    },
+    Wildcard {
+        field: String,
+        pattern: String,
+        fold: bool,
+    },
+    /// Any text value of the document holds these words (a bare query-string word).
+    Anywhere {
+        words: Vec<String>,
+        pattern: Option<String>,
+    },
+    Bool {
+        must: Vec<Query>,
+        should: Vec<Query>,
+        must_not: Vec<Query>,
+        min_should: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Filter {
+    pub fn parse(clauses: &[Value]) -> Result<Self, FilterError> {
+        let clauses = clauses.iter().map(|c| query(c, 0)).collect::<Result<_, _>>()?;
+        Ok(Filter { clauses })
+    }
+
+    pub fn matches(&self, e: &Event) -> bool {
+        let mut doc = Doc::new(e);
+        self.clauses.iter().all(|q| q.eval(&mut doc))
+    }
+}
+
+fn bad(query: &'static str, message: impl Into<String>) -> FilterError {
+    FilterError::Bad { query, message: message.into() }
+}
+
+/// The one `{field: body}` pair of a leaf query.
+fn single<'a>(name: &'static str, v: &'a Value) -> Result<(&'a str, &'a Value), FilterError> {
+    let m = v.as_object().filter(|m| m.len() == 1).ok_or_else(|| bad(name, "expects {field: ...}"))?;
+    m.iter().next().map(|(k, v)| (k.as_str(), v)).ok_or_else(|| bad(name, "expects {field: ...}"))
+}
+
+/// The text of a scalar, as a field's value is compared.
+pub fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => n.as_f64().map(crate::rule::number_text).unwrap_or_else(|| n.to_string()),
+        }),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn query(v: &Value, depth: usize) -> Result<Query, FilterError> {
+    if depth > MAX_DEPTH {
+        return Err(FilterError::TooDeep);
+    }
+    let m = v.as_object().filter(|m| m.len() == 1).ok_or_else(|| bad("filter", "each clause is {query: {...}}"))?;
+    let Some((kind, body)) = m.iter().next() else { return Err(bad("filter", "empty clause")) };
+    Ok(match kind.as_str() {
+        // ElastAlert's legacy wrapper: `- query: {query_string: {...}}`.
+        "query" => query(body, depth + 1)?,
+        "match_all" => Query::All,
+        "term" => {
+            let (field, b) = single("term", body)?;
+            let value = b.get("value").unwrap_or(b);
+            let t = text_of(value).ok_or_else(|| bad("term", "the value must be a string, number or boolean"))?;
+            Query::Term { field: field.into(), values: vec![t] }
+        }
+        "terms" => {
+            let (field, b) = single("terms", body)?;
+            let list = b.as_array().ok_or_else(|| bad("terms", "expects {field: [values]}"))?;
+            let values = list.iter().filter_map(text_of).collect();
+            Query::Term { field: field.into(), values }
+        }
+        "match" | "match_phrase" => {
+            let (field, b) = single("match", body)?;
+            let text = b.get("query").unwrap_or(b);
+            let text = text_of(text).ok_or_else(|| bad("match", "the query must be text"))?;
+            let all = b.get("operator").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case("and"));
+            if kind == "match" {
+                Query::Match { field: field.into(), words: words(&text), all }
+            } else {
+                Query::Phrase { field: field.into(), words: words(&text) }
+            }
+        }
+        "range" => {
+            let (field, b) = single("range", body)?;
+            let m = b.as_object().ok_or_else(|| bad("range", "expects {field: {gte: ..}}"))?;
+            let mut bounds = Vec::new();
+            for (k, v) in m {
+                let cmp = match k.as_str() {
+                    "gt" => Cmp::Gt,
+                    "gte" | "from" => Cmp::Gte,
+                    "lt" => Cmp::Lt,
+                    "lte" | "to" => Cmp::Lte,
+                    "format" | "time_zone" => continue,
+                    other => return Err(bad("range", format!("unknown bound {other:?}"))),
+                };
+                let t = text_of(v).ok_or_else(|| bad("range", "bounds are numbers or text"))?;
+                bounds.push((cmp, t));
+            }
+            Query::Range { field: field.into(), bounds }
+        }
+        "exists" => {
+            let field =
+                body.get("field").and_then(Value::as_str).ok_or_else(|| bad("exists", "expects {field: name}"))?;
+            Query::Exists { field: field.into() }
+        }
+        "wildcard" | "prefix" => {
+            let (field, b) = single("wildcard", body)?;
+            let value = b.get("value").or_else(|| b.get("wildcard")).unwrap_or(b);
+            let mut pattern = text_of(value).ok_or_else(|| bad("wildcard", "the pattern must be text"))?;
+            if kind == "prefix" {
+                pattern = pattern.replace(['*', '?'], "") + "*";
+            }
+            let fold = b.get("case_insensitive").and_then(Value::as_bool).unwrap_or(false);
+            Query::Wildcard { field: field.into(), pattern, fold }
+        }
+        "bool" => {
+            let b = body.as_object().ok_or_else(|| bad("bool", "expects an object"))?;
+            let list = |key: &str| -> Result<Vec<Query>, FilterError> {
+                match b.get(key) {
+                    None => Ok(Vec::new()),
+                    Some(Value::Array(a)) => a.iter().map(|q| query(q, depth + 1)).collect(),
+                    Some(q) => Ok(vec![query(q, depth + 1)?]),
+                }
+            };
+            for k in b.keys() {
+                if !matches!(k.as_str(), "must" | "filter" | "should" | "must_not" | "minimum_should_match" | "boost") {
+                    return Err(bad("bool", format!("unknown key {k:?}")));
+                }
+            }
+            let mut must = list("must")?;
+            must.extend(list("filter")?);
+            let should = list("should")?;
+            let min_should = match b.get("minimum_should_match") {
+                Some(v) => v.as_u64().ok_or_else(|| bad("bool", "minimum_should_match must be a count"))? as usize,
+                None if must.is_empty() && !should.is_empty() => 1,
+                None => 0,
+            };
+            Query::Bool { must, should, must_not: list("must_not")?, min_should }
+        }
+        "query_string" => {
+            let q = body
+                .get("query")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("query_string", "expects {query: text}"))?;
+            if q.len() > MAX_QUERY_STRING {
+                return Err(FilterError::QueryString(format!("longer than {MAX_QUERY_STRING} bytes")));
+            }
+            let and =
+                body.get("default_operator").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case("and"));
+            crate::lucene::parse(q, and)?
+        }
+        other => return Err(FilterError::Unsupported(other.into())),
+    })
+}
+
+/// Lowercased words: runs of letters and digits.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Whether `text` matches a `*`/`?` pattern.
+pub fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    // Iterative matching with one backtrack point: linear in practice, no recursion.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
+}
+
+/// A document's fields, each read once per evaluation.
+#[derive(Debug)]
+pub struct Doc<'e> {
+    e: &'e Event,
+    cache: Vec<(String, Vec<Value>)>,
+    all_text: Option<Vec<String>>,
+}
+
+impl<'e> Doc<'e> {
+    pub fn new(e: &'e Event) -> Self {
+        Doc { e, cache: Vec::new(), all_text: None }
+    }
+
+    /// The values of a field (an array's items each), empty when absent or null.
+    pub fn values(&mut self, field: &str) -> &[Value] {
+        if let Some(i) = self.cache.iter().position(|(f, _)| f == field) {
+            return &self.cache[i].1;
+        }
+        let vals = match self.e.get(field) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.into_iter().filter(|v| !v.is_null()).collect(),
+            Some(v) => vec![v],
+        };
+        self.cache.push((field.to_string(), vals));
+        self.cache.last().map(|(_, v)| v.as_slice()).unwrap_or_default()
+    }
+
+    fn texts(&mut self, field: &str) -> Vec<String> {
+        self.values(field).iter().filter_map(text_of).collect()
+    }
+
+    fn all_text(&mut self) -> &[String] {
+        if self.all_text.is_none() {
+            let mut out = Vec::new();
+            fn walk(v: &Value, out: &mut Vec<String>) {
+                match v {
+                    Value::Object(m) => m.values().for_each(|v| walk(v, out)),
+                    Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                    other => out.extend(text_of(other)),
+                }
+            }
+            walk(&Value::Object(self.e.doc()), &mut out);
+            self.all_text = Some(out);
+        }
+        self.all_text.as_deref().unwrap_or_default()
+    }
+}
+
+fn as_number(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn in_range(v: &str, bounds: &[(Cmp, String)]) -> bool {
+    bounds.iter().all(|(cmp, b)| {
+        let ord = match (as_number(v), as_number(b)) {
+            (Some(x), Some(y)) => x.partial_cmp(&y),
+            _ => Some(v.cmp(b.as_str())),
+        };
+        let Some(ord) = ord else { return false };
+        match cmp {
+            Cmp::Gt => ord.is_gt(),
+            Cmp::Gte => ord.is_ge(),
+            Cmp::Lt => ord.is_lt(),
+            Cmp::Lte => ord.is_le(),
+        }
+    })
+}
+
+fn has_words(text: &str, want: &[String], all: bool) -> bool {
+    let have = words(text);
+    if all {
+        want.iter().all(|w| have.contains(w))
+    } else {
+        want.iter().any(|w| have.contains(w))
+    }
+}
+
+fn has_phrase(text: &str, want: &[String]) -> bool {
+    let have = words(text);
+    want.is_empty() || have.windows(want.len()).any(|w| w == want)
+}
+
+impl Query {
+    pub fn eval(&self, d: &mut Doc<'_>) -> bool {
+        match self {
+            Query::All => true,
+            Query::Term { field, values } => d.texts(field).iter().any(|t| values.contains(t)),
+            Query::Match { field, words, all } => d.texts(field).iter().any(|t| has_words(t, words, *all)),
+            Query::Phrase { field, words } => d.texts(field).iter().any(|t| has_phrase(t, words)),
+            Query::Range { field, bounds } => d.texts(field).iter().any(|t| in_range(t, bounds)),
+            Query::Exists { field } => !d.values(field).is_empty(),
+            Query::Wildcard { field, pattern, fold } => d.texts(field).iter().any(|t| {
+                if *fold {
+                    glob(pattern.to_lowercase().as_bytes(), t.to_lowercase().as_bytes())
+                } else {
+                    glob(pattern.as_bytes(), t.as_bytes())
+                }
+            }),
+            Query::Anywhere { words: want, pattern } => d.all_text().iter().any(|t| match pattern {
+                Some(p) => words(t).iter().any(|w| glob(p.as_bytes(), w.as_bytes())),
+                None => has_phrase(t, want),
+            }),
+            Query::Bool { must, should, must_not, min_should } => {
+                must.iter().all(|q| q.eval(d))
+                    && !must_not.iter().any(|q| q.eval(d))
+                    && (*min_should == 0 || should.iter().filter(|q| q.eval(d)).count() >= *min_should)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Event {
+        let mut e = Event::new("sip", "event", 0, &[b"x"]);
+        e.obj("sip").str("method", "INVITE").u64("code", 503).str("status", "Service Unavailable");
+        e.obj("user_agent").str("original", "Acme SBC 4.2").end();
+        e.arr("tags").item_str("trunk-a").item_str("uk").end().end();
+        e
+    }
+
+    fn check(clauses: serde_json::Value) -> bool {
+        let f = Filter::parse(clauses.as_array().unwrap()).unwrap();
+        f.matches(&doc())
+    }
+
+    #[test]
+    fn each_query_kind_holds_or_not_as_elasticsearch_would() {
+        use serde_json::json;
+        assert!(check(json!([{"term": {"sip.method": "INVITE"}}])));
+        assert!(!check(json!([{"term": {"sip.method": "invite"}}])), "term is exact");
+        assert!(check(json!([{"term": {"sip.code": 503}}])));
+        assert!(check(json!([{"terms": {"sip.tags": ["x", "uk"]}}])), "an array matches by any item");
+        assert!(check(json!([{"match": {"sip.status": "unavailable"}}])));
+        assert!(!check(json!([{"match_phrase": {"sip.status": "unavailable service"}}])));
+        assert!(check(json!([{"range": {"sip.code": {"gte": 500, "lt": 600}}}])));
+        assert!(!check(json!([{"range": {"sip.code": {"gt": 503}}}])));
+        assert!(check(json!([{"exists": {"field": "sip.user_agent.original"}}])));
+        assert!(!check(json!([{"exists": {"field": "sip.reason"}}])));
+        assert!(check(json!([{"wildcard": {"sip.user_agent.original": "Acme*4.?"}}])));
+        assert!(check(json!([{"prefix": {"sip.method": "INV"}}])));
+        assert!(check(json!([{"bool": {"must_not": [{"term": {"sip.method": "BYE"}}],
+            "should": [{"term": {"sip.code": 500}}, {"term": {"sip.code": 503}}]}}])));
+        assert!(!check(json!([{"bool": {"should": [{"term": {"sip.code": 500}}]}}])));
+        assert!(check(json!([{"query": {"query_string": {"query": "sip.code:[500 TO 599] AND NOT sip.method:BYE"}}}])));
+        assert!(check(json!([{"query_string": {"query": "sip.method:INVITE && (sip.code:>=500 || sip.code:404)"}}])));
+        assert!(!check(json!([{"query_string": {"query": "+sip.method:INVITE -sip.code:503"}}])));
+        assert!(check(json!([{"query_string": {"query": "\"service unavailable\" AND _exists_:sip.status"}}])));
+        assert!(check(json!([{"query_string": {"query": "sip.user_agent.original:Acme*"}}])));
+        assert!(!check(json!([{"query_string": {"query": "sip.method:(BYE OR CANCEL)"}}])));
+        assert!(check(json!([{"term": {"sip.method": "INVITE"}}, {"match_all": {}}])));
+    }
+
+    #[test]
+    fn mistakes_are_errors_that_say_what_is_wrong() {
+        use serde_json::json;
+        let err = |v: serde_json::Value| Filter::parse(v.as_array().unwrap()).unwrap_err().to_string();
+        assert!(err(json!([{"geo_distance": {}}])).contains("unsupported query \"geo_distance\""));
+        assert!(err(json!([{"range": {"x": {"above": 1}}}])).contains("unknown bound"));
+        assert!(err(json!([{"bool": {"mustnt": []}}])).contains("unknown key"));
+        assert!(err(json!([{"query_string": {"query": "a:(b OR"}}])).contains("query_string"));
+        let mut deep = json!({"match_all": {}});
+        for _ in 0..40 {
+            deep = json!({"bool": {"must": [deep]}});
+        }
+        assert_eq!(Filter::parse(&[deep]).unwrap_err(), FilterError::TooDeep);
+    }
+
+    #[test]
+    fn globs_match_without_backtracking_blowup() {
+        assert!(glob(b"a*b?c", b"axxbyc"));
+        assert!(!glob(b"a*b?c", b"axxbc"));
+        assert!(glob(b"*", b""));
+        let long = vec![b'a'; 5000];
+        assert!(!glob(b"*a*a*a*a*b", &long));
+    }
+}

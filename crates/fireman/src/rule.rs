@@ -1,0 +1,352 @@
+//! Rule files: ElastAlert 2's YAML for the seven rule types Fireman runs (any, blacklist,
+//! whitelist, change, frequency, spike, flatline), read strictly — an unknown or mistyped
+//! key is an error naming the file, the key and its line, never a silently ignored option.
+//! Options and their meaning: `../shared/research/peers.md` §5.2 and ElastAlert 2's
+//! `ruletypes.rst`; docs/fireman.md lists what is supported.
+
+use crate::filter::{Filter, FilterError};
+use iotw_event::Nanos;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The longest rule file read (a rule is a few hundred bytes; lists go in `!file` entries).
+pub const MAX_RULE_BYTES: usize = 1 << 20;
+/// The most values a `blacklist`/`whitelist` (files included) may hold.
+pub const MAX_LIST_VALUES: usize = 1_000_000;
+
+/// A duration as ElastAlert writes it: `{minutes: 5}`, `{hours: 1, minutes: 30}`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Timeframe {
+    #[serde(default)]
+    pub weeks: f64,
+    #[serde(default)]
+    pub days: f64,
+    #[serde(default)]
+    pub hours: f64,
+    #[serde(default)]
+    pub minutes: f64,
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub milliseconds: f64,
+}
+
+impl Timeframe {
+    pub fn nanos(&self) -> Nanos {
+        let secs = self.weeks * 604_800.0
+            + self.days * 86_400.0
+            + self.hours * 3_600.0
+            + self.minutes * 60.0
+            + self.seconds
+            + self.milliseconds / 1_000.0;
+        (secs * 1e9).clamp(0.0, i64::MAX as f64) as Nanos
+    }
+}
+
+/// One field name or several (`query_key`, `compare_key`, `include`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn fields(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Any,
+    Blacklist,
+    Whitelist,
+    Change,
+    Frequency,
+    Spike,
+    Flatline,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SpikeType {
+    #[default]
+    Both,
+    Up,
+    Down,
+}
+
+/// A rule file as written. Keys that only matter to ElastAlert's polling of Elasticsearch
+/// (`index`, `use_count_query`, ...) are accepted so that the same file serves both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    #[serde(default)]
+    pub filter: Vec<serde_json::Value>,
+    pub query_key: Option<OneOrMany>,
+    pub compare_key: Option<OneOrMany>,
+    #[serde(default)]
+    pub blacklist: Vec<ListEntry>,
+    #[serde(default)]
+    pub whitelist: Vec<ListEntry>,
+    pub ignore_null: Option<bool>,
+    pub timeframe: Option<Timeframe>,
+    pub num_events: Option<u64>,
+    pub spike_height: Option<f64>,
+    pub spike_type: Option<SpikeType>,
+    pub threshold_ref: Option<u64>,
+    pub threshold_cur: Option<u64>,
+    #[serde(default)]
+    pub alert_on_new_data: bool,
+    pub threshold: Option<u64>,
+    #[serde(default)]
+    pub forget_keys: bool,
+    pub realert: Option<Timeframe>,
+    pub exponential_realert: Option<Timeframe>,
+    pub alert_subject: Option<String>,
+    #[serde(default)]
+    pub alert_subject_args: Vec<String>,
+    pub alert_text: Option<String>,
+    #[serde(default)]
+    pub alert_text_args: Vec<String>,
+    pub alert_text_type: Option<String>,
+    pub include: Option<OneOrMany>,
+    #[serde(default)]
+    pub alert: Option<OneOrMany>,
+    pub is_enabled: Option<bool>,
+    // Accepted for ElastAlert compatibility; they steer its polling of an index.
+    pub index: Option<String>,
+    pub timestamp_field: Option<String>,
+    pub use_count_query: Option<bool>,
+    pub use_terms_query: Option<bool>,
+    pub terms_size: Option<u64>,
+    pub use_strftime_index: Option<bool>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub priority: Option<i64>,
+    pub category: Option<String>,
+}
+
+/// A list entry: a value, or `"!file /path"` (one value per line).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ListEntry {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: larger than {MAX_RULE_BYTES} bytes")]
+    TooLarge { path: PathBuf },
+    #[error("{path}: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid { path: PathBuf, key: &'static str, message: String },
+    #[error("{path}: filter: {source}")]
+    Filter { path: PathBuf, source: FilterError },
+}
+
+/// A rule ready to run: the file's options checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub path: PathBuf,
+    pub kind: Kind,
+    pub filter: Filter,
+    pub query_key: Vec<String>,
+    pub compare_key: Vec<String>,
+    /// Blacklist or whitelist values, as text.
+    pub list: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    pub ignore_null: bool,
+    pub timeframe: Nanos,
+    pub num_events: u64,
+    pub spike_height: f64,
+    pub spike_type: SpikeType,
+    pub threshold_ref: u64,
+    pub threshold_cur: u64,
+    pub alert_on_new_data: bool,
+    pub threshold: u64,
+    pub forget_keys: bool,
+    pub realert: Nanos,
+    pub exponential_realert: Option<Nanos>,
+    pub alert_subject: Option<String>,
+    pub alert_subject_args: Vec<String>,
+    pub alert_text: Option<String>,
+    pub alert_text_args: Vec<String>,
+    pub include: Vec<String>,
+}
+
+/// ElastAlert's default `realert`: one minute.
+pub const DEFAULT_REALERT: Nanos = 60_000_000_000;
+
+/// Reads and checks one rule file.
+pub fn load(path: &Path) -> Result<Rule, RuleError> {
+    let bytes = std::fs::read(path).map_err(|source| RuleError::Read { path: path.into(), source })?;
+    if bytes.len() > MAX_RULE_BYTES {
+        return Err(RuleError::TooLarge { path: path.into() });
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    parse(&text, path)
+}
+
+/// Reads every `*.yaml`/`*.yml` file of a folder (sorted), or the one file given.
+pub fn load_all(path: &Path) -> Result<Vec<Rule>, RuleError> {
+    if !path.is_dir() {
+        return Ok(vec![load(path)?]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|source| RuleError::Read { path: path.into(), source })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut rules = Vec::new();
+    for f in files {
+        let r = load(&f)?;
+        rules.push(r);
+    }
+    Ok(rules)
+}
+
+/// Checks a rule file's text; `path` names it in errors and anchors `!file` entries.
+pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
+    let f: RuleFile =
+        serde_norway::from_str(text).map_err(|e| RuleError::Yaml { path: path.into(), message: e.to_string() })?;
+    let invalid =
+        |key: &'static str, message: &str| RuleError::Invalid { path: path.into(), key, message: message.into() };
+    let timeframe = f.timeframe.map(|t| t.nanos());
+    let need_timeframe = matches!(f.kind, Kind::Frequency | Kind::Spike | Kind::Flatline);
+    if need_timeframe && timeframe.is_none_or(|t| t <= 0) {
+        return Err(invalid("timeframe", "required by this rule type, and must be more than zero"));
+    }
+    let compare_key = f.compare_key.as_ref().map(OneOrMany::fields).unwrap_or_default();
+    let query_key = f.query_key.as_ref().map(OneOrMany::fields).unwrap_or_default();
+    match f.kind {
+        Kind::Blacklist | Kind::Whitelist | Kind::Change if compare_key.is_empty() => {
+            return Err(invalid("compare_key", "required by this rule type"));
+        }
+        Kind::Blacklist | Kind::Whitelist if compare_key.len() > 1 => {
+            return Err(invalid("compare_key", "one field for blacklist and whitelist rules"));
+        }
+        Kind::Whitelist | Kind::Change if f.ignore_null.is_none() => {
+            return Err(invalid("ignore_null", "required by this rule type (true or false)"));
+        }
+        Kind::Change if query_key.is_empty() => {
+            return Err(invalid("query_key", "required by change rules"));
+        }
+        Kind::Frequency if f.num_events.is_none_or(|n| n == 0) => {
+            return Err(invalid("num_events", "required by frequency rules, at least 1"));
+        }
+        Kind::Spike if f.spike_height.is_none_or(|h| h.is_nan() || h <= 0.0) => {
+            return Err(invalid("spike_height", "required by spike rules, more than zero"));
+        }
+        Kind::Spike if f.spike_type.is_none() => {
+            return Err(invalid("spike_type", "required by spike rules: up, down or both"));
+        }
+        Kind::Flatline if f.threshold.is_none() => {
+            return Err(invalid("threshold", "required by flatline rules"));
+        }
+        _ => {}
+    }
+    if f.alert_on_new_data && query_key.is_empty() {
+        return Err(invalid("alert_on_new_data", "needs a query_key"));
+    }
+    if let Some(t) = &f.alert_text_type {
+        if !matches!(t.as_str(), "alert_text_only" | "exclude_fields" | "alert_text_jinja" | "aggregation_summary_only")
+        {
+            return Err(invalid("alert_text_type", "one of alert_text_only, exclude_fields, aggregation_summary_only"));
+        }
+    }
+    let entries = match f.kind {
+        Kind::Blacklist => &f.blacklist,
+        Kind::Whitelist => &f.whitelist,
+        _ => &Vec::new(),
+    };
+    if matches!(f.kind, Kind::Blacklist | Kind::Whitelist) && entries.is_empty() {
+        return Err(invalid(if f.kind == Kind::Blacklist { "blacklist" } else { "whitelist" }, "an empty list"));
+    }
+    let list = list_values(entries, path)?;
+    let filter = Filter::parse(&f.filter).map_err(|source| RuleError::Filter { path: path.into(), source })?;
+    Ok(Rule {
+        name: f.name,
+        path: path.into(),
+        kind: f.kind,
+        filter,
+        query_key,
+        compare_key,
+        list,
+        ignore_null: f.ignore_null.unwrap_or(false),
+        timeframe: timeframe.unwrap_or(0),
+        num_events: f.num_events.unwrap_or(0),
+        spike_height: f.spike_height.unwrap_or(0.0),
+        spike_type: f.spike_type.unwrap_or_default(),
+        threshold_ref: f.threshold_ref.unwrap_or(0),
+        threshold_cur: f.threshold_cur.unwrap_or(0),
+        alert_on_new_data: f.alert_on_new_data,
+        threshold: f.threshold.unwrap_or(0),
+        forget_keys: f.forget_keys,
+        realert: f.realert.map_or(DEFAULT_REALERT, |t| t.nanos()),
+        exponential_realert: f.exponential_realert.map(|t| t.nanos()),
+        alert_subject: f.alert_subject,
+        alert_subject_args: f.alert_subject_args,
+        alert_text: f.alert_text,
+        alert_text_args: f.alert_text_args,
+        include: f.include.as_ref().map(OneOrMany::fields).unwrap_or_default(),
+    })
+}
+
+/// The values of a black- or whitelist, `!file` entries read (relative to the rule's folder).
+fn list_values(
+    entries: &[ListEntry],
+    path: &Path,
+) -> Result<std::collections::HashSet<String, foldhash::fast::RandomState>, RuleError> {
+    let mut out = std::collections::HashSet::default();
+    for e in entries {
+        match e {
+            ListEntry::Text(t) if t.starts_with("!file") => {
+                let file = t.trim_start_matches("!file").trim();
+                let file = path.parent().unwrap_or(Path::new(".")).join(file);
+                let text =
+                    std::fs::read_to_string(&file).map_err(|source| RuleError::Read { path: file.clone(), source })?;
+                for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    out.insert(line.to_string());
+                    if out.len() > MAX_LIST_VALUES {
+                        return Err(RuleError::TooLarge { path: file });
+                    }
+                }
+            }
+            ListEntry::Text(t) => {
+                out.insert(t.clone());
+            }
+            ListEntry::Number(n) => {
+                out.insert(number_text(*n));
+            }
+            ListEntry::Bool(b) => {
+                out.insert(b.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A number as a field value's text: `5` for 5.0, as JSON writes integers.
+pub fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
