@@ -72,6 +72,8 @@ pub struct CaptureArgs {
 struct ShipReport {
     /// Journey documents (made on the shipper's thread, so not in the pipeline's counts).
     journeys: u64,
+    /// Alert documents raised by the rules (also made on the shipper's thread).
+    alerts: u64,
     written: u64,
     duplicates: u64,
     failed: u64,
@@ -97,6 +99,7 @@ impl ShipReport {
 /// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
     enrich: iotw_enrich::Chain,
+    rules: Vec<iotw_fireman::Rule>,
     mut sink: Box<dyn Sink>,
     rx: crossbeam_channel::Receiver<Vec<Event>>,
     done: crossbeam_channel::Sender<Vec<Event>>,
@@ -105,7 +108,8 @@ fn spawn_shipper(
         .name("iotw-ship".into())
         .spawn(move || {
             let mut r = ShipReport::default();
-            let mut stages = crate::pipeline::Stages { enrich, ..Default::default() };
+            let fireman = iotw_fireman::Stage::new(rules);
+            let mut stages = crate::pipeline::Stages { enrich, fireman, ..Default::default() };
             for mut batch in rx {
                 crate::pipeline::finish_batch(&mut batch, &mut stages);
                 r.write(sink.as_mut(), &batch);
@@ -114,6 +118,7 @@ fn spawn_shipper(
             }
             let last = stages.finish();
             r.journeys = stages.journeys.written();
+            r.alerts = stages.fireman.alerts;
             if !last.is_empty() {
                 r.write(sink.as_mut(), &last);
             }
@@ -170,6 +175,7 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     }
     let filter = iotw_capture::filter::parse(&cfg.capture.filter).context("--filter")?;
     let enrich = iotw::enrichment::build(&cfg.enrich)?;
+    let rules = cfg.fireman.load()?;
     let interfaces = if a.interfaces.is_empty() && a.files.is_empty() {
         cfg.capture.interfaces.clone()
     } else {
@@ -232,7 +238,7 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
     let (done_tx, done_rx) = crossbeam_channel::bounded(4);
-    let shipper = spawn_shipper(enrich, sink, rx, done_tx)?;
+    let shipper = spawn_shipper(enrich, rules, sink, rx, done_tx)?;
 
     let signalled = Arc::new(AtomicBool::new(false));
     {
@@ -760,6 +766,9 @@ fn summary(
     let mut counts = c.documents.clone();
     if r.journeys > 0 {
         counts.insert("journey", r.journeys);
+    }
+    if r.alerts > 0 {
+        counts.insert("alert", r.alerts);
     }
     let docs: u64 = counts.values().sum();
     let kinds: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -32,6 +32,26 @@ pub struct Config {
     pub anomalies: AnomalyCfg,
     pub genesys: GenesysCfg,
     pub enrich: EnrichCfg,
+    pub fireman: FiremanCfg,
+}
+
+/// Alert rules (`[fireman]`): ElastAlert 2 rule files, run over every document (docs/fireman.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiremanCfg {
+    /// Rule files, or folders whose `*.yaml`/`*.yml` files are rules; relative to the config file.
+    pub rules: Vec<PathBuf>,
+}
+
+impl FiremanCfg {
+    /// Every rule, read and checked; a mistake names the file, the key and its line.
+    pub fn load(&self) -> Result<Vec<iotw_fireman::Rule>, iotw_fireman::RuleError> {
+        let mut out = Vec::new();
+        for p in &self.rules {
+            out.extend(iotw_fireman::load_all(p)?);
+        }
+        Ok(out)
+    }
 }
 
 /// TLS decryption (`[tls]`).
@@ -567,6 +587,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .map_err(|e| err(format!("{}: {e}", file.display())))?;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
+    for p in &mut cfg.fireman.rules {
+        if p.is_relative() {
+            *p = dir.join(&*p);
+        }
+    }
+    if let Err(e) = cfg.fireman.load() {
+        return Err(ConfigError {
+            path: path.into(),
+            line: locate(text, "fireman", "rules"),
+            column: None,
+            key: Some("fireman.rules".into()),
+            message: e.to_string(),
+        });
+    }
     let ip = &mut cfg.enrich.ip;
     for p in ip.city_databases.iter_mut().chain(ip.asn_databases.iter_mut()).chain([&mut cfg.enrich.mask.secret_file]) {
         if !p.as_os_str().is_empty() && p.is_relative() {

@@ -2,6 +2,7 @@
 
 mod capture_cmd;
 mod discover_cmd;
+mod fireman_cmd;
 mod follow_cmd;
 mod genesys_cmd;
 mod search_cmd;
@@ -41,6 +42,9 @@ enum Command {
     Setup(setup_cmd::SetupArgs),
     /// Write the traffic of a simulated contact centre (SYNTHETIC): SIP and T-Library.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Alert rules (ElastAlert 2 format): check them, or backtest them on a capture.
+    #[command(subcommand)]
+    Fireman(fireman_cmd::FiremanCmd),
     /// Genesys wire-profile tools: calibrate.
     #[command(subcommand)]
     Genesys(genesys_cmd::GenesysCmd),
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Setup(a) => setup_cmd::run(a),
         Command::Simulate(a) => simulate_cmd::run(a),
         Command::Genesys(c) => genesys_cmd::run(c),
+        Command::Fireman(c) => fireman_cmd::run(c),
         Command::Follow(a) => follow_cmd::run(a),
         Command::Config(ConfigCmd::Default) => {
             print!("{}", config::EXAMPLE);

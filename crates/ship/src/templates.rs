@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub const EVENTS_MD: &str = include_str!("../../../docs/events.md");
 
 /// Every dataset with a section of its own.
-pub const DATASETS: [&str; 12] = [
+pub const DATASETS: [&str; 13] = [
     "flow",
     "anomaly",
     "sip",
@@ -30,6 +30,7 @@ pub const DATASETS: [&str; 12] = [
     "journey",
     "dns",
     "inventory",
+    "alert",
 ];
 
 /// Field name -> mapping type, for the documents of `dataset`: the common rows, the endpoint
@@ -46,7 +47,9 @@ pub fn fields(doc: &str, dataset: &str) -> BTreeMap<String, &'static str> {
             };
             continue;
         }
-        let keep = section == "common" || section == dataset || (section == "endpoints" && dataset != "journey");
+        // Journeys and alerts are about calls and rules, not about one flow's endpoints.
+        let endpoints = !matches!(dataset, "journey" | "alert");
+        let keep = section == "common" || section == dataset || (section == "endpoints" && endpoints);
         if !keep || !line.starts_with("| `") {
             continue;
         }
@@ -218,7 +221,7 @@ mod tests {
         for ds in DATASETS {
             let f = fields(EVENTS_MD, ds);
             assert_eq!(f.get("postcode.geo.location").copied(), Some("geo_point"), "{ds}");
-            if ds != "journey" {
+            if !matches!(ds, "journey" | "alert") {
                 assert_eq!(f.get("source.geo.location").copied(), Some("geo_point"), "{ds}");
                 assert_eq!(f.get("destination.geo.location").copied(), Some("geo_point"), "{ds}");
             }

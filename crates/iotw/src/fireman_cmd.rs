@@ -1,0 +1,210 @@
+//! `iotw fireman ...`: alert rules checked and backtested (docs/fireman.md). A backtest runs
+//! the rules over a capture (decoded and enriched as capture mode would) or over documents
+//! already written as NDJSON, in document time, and lists what would have fired and when;
+//! nothing is sent.
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use iotw_event::{Event, Nanos};
+use iotw_fireman::{Alert, Engine};
+use serde_json::Value;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum FiremanCmd {
+    /// Read and check rule files (or folders of them): every mistake names the file, the key and its line.
+    Check {
+        /// Rule files or folders.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+    },
+    /// Run rules over a capture or NDJSON documents and list what would have fired, and when.
+    Test(TestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Rule files or folders.
+    #[arg(required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Capture files, decoded (and enriched, per the configuration) as capture mode does.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// NDJSON documents (as `iotw capture --output ndjson` writes them), in time order.
+    #[arg(long, value_name = "FILE")]
+    pub ndjson: Vec<PathBuf>,
+    /// Configuration file (decoding limits, enrichment).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// `table` (default) or `ndjson` (the alert documents).
+    #[arg(long, default_value = "table")]
+    pub output: String,
+}
+
+pub fn run(cmd: FiremanCmd) -> Result<()> {
+    match cmd {
+        FiremanCmd::Check { rules } => {
+            for p in &rules {
+                for r in iotw_fireman::load_all(p)? {
+                    println!("{}: {} ({}): OK", r.path.display(), r.name, iotw_fireman::kind_name(r.kind));
+                }
+            }
+            Ok(())
+        }
+        FiremanCmd::Test(a) => test(a),
+    }
+}
+
+fn test(a: TestArgs) -> Result<()> {
+    if a.files.is_empty() && a.ndjson.is_empty() {
+        bail!("nothing to test on: give -r CAPTURE or --ndjson FILE");
+    }
+    if !matches!(a.output.as_str(), "table" | "ndjson") {
+        bail!("--output: table or ndjson, not {:?}", a.output);
+    }
+    let cfg = match &a.config {
+        Some(p) => crate::config::load(p)?,
+        None => Config::default(),
+    };
+    let mut engines = Vec::new();
+    for p in &a.rules {
+        engines.extend(iotw_fireman::load_all(p)?.into_iter().map(Engine::new));
+    }
+    let mut docs = Vec::new();
+    for f in &a.files {
+        let mut d = crate::pipeline::documents_of(f, &cfg).with_context(|| f.display().to_string())?;
+        iotw::enrichment::build(&cfg.enrich)?.apply(&mut d);
+        docs.extend(d);
+    }
+    for f in &a.ndjson {
+        docs.extend(read_ndjson(f)?);
+    }
+    // Document time is the clock: in time order, as a live stream would bring them.
+    docs.sort_by_key(|d| d.ts);
+    let mut alerts: Vec<Alert> = Vec::new();
+    for d in &docs {
+        for e in &mut engines {
+            alerts.extend(e.observe(d));
+        }
+    }
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if a.output == "ndjson" {
+        for al in &alerts {
+            writeln!(out, "{}", iotw_fireman::alert_document(al).to_json())?;
+        }
+    } else {
+        for al in &alerts {
+            writeln!(
+                out,
+                "{}  {:<8}  {:<24}  {:<20}  {}",
+                iotw_event::format_rfc3339_micros(al.at),
+                al.state.as_str(),
+                al.rule,
+                al.key.as_deref().unwrap_or("-"),
+                al.subject
+            )?;
+        }
+    }
+    let (first, last) = (docs.first().map(|d| d.ts), docs.last().map(|d| d.ts));
+    eprintln!("{} documents{}", docs.len(), span(first, last));
+    for e in &engines {
+        let fired = alerts.iter().filter(|a| a.rule == e.rule.name).count();
+        let warm = match e.able_from() {
+            Some(t) if last.is_some_and(|l| l < t) => {
+                format!("; never able to fire: it needs data until {}", iotw_event::format_rfc3339_micros(t))
+            }
+            Some(t) => format!("; able to fire from {}", iotw_event::format_rfc3339_micros(t)),
+            None => String::new(),
+        };
+        eprintln!(
+            "rule {} ({}): {fired} alerts, {} held back by realert{warm}",
+            e.rule.name,
+            iotw_fireman::kind_name(e.rule.kind),
+            e.silenced
+        );
+    }
+    Ok(())
+}
+
+fn span(first: Option<Nanos>, last: Option<Nanos>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) => {
+            format!(" from {} to {}", iotw_event::format_rfc3339_micros(a), iotw_event::format_rfc3339_micros(b))
+        }
+        _ => String::new(),
+    }
+}
+
+/// The most documents read from NDJSON files in one test.
+const MAX_NDJSON_DOCS: usize = 10_000_000;
+
+/// Documents from NDJSON, each with its `@timestamp`, `event.dataset` and `event.kind`.
+fn read_ndjson(path: &std::path::Path) -> Result<Vec<Event>> {
+    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| path.display().to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&line).with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        out.push(event_of(&v).with_context(|| format!("{}: line {}", path.display(), i + 1))?);
+        if out.len() > MAX_NDJSON_DOCS {
+            bail!("{}: more than {MAX_NDJSON_DOCS} documents", path.display());
+        }
+    }
+    Ok(out)
+}
+
+/// A dataset name as the `'static` text documents carry: the known ones, else `external`.
+fn dataset_name(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "sip",
+        "call",
+        "flow",
+        "genesys",
+        "genesys_summary",
+        "journey",
+        "http",
+        "tls",
+        "dns",
+        "anomaly",
+        "alert",
+        "sip_summary",
+        "inventory",
+    ];
+    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("external")
+}
+
+fn event_of(v: &Value) -> Result<Event> {
+    let m = v.as_object().context("a document is a JSON object")?;
+    let ts = m
+        .get("@timestamp")
+        .and_then(Value::as_str)
+        .context("no @timestamp")
+        .and_then(|t| iotw_event::parse_time(t, 0).map_err(|e| anyhow::anyhow!("@timestamp: {e}")))?;
+    let ev = m.get("event").and_then(Value::as_object);
+    let dataset = dataset_name(ev.and_then(|e| e.get("dataset")).and_then(Value::as_str).unwrap_or("external"));
+    let kind = match ev.and_then(|e| e.get("kind")).and_then(Value::as_str) {
+        Some("alert") => "alert",
+        Some("state") => "state",
+        Some("metric") => "metric",
+        _ => "event",
+    };
+    let mut e = Event::new(dataset, kind, ts, &[v.to_string().as_bytes()]);
+    e.obj("event");
+    for (k, x) in ev.into_iter().flatten() {
+        if k != "dataset" && k != "kind" {
+            e.value(iotw_event::Wire(k), x);
+        }
+    }
+    e.end();
+    for (k, x) in m {
+        if k != "@timestamp" && k != "event" {
+            e.value(iotw_event::Wire(k), x);
+        }
+    }
+    Ok(e)
+}

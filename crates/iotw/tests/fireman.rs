@@ -1,0 +1,93 @@
+//! Fireman end to end: rules read from files, run over a simulated site's capture by
+//! `iotw fireman test` (backtest) and inside `iotw capture` (in the stream), and the alerts
+//! counted against the documents that should raise them, counted independently.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn iotw(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_iotw")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn docs(ndjson: &str) -> Vec<Value> {
+    ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn simulate(dir: &Path) -> String {
+    let pcap = dir.join("site.pcapng");
+    let (ok, _, err) =
+        iotw(&["simulate", "--duration", "10m", "--agents", "8", "--seed", "3", "--out", pcap.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    pcap.to_str().unwrap().to_string()
+}
+
+#[test]
+fn rules_fire_the_same_in_a_backtest_and_in_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = simulate(dir.path());
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("abandoned.yaml"),
+        "name: abandoned\ntype: any\nrealert: {minutes: 0}\nfilter:\n- term: {genesys.message.name: EventAbandoned}\n\
+         alert_subject: \"Abandoned on {0}\"\nalert_subject_args: [genesys.this_dn]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("busy-agents.yml"),
+        "name: busy\ntype: frequency\nnum_events: 3\ntimeframe: {minutes: 2}\nquery_key: genesys.this_dn\n\
+         filter:\n- query: {query_string: {query: \"genesys.message.name:EventEstablished\"}}\n",
+    )
+    .unwrap();
+    // What should fire, counted from the decoded documents themselves.
+    let (ok, plain, err) = iotw(&["capture", "-r", &pcap, "--output", "ndjson", "--no-progress", "--quiet"]);
+    assert!(ok, "{err}");
+    let abandoned: Vec<Value> =
+        docs(&plain).into_iter().filter(|d| d["genesys"]["message"]["name"] == "EventAbandoned").collect();
+    assert!(abandoned.len() >= 5, "the simulated site abandons calls: {}", abandoned.len());
+
+    let (ok, out, err) = iotw(&["fireman", "test", rules.to_str().unwrap(), "-r", &pcap, "--output", "ndjson"]);
+    assert!(ok, "{err}");
+    let alerts = docs(&out);
+    let fired: Vec<&Value> = alerts.iter().filter(|a| a["rule"]["name"] == "abandoned").collect();
+    assert_eq!(fired.len(), abandoned.len());
+    for (a, d) in fired.iter().zip(&abandoned) {
+        assert_eq!(a["@timestamp"], d["@timestamp"]);
+        assert_eq!(a["event"]["reason"], format!("Abandoned on {}", d["genesys"]["this_dn"].as_str().unwrap()));
+        assert_eq!((a["event"]["kind"].as_str(), a["fireman"]["state"].as_str()), (Some("alert"), Some("firing")));
+    }
+    assert!(err.contains("rule abandoned (any)") && err.contains("rule busy (frequency)"), "{err}");
+    let busy = alerts.iter().filter(|a| a["rule"]["name"] == "busy").count();
+    assert!(busy > 0, "three calls answered on one DN within two minutes happen on the simulated site");
+
+    // The same rules inside capture mode: the same alerts, shipped as documents.
+    let cfg = dir.path().join("iotw.toml");
+    std::fs::write(&cfg, "[fireman]\nrules = [\"rules\"]\n").unwrap();
+    let (ok, stream, err) =
+        iotw(&["capture", "-c", cfg.to_str().unwrap(), "-r", &pcap, "--output", "ndjson", "--no-progress", "--quiet"]);
+    assert!(ok, "{err}");
+    let in_stream: Vec<Value> = docs(&stream).into_iter().filter(|d| d["event"]["kind"] == "alert").collect();
+    let by = |rule: &str| in_stream.iter().filter(|a| a["rule"]["name"] == rule).count();
+    assert_eq!((by("abandoned"), by("busy")), (abandoned.len(), busy));
+    let ids = |v: &[&Value]| v.iter().map(|a| a["@timestamp"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let stream_abandoned: Vec<&Value> = in_stream.iter().filter(|a| a["rule"]["name"] == "abandoned").collect();
+    assert_eq!(ids(&stream_abandoned), ids(&fired));
+}
+
+#[test]
+fn a_broken_rule_stops_the_run_and_names_file_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("bad.yaml");
+    std::fs::write(&rule, "name: bad\ntype: frequency\nnum_events: 3\ntimeframe: {minutes: 1}\nrealert: 5\n").unwrap();
+    let (ok, _, err) = iotw(&["fireman", "check", rule.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("bad.yaml") && err.contains("realert") && err.contains("line 5"), "{err}");
+    let cfg = dir.path().join("iotw.toml");
+    std::fs::write(&cfg, "[fireman]\nrules = [\"bad.yaml\"]\n").unwrap();
+    let (ok, _, err) = iotw(&["config", "check", cfg.to_str().unwrap()]);
+    assert!(!ok && err.contains("fireman.rules") && err.contains("bad.yaml"), "{err}");
+}
