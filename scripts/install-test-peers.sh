@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests compare iotw against: tshark (decoding oracle),
 # tcpdump (live-capture oracle), sipp (SIP traffic), the Community ID reference code,
-# osmem-server (an OpenSearch-compatible server), pylogbeat, ja4plus and openssl. Idempotent; needs root (or sudo).
+# osmem-server (an OpenSearch-compatible server), pylogbeat, ja4plus, ElastAlert 2 and openssl. Idempotent; needs root (or sudo).
 set -euo pipefail
 
 # The Community ID reference implementation (Corelight's), to check network.community_id.
@@ -21,6 +21,13 @@ python3 -c "import pylogbeat" 2>/dev/null || python3 -m pip install -q pylogbeat
 # ja4plus: a third-party JA4+ implementation, to check JA4/JA4S (scripts/compare-tls.py).
 command -v ja4plus >/dev/null 2>&1 || python3 -m pip install -q ja4plus 2>/dev/null \
   || python3 -m pip install -q --break-system-packages ja4plus
+
+# ElastAlert 2 itself, in a virtualenv of its own (it pins many packages): Fireman's rule
+# types are compared with its own (scripts/compare-elastalert.py).
+ea="$(dirname "$0")/../target/peers/elastalert"
+if ! "$ea/bin/python" -c "import elastalert.ruletypes" 2>/dev/null; then
+  rm -rf "$ea" && python3 -m venv "$ea" && "$ea/bin/pip" install -q elastalert2==2.19.0 pytz
+fi
 
 need=()
 command -v tshark  >/dev/null 2>&1 || need+=(tshark)
