@@ -10,7 +10,7 @@ secs=${1:-600}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt dns enrich pipeline kvlist tlib tlib_message tlib_log)
+[ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt dns enrich pipeline kvlist tlib tlib_message tlib_log fireman)
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 # Hex lines on stdin (tshark's payload fields or follow output) to seed files in DIR.

@@ -1,0 +1,32 @@
+//! Fireman: any rule file reads or errors; any query string parses or errors; the filters
+//! that parse are evaluated on documents built from the rest of the input (values taken from
+//! traffic), and a rule runs over a stream of them, without panicking.
+#![no_main]
+use iotw_event::Event;
+use libfuzzer_sys::fuzz_target;
+use std::path::Path;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (head, rest) = text.split_once('\n').unwrap_or((text, ""));
+    // A whole rule file.
+    let _ = iotw_fireman::parse(text, Path::new("fuzz.yaml"));
+    // A query string against documents whose values are the input's lines.
+    let clauses = [serde_json::json!({"query_string": {"query": head}})];
+    let Ok(filter) = iotw_fireman::filter::Filter::parse(&clauses) else { return };
+    let rule = format!(
+        "name: f\ntype: spike\ntimeframe: {{seconds: 5}}\nspike_height: 2\nspike_type: both\nquery_key: a.b\nrealert: {{seconds: 1}}\nfilter:\n- query_string: {{query: {}}}\n",
+        serde_json::to_string(head).unwrap_or_default()
+    );
+    let mut engine = iotw_fireman::parse(&rule, Path::new("f.yaml")).ok().map(iotw_fireman::Engine::new);
+    for (i, line) in rest.lines().take(64).enumerate() {
+        let mut e = Event::new("sip", "event", (i as i64) * 700_000_000, &[line.as_bytes()]);
+        e.obj("a").str("b", line).u64("n", line.len() as u64).end();
+        e.obj("sip").str("method", line).end();
+        let _ = filter.matches(&e);
+        let _ = iotw_fireman::filter::glob(head.as_bytes(), line.as_bytes());
+        if let Some(en) = engine.as_mut() {
+            let _ = en.observe(&e);
+        }
+    }
+});
