@@ -21,6 +21,7 @@
 use crate::filter::{text_of, Doc};
 use crate::rule::{Kind, Rule, SpikeType};
 use iotw_event::{Event, Nanos};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 
@@ -62,7 +63,7 @@ pub struct Alert {
     pub text: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct KeyState {
     /// Event times in the (current) window, oldest first.
     times: VecDeque<Nanos>,
@@ -81,7 +82,7 @@ struct KeyState {
 }
 
 /// The realert state of one key: silenced until, and the exponent of exponential_realert.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Silence {
     until: Nanos,
     exponent: u32,
@@ -94,6 +95,8 @@ pub struct Engine {
     keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
     silences: HashMap<String, Silence, foldhash::fast::RandomState>,
     clock: Nanos,
+    /// When the time-driven conditions were last looked at.
+    last_check: Nanos,
     started: Option<Nanos>,
     /// The first document the filter let through.
     first_match: Option<Nanos>,
@@ -104,6 +107,25 @@ pub struct Engine {
 
 const ALL: &str = "all";
 
+/// What an engine remembers, to be saved and restored across restarts: windows, baselines,
+/// last values, flatline keys, firing conditions and realert timers.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Memory {
+    /// The rule file's fingerprint when this was saved ([`Rule::fingerprint`]).
+    pub fingerprint: u64,
+    keys: Vec<(String, KeyState)>,
+    silences: Vec<(String, Silence)>,
+    clock: Nanos,
+    last_check: Nanos,
+    started: Option<Nanos>,
+    first_match: Option<Nanos>,
+    reference_filled_once: bool,
+    silenced: u64,
+}
+
+/// How often (in document time) time-driven conditions are looked at, at most.
+pub const CHECK_EVERY: Nanos = 1_000_000_000;
+
 impl Engine {
     pub fn new(rule: Rule) -> Self {
         Engine {
@@ -111,11 +133,44 @@ impl Engine {
             keys: HashMap::default(),
             silences: HashMap::default(),
             clock: Nanos::MIN,
+            last_check: Nanos::MIN,
             started: None,
             first_match: None,
             reference_filled_once: false,
             silenced: 0,
         }
+    }
+
+    /// What this engine remembers, for [`Engine::restore`] after a restart.
+    pub fn memory(&self) -> Memory {
+        Memory {
+            fingerprint: self.rule.fingerprint,
+            keys: self.keys.iter().map(|(k, s)| (k.clone(), s.clone())).collect(),
+            silences: self.silences.iter().map(|(k, s)| (k.clone(), *s)).collect(),
+            clock: self.clock,
+            last_check: self.last_check,
+            started: self.started,
+            first_match: self.first_match,
+            reference_filled_once: self.reference_filled_once,
+            silenced: self.silenced,
+        }
+    }
+
+    /// Takes up what a previous run remembered; false (and nothing taken) when the rule
+    /// file has changed since.
+    pub fn restore(&mut self, m: Memory) -> bool {
+        if m.fingerprint != self.rule.fingerprint {
+            return false;
+        }
+        self.keys = m.keys.into_iter().take(MAX_KEYS).collect();
+        self.silences = m.silences.into_iter().collect();
+        self.clock = m.clock;
+        self.last_check = m.last_check;
+        self.started = m.started;
+        self.first_match = m.first_match;
+        self.reference_filled_once = m.reference_filled_once;
+        self.silenced = m.silenced;
+        true
     }
 
     /// When this rule can first fire: a spike rule two timeframes after its first matching
@@ -136,15 +191,21 @@ impl Engine {
     /// to just before the document's time: the state at that time is only complete once
     /// every document of that instant has been seen (ElastAlert checks after each batch).
     pub fn observe(&mut self, e: &Event) -> Vec<Alert> {
+        self.observe_in(e, &mut Doc::new(e))
+    }
+
+    /// [`Engine::observe`] with the document's fields read through `doc`, which several
+    /// rules share.
+    pub fn observe_in(&mut self, e: &Event, doc: &mut Doc<'_>) -> Vec<Alert> {
         let mut out = Vec::new();
         self.advance(e.ts - 1, &mut out);
         self.started.get_or_insert(e.ts);
-        if !self.rule.filter.matches(e) {
+        if !self.rule.filter.matches_in(doc) {
             return out;
         }
         self.first_match.get_or_insert(e.ts);
-        let mut doc = Doc::new(e);
-        let key = self.key_of(&mut doc);
+        let doc = &mut *doc;
+        let key = self.key_of(doc);
         let ts = e.ts;
         match self.rule.kind {
             Kind::Any => self.fire(&mut out, ts, key, Map::new(), Some(e)),
@@ -164,7 +225,7 @@ impl Engine {
                     self.fire(&mut out, ts, key, f, Some(e));
                 }
             }
-            Kind::Change => self.change(&mut out, &mut doc, key, e),
+            Kind::Change => self.change(&mut out, doc, key, e),
             Kind::Frequency => {
                 let k = key.clone().unwrap_or_else(|| ALL.into());
                 let (tf, n) = (self.rule.timeframe, self.rule.num_events);
@@ -213,6 +274,13 @@ impl Engine {
             return;
         }
         self.clock = now;
+        // Looked at once per second of document time at most: the alerts of flatline and of
+        // a frequency rule's recovery still carry the exact time; a spike's fall is found
+        // within the second.
+        if now < self.last_check.saturating_add(CHECK_EVERY) {
+            return;
+        }
+        self.last_check = now;
         let tf = self.rule.timeframe;
         match self.rule.kind {
             Kind::Frequency => {
@@ -471,8 +539,10 @@ impl Engine {
         figures: Map<String, Value>,
         e: Option<&Event>,
     ) -> Alert {
-        let doc = e.map(Event::doc);
         let r = &self.rule;
+        // The whole document is read only when an argument may come from it.
+        let wanted = !r.alert_subject_args.is_empty() || !r.alert_text_args.is_empty() || !r.include.is_empty();
+        let doc = e.filter(|_| wanted).map(Event::doc);
         let arg = |f: &String| -> String {
             if let Some(v) = figures.get(f) {
                 return text_of(v).unwrap_or_else(|| v.to_string());

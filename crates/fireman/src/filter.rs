@@ -9,8 +9,10 @@
 //! letter or digit); `term`, `terms`, `wildcard` and `prefix` compare the stored value
 //! exactly, as on a `keyword` field.
 
+use iotw_event::json::{object_content, Members};
 use iotw_event::Event;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// Nesting depth of `bool` clauses and query-string groups.
 pub const MAX_DEPTH: usize = 32;
@@ -91,8 +93,17 @@ impl Filter {
     }
 
     pub fn matches(&self, e: &Event) -> bool {
-        let mut doc = Doc::new(e);
-        self.clauses.iter().all(|q| q.eval(&mut doc))
+        self.matches_in(&mut Doc::new(e))
+    }
+
+    /// Whether a document holds, its fields read through `doc` (shared by several rules).
+    pub fn matches_in(&self, doc: &mut Doc<'_>) -> bool {
+        self.clauses.iter().all(|q| q.eval(doc))
+    }
+
+    /// Every field the filter reads.
+    pub fn fields(&self, out: &mut Vec<String>) {
+        self.clauses.iter().for_each(|q| q.fields(out));
     }
 }
 
@@ -258,30 +269,119 @@ pub fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
 }
 
-/// A document's fields, each read once per evaluation.
+/// The fields a set of rules reads, so that each document is walked once for all of them.
+#[derive(Debug, Default, Clone)]
+pub struct FieldSet {
+    /// Dotted path -> (its index when a rule reads it, whether a read field lies below it).
+    paths: HashMap<String, (Option<usize>, bool), foldhash::fast::RandomState>,
+    len: usize,
+}
+
+impl FieldSet {
+    pub fn new(fields: impl IntoIterator<Item = String>) -> Self {
+        let mut set = FieldSet::default();
+        for f in fields {
+            if set.paths.get(&f).is_some_and(|(id, _)| id.is_some()) {
+                continue;
+            }
+            let id = set.len;
+            set.len += 1;
+            set.paths.entry(f.clone()).or_default().0 = Some(id);
+            let mut at = 0;
+            while let Some(dot) = f[at..].find('.') {
+                set.paths.entry(f[..at + dot].to_string()).or_default().1 = true;
+                at += dot + 1;
+            }
+        }
+        set
+    }
+
+    fn id(&self, field: &str) -> Option<usize> {
+        self.paths.get(field).and_then(|(id, _)| *id)
+    }
+
+    /// The JSON text of every field of the set in a document's members, by index.
+    fn index<'a>(&self, content: &'a [u8]) -> Vec<Option<&'a [u8]>> {
+        let mut out = vec![None; self.len];
+        let mut path = String::with_capacity(64);
+        self.walk(content, &mut path, &mut out, 0);
+        out
+    }
+
+    fn walk<'a>(&self, object: &'a [u8], path: &mut String, out: &mut [Option<&'a [u8]>], depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for m in Members::new(object) {
+            let Ok(key) = std::str::from_utf8(m.key) else { continue };
+            let len = path.len();
+            if len > 0 {
+                path.push('.');
+            }
+            path.push_str(key);
+            if let Some(&(id, below)) = self.paths.get(path.as_str()) {
+                if let Some(slot) = id.and_then(|i| out.get_mut(i)) {
+                    slot.get_or_insert(m.value);
+                }
+                if below {
+                    if let Some(inner) = object_content(m.value) {
+                        self.walk(inner, path, out, depth + 1);
+                    }
+                }
+            }
+            path.truncate(len);
+        }
+    }
+}
+
+/// A document's fields, each read once however many rules ask.
 #[derive(Debug)]
 pub struct Doc<'e> {
     e: &'e Event,
+    /// With a [`FieldSet`]: each of its fields' JSON text, found in one walk.
+    indexed: Option<(&'e FieldSet, Vec<Option<&'e [u8]>>)>,
+    /// Values read, by field index (indexed) or name.
+    by_id: Vec<Option<Vec<Value>>>,
     cache: Vec<(String, Vec<Value>)>,
     all_text: Option<Vec<String>>,
 }
 
+/// A field's JSON text as the values it holds: an array's items, nothing for null.
+fn values_of(v: Option<Value>) -> Vec<Value> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.into_iter().filter(|v| !v.is_null()).collect(),
+        Some(v) => vec![v],
+    }
+}
+
 impl<'e> Doc<'e> {
     pub fn new(e: &'e Event) -> Self {
-        Doc { e, cache: Vec::new(), all_text: None }
+        Doc { e, indexed: None, by_id: Vec::new(), cache: Vec::new(), all_text: None }
+    }
+
+    /// A document whose fields in `set` are found by one walk of `content` (its members,
+    /// [`Event::finished_members`] or the inside of [`Event::to_json`]).
+    pub fn indexed(e: &'e Event, content: &'e [u8], set: &'e FieldSet) -> Self {
+        let raw = set.index(content);
+        Doc { e, by_id: vec![None; raw.len()], indexed: Some((set, raw)), cache: Vec::new(), all_text: None }
     }
 
     /// The values of a field (an array's items each), empty when absent or null.
     pub fn values(&mut self, field: &str) -> &[Value] {
+        if let Some((set, raw)) = &self.indexed {
+            if let Some(id) = set.id(field) {
+                if self.by_id[id].is_none() {
+                    let v = raw[id].and_then(|r| serde_json::from_slice(r).ok());
+                    self.by_id[id] = Some(values_of(v));
+                }
+                return self.by_id[id].as_deref().unwrap_or_default();
+            }
+        }
         if let Some(i) = self.cache.iter().position(|(f, _)| f == field) {
             return &self.cache[i].1;
         }
-        let vals = match self.e.get(field) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a.into_iter().filter(|v| !v.is_null()).collect(),
-            Some(v) => vec![v],
-        };
-        self.cache.push((field.to_string(), vals));
+        self.cache.push((field.to_string(), values_of(self.e.get(field))));
         self.cache.last().map(|(_, v)| v.as_slice()).unwrap_or_default()
     }
 
@@ -341,6 +441,22 @@ fn has_phrase(text: &str, want: &[String]) -> bool {
 }
 
 impl Query {
+    /// Every field the query reads.
+    pub fn fields(&self, out: &mut Vec<String>) {
+        match self {
+            Query::Term { field, .. }
+            | Query::Match { field, .. }
+            | Query::Phrase { field, .. }
+            | Query::Range { field, .. }
+            | Query::Exists { field }
+            | Query::Wildcard { field, .. } => out.push(field.clone()),
+            Query::Bool { must, should, must_not, .. } => {
+                must.iter().chain(should).chain(must_not).for_each(|q| q.fields(out))
+            }
+            Query::All | Query::Anywhere { .. } => {}
+        }
+    }
+
     pub fn eval(&self, d: &mut Doc<'_>) -> bool {
         match self {
             Query::All => true,

@@ -10,7 +10,7 @@ pub mod filter;
 mod lucene;
 pub mod rule;
 
-pub use engine::{Alert, Engine, State};
+pub use engine::{Alert, Engine, Memory, State};
 pub use rule::{load, load_all, parse, Rule, RuleError};
 
 use iotw_event::{Event, Nanos};
@@ -19,13 +19,75 @@ use iotw_event::{Event, Nanos};
 #[derive(Debug, Default)]
 pub struct Stage {
     engines: Vec<Engine>,
+    /// The fields any rule reads: each document is walked once for all of them.
+    fields: filter::FieldSet,
     /// Alerts raised (firing and resolved).
     pub alerts: u64,
 }
 
 impl Stage {
     pub fn new(rules: Vec<Rule>) -> Self {
-        Stage { engines: rules.into_iter().map(Engine::new).collect(), alerts: 0 }
+        let fields = filter::FieldSet::new(rules.iter().flat_map(Rule::fields));
+        Stage { engines: rules.into_iter().map(Engine::new).collect(), fields, alerts: 0 }
+    }
+
+    /// Saves what every rule remembers to `path` (written aside, then renamed into place).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let state = Saved {
+            version: SAVED_VERSION,
+            rules: self.engines.iter().map(|e| (e.rule.name.clone(), e.memory())).collect(),
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&state).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Takes up what a previous run saved at `path` (nothing when there is no file yet).
+    /// Returns the rules whose memory was not taken because their file changed since.
+    pub fn restore(&mut self, path: &std::path::Path) -> std::io::Result<Vec<String>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let saved: Saved = serde_json::from_slice(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+        if saved.version != SAVED_VERSION {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: saved by another version of Fireman ({})", path.display(), saved.version),
+            ));
+        }
+        let mut changed = Vec::new();
+        for (name, memory) in saved.rules {
+            if let Some(e) = self.engines.iter_mut().find(|e| e.rule.name == name) {
+                if !e.restore(memory) {
+                    changed.push(name);
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Every rule over one document (not an alert): what they raise.
+    pub fn alerts_for(&mut self, e: &Event) -> Vec<Alert> {
+        let mut raised = Vec::new();
+        if self.engines.is_empty() || e.dataset == "alert" {
+            return raised;
+        }
+        let whole;
+        let content = match e.finished_members() {
+            Some(c) => c,
+            None => {
+                whole = e.to_json().into_bytes();
+                iotw_event::json::object_content(&whole).unwrap_or_default()
+            }
+        };
+        let mut doc = filter::Doc::indexed(e, content, &self.fields);
+        for r in &mut self.engines {
+            raised.extend(r.observe_in(e, &mut doc));
+        }
+        raised
     }
 
     pub fn is_empty(&self) -> bool {
@@ -42,11 +104,8 @@ impl Stage {
             return;
         }
         let mut raised = Vec::new();
-        // An alert never feeds a rule.
-        for e in events.iter().filter(|e| e.dataset != "alert") {
-            for r in &mut self.engines {
-                raised.extend(r.observe(e));
-            }
+        for e in events.iter() {
+            raised.extend(self.alerts_for(e));
         }
         self.alerts += raised.len() as u64;
         events.extend(raised.iter().map(alert_document));
@@ -62,6 +121,15 @@ impl Stage {
         self.alerts += raised.len() as u64;
         raised.iter().map(alert_document).collect()
     }
+}
+
+/// The format of a saved state file.
+const SAVED_VERSION: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    version: u32,
+    rules: Vec<(String, Memory)>,
 }
 
 /// An alert as a document: `rule.*` (ECS), `fireman.*`, `event.kind: alert`, the subject as

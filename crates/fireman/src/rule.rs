@@ -164,6 +164,8 @@ pub enum RuleError {
 pub struct Rule {
     pub name: String,
     pub path: PathBuf,
+    /// The rule file's text, hashed (FNV-1a): saved state belongs to the rule as written.
+    pub fingerprint: u64,
     pub kind: Kind,
     pub filter: Filter,
     pub query_key: Vec<String>,
@@ -187,6 +189,17 @@ pub struct Rule {
     pub alert_text: Option<String>,
     pub alert_text_args: Vec<String>,
     pub include: Vec<String>,
+}
+
+impl Rule {
+    /// Every field the rule reads from a document to decide (filter, query_key, compare_key).
+    pub fn fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.filter.fields(&mut out);
+        out.extend(self.query_key.iter().cloned());
+        out.extend(self.compare_key.iter().cloned());
+        out
+    }
 }
 
 /// ElastAlert's default `realert`: one minute.
@@ -283,6 +296,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
     Ok(Rule {
         name: f.name,
         path: path.into(),
+        fingerprint: fnv1a(text.as_bytes()),
         kind: f.kind,
         filter,
         query_key,
@@ -340,6 +354,11 @@ fn list_values(
         }
     }
     Ok(out)
+}
+
+/// FNV-1a, 64 bits: stable across runs and builds (unlike the hashers of hash maps).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A number as a field value's text: `5` for 5.0, as JSON writes integers.

@@ -99,7 +99,7 @@ impl ShipReport {
 /// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
     enrich: iotw_enrich::Chain,
-    rules: Vec<iotw_fireman::Rule>,
+    (fireman, state_file): (iotw_fireman::Stage, Option<PathBuf>),
     mut sink: Box<dyn Sink>,
     rx: crossbeam_channel::Receiver<Vec<Event>>,
     done: crossbeam_channel::Sender<Vec<Event>>,
@@ -108,7 +108,6 @@ fn spawn_shipper(
         .name("iotw-ship".into())
         .spawn(move || {
             let mut r = ShipReport::default();
-            let fireman = iotw_fireman::Stage::new(rules);
             let mut stages = crate::pipeline::Stages { enrich, fireman, ..Default::default() };
             for mut batch in rx {
                 crate::pipeline::finish_batch(&mut batch, &mut stages);
@@ -119,6 +118,11 @@ fn spawn_shipper(
             let last = stages.finish();
             r.journeys = stages.journeys.written();
             r.alerts = stages.fireman.alerts;
+            if let Some(p) = &state_file {
+                if let Err(e) = stages.fireman.save(p) {
+                    r.last_error = Some(format!("saving the rules' memory to {}: {e}", p.display()));
+                }
+            }
             if !last.is_empty() {
                 r.write(sink.as_mut(), &last);
             }
@@ -175,7 +179,13 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     }
     let filter = iotw_capture::filter::parse(&cfg.capture.filter).context("--filter")?;
     let enrich = iotw::enrichment::build(&cfg.enrich)?;
-    let rules = cfg.fireman.load()?;
+    let mut fireman = iotw_fireman::Stage::new(cfg.fireman.load()?);
+    let state_file = (!cfg.fireman.state_file.as_os_str().is_empty()).then(|| cfg.fireman.state_file.clone());
+    if let Some(p) = &state_file {
+        for name in fireman.restore(p).with_context(|| format!("[fireman] state_file {}", p.display()))? {
+            eprintln!("iotw: rule {name}: its file changed since its memory was saved; it starts afresh");
+        }
+    }
     let interfaces = if a.interfaces.is_empty() && a.files.is_empty() {
         cfg.capture.interfaces.clone()
     } else {
@@ -238,7 +248,7 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
     let (done_tx, done_rx) = crossbeam_channel::bounded(4);
-    let shipper = spawn_shipper(enrich, rules, sink, rx, done_tx)?;
+    let shipper = spawn_shipper(enrich, (fireman, state_file), sink, rx, done_tx)?;
 
     let signalled = Arc::new(AtomicBool::new(false));
     {

@@ -41,6 +41,9 @@ pub struct Config {
 pub struct FiremanCfg {
     /// Rule files, or folders whose `*.yaml`/`*.yml` files are rules; relative to the config file.
     pub rules: Vec<PathBuf>,
+    /// Where the rules' memory (windows, baselines, realert timers) is kept across restarts;
+    /// empty: not kept. Relative to the config file.
+    pub state_file: PathBuf,
 }
 
 impl FiremanCfg {
@@ -587,8 +590,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .map_err(|e| err(format!("{}: {e}", file.display())))?;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    for p in &mut cfg.fireman.rules {
-        if p.is_relative() {
+    for p in cfg.fireman.rules.iter_mut().chain([&mut cfg.fireman.state_file]) {
+        if !p.as_os_str().is_empty() && p.is_relative() {
             *p = dir.join(&*p);
         }
     }

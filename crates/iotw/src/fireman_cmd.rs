@@ -6,7 +6,7 @@
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use iotw_event::{Event, Nanos};
-use iotw_fireman::{Alert, Engine};
+use iotw_fireman::Alert;
 use serde_json::Value;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -40,6 +40,10 @@ pub struct TestArgs {
     /// `table` (default) or `ndjson` (the alert documents).
     #[arg(long, default_value = "table")]
     pub output: String,
+    /// Take up the rules' memory from FILE (if it exists) and save it there at the end, as
+    /// capture mode does with `[fireman] state_file`: a test can continue where the last stopped.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 pub fn run(cmd: FiremanCmd) -> Result<()> {
@@ -67,9 +71,15 @@ fn test(a: TestArgs) -> Result<()> {
         Some(p) => crate::config::load(p)?,
         None => Config::default(),
     };
-    let mut engines = Vec::new();
+    let mut rules = Vec::new();
     for p in &a.rules {
-        engines.extend(iotw_fireman::load_all(p)?.into_iter().map(Engine::new));
+        rules.extend(iotw_fireman::load_all(p)?);
+    }
+    let mut stage = iotw_fireman::Stage::new(rules);
+    if let Some(p) = &a.state {
+        for name in stage.restore(p)? {
+            eprintln!("rule {name}: its file changed since {} was saved; it starts afresh", p.display());
+        }
     }
     let mut docs = Vec::new();
     for f in &a.files {
@@ -84,9 +94,7 @@ fn test(a: TestArgs) -> Result<()> {
     docs.sort_by_key(|d| d.ts);
     let mut alerts: Vec<Alert> = Vec::new();
     for d in &docs {
-        for e in &mut engines {
-            alerts.extend(e.observe(d));
-        }
+        alerts.extend(stage.alerts_for(d));
     }
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -107,9 +115,12 @@ fn test(a: TestArgs) -> Result<()> {
             )?;
         }
     }
+    if let Some(p) = &a.state {
+        stage.save(p).with_context(|| format!("saving {}", p.display()))?;
+    }
     let (first, last) = (docs.first().map(|d| d.ts), docs.last().map(|d| d.ts));
     eprintln!("{} documents{}", docs.len(), span(first, last));
-    for e in &engines {
+    for e in stage.engines() {
         let fired = alerts.iter().filter(|a| a.rule == e.rule.name).count();
         let warm = match e.able_from() {
             Some(t) if last.is_some_and(|l| l < t) => {

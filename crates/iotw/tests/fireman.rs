@@ -91,3 +91,59 @@ fn a_broken_rule_stops_the_run_and_names_file_key_and_line() {
     let (ok, _, err) = iotw(&["config", "check", cfg.to_str().unwrap()]);
     assert!(!ok && err.contains("fireman.rules") && err.contains("bad.yaml"), "{err}");
 }
+
+/// A restart in the middle of the windows: the documents of a simulated site cut in two at a
+/// moment when windows are open, the first part tested with `--state`, then the second part
+/// with the same state file. The alerts of the two runs together must be exactly those of one
+/// run over everything — no baseline lost, no alert sent twice — and without the state file
+/// the second part must differ (so the test can fail).
+#[test]
+fn a_restart_mid_window_loses_no_baseline_and_repeats_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = simulate(dir.path());
+    let (ok, plain, err) = iotw(&["capture", "-r", &pcap, "--output", "ndjson", "--no-progress", "--quiet"]);
+    assert!(ok, "{err}");
+    let mut lines: Vec<(String, &str)> = plain
+        .lines()
+        .map(|l| (serde_json::from_str::<Value>(l).unwrap()["@timestamp"].as_str().unwrap().to_string(), l))
+        .collect();
+    lines.sort();
+    let cut = lines.len() / 2;
+    let write = |name: &str, part: &[(String, &str)]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, part.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (all, first, second) =
+        (write("all.ndjson", &lines), write("a.ndjson", &lines[..cut]), write("b.ndjson", &lines[cut..]));
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for (name, body) in [
+        ("busy", "type: frequency\nnum_events: 4\ntimeframe: {minutes: 3}\nquery_key: genesys.this_dn\nfilter:\n- term: {genesys.message.name: EventEstablished}\n"),
+        ("abandon-spike", "type: spike\ntimeframe: {minutes: 2}\nspike_height: 2\nspike_type: both\nfilter:\n- term: {genesys.message.name: EventAbandoned}\n"),
+        ("quiet-dn", "type: flatline\nthreshold: 2\ntimeframe: {minutes: 1}\nquery_key: genesys.this_dn\nfilter:\n- exists: {field: genesys.this_dn}\n"),
+        ("moved", "type: change\nquery_key: genesys.this_dn\ncompare_key: genesys.agent_id\nignore_null: true\n"),
+        ("errors", "type: any\nrealert: {minutes: 5}\nfilter:\n- range: {sip.code: {gte: 400}}\n"),
+    ] {
+        std::fs::write(rules.join(format!("{name}.yaml")), format!("name: {name}\n{body}")).unwrap();
+    }
+    let test = |ndjson: &str, state: Option<&str>| -> Vec<String> {
+        let mut args = vec!["fireman", "test", rules.to_str().unwrap(), "--ndjson", ndjson, "--output", "ndjson"];
+        if let Some(s) = state {
+            args.extend(["--state", s]);
+        }
+        let (ok, out, err) = iotw(&args);
+        assert!(ok, "{err}");
+        out.lines().map(str::to_string).collect()
+    };
+    let whole = test(&all, None);
+    assert!(whole.len() > 10, "the rules fire on the simulated site: {}", whole.len());
+    let state = dir.path().join("fireman.state");
+    let mut resumed = test(&first, Some(state.to_str().unwrap()));
+    assert!(state.exists());
+    resumed.extend(test(&second, Some(state.to_str().unwrap())));
+    assert_eq!(resumed, whole, "the two runs with memory equal one run");
+    let mut forgetful = test(&first, None);
+    forgetful.extend(test(&second, None));
+    assert_ne!(forgetful, whole, "without memory the second part differs");
+}
