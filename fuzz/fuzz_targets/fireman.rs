@@ -1,6 +1,6 @@
 //! Fireman: any rule file reads or errors; any query string parses or errors; the filters
 //! that parse are evaluated on documents built from the rest of the input (values taken from
-//! traffic), and a rule runs over a stream of them, without panicking.
+//! traffic), and a rule runs over a stream of them, alone and in a stage, without panicking.
 #![no_main]
 use iotw_event::Event;
 use libfuzzer_sys::fuzz_target;
@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
         "name: f\ntype: spike\ntimeframe: {{seconds: 5}}\nspike_height: 2\nspike_type: both\nquery_key: a.b\nrealert: {{seconds: 1}}\nfilter:\n- query_string: {{query: {}}}\n",
         serde_json::to_string(head).unwrap_or_default()
     );
-    let mut engine = iotw_fireman::parse(&rule, Path::new("f.yaml")).ok().map(iotw_fireman::Engine::new);
+    let parsed = iotw_fireman::parse(&rule, Path::new("f.yaml")).ok();
+    let mut engine = parsed.clone().map(iotw_fireman::Engine::new);
+    // The stage walks each document once for the fields its rules read.
+    let mut stage = iotw_fireman::Stage::new(parsed.into_iter().collect());
     for (i, line) in rest.lines().take(64).enumerate() {
         let mut e = Event::new("sip", "event", (i as i64) * 700_000_000, &[line.as_bytes()]);
         e.obj("a").str("b", line).u64("n", line.len() as u64).end();
@@ -28,5 +31,6 @@ fuzz_target!(|data: &[u8]| {
         if let Some(en) = engine.as_mut() {
             let _ = en.observe(&e);
         }
+        let _ = stage.alerts_for(&e);
     }
 });
