@@ -10,6 +10,7 @@
 #      makes its capture with scripts/make-web-capture.sh, root)
 #   4. peak RSS while 1,000,000 short TCP flows churn through the flow table
 #   5. enrichment (IP geolocation, geotagging, masking) per document of a simulated site
+#   6. Fireman: 100 rules with filters evaluated in the stream, documents/s on one core
 # Usage: scripts/bench.sh [CAPTURE]   (default ../shared/captures/sipp-udp-5000calls.pcapng)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,5 +73,7 @@ echo "== HTTP and HTTPS documents: iotw vs tshark -T ek, with the key log (inter
 python3 scripts/bench-web.py --runs 5
 echo "== enrichment: ns per document of a simulated site (no peer runs this on an agent)"
 cargo bench --quiet -p iotw --bench enrich -- 9 | tail -5
+echo "== Fireman: 100 rules in the stream (ElastAlert 2 polls Elasticsearch instead; no in-stream peer)"
+cargo bench --quiet -p iotw --bench fireman -- 5 | tail -2
 echo "== flow table churn: 1,000,000 short TCP flows"
 cargo bench --quiet -p iotw --bench pipeline -- --churn 1000000
