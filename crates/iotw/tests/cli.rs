@@ -332,9 +332,12 @@ fn setup_prints_a_template_per_dataset_without_a_server() {
     assert!(out.status.success());
     let lines: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 12);
+    assert_eq!(lines.len(), 13);
     let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"iotw-sip") && names.contains(&"iotw-journey"), "{names:?}");
+    assert!(
+        names.contains(&"iotw-sip") && names.contains(&"iotw-journey") && names.contains(&"iotw-alert"),
+        "{names:?}"
+    );
     let http = &lines[names.iter().position(|n| *n == "iotw-http").unwrap()]["template"]["template"]["mappings"];
     let p = &http["properties"];
     assert_eq!(p["http"]["properties"]["response"]["properties"]["status_code"]["type"], "long");

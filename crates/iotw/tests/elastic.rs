@@ -470,8 +470,8 @@ fn setup_installs_templates_with_the_documented_types_and_reports_what_was_refus
     // osmem has no ISM: the refusal is named, the templates are installed anyway.
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("REFUSED  ISM policy iotw"), "{stdout}");
-    assert_eq!(stdout.matches("ok       index template iotw-").count(), 12, "{stdout}");
-    assert!(stderr.contains("refused 1 of 13"), "{stderr}");
+    assert_eq!(stdout.matches("ok       index template iotw-").count(), 13, "{stdout}");
+    assert!(stderr.contains("refused 1 of 14"), "{stderr}");
     let input = site(dir.path(), 5);
     let want = expected(&input);
     let (ok, stderr) = capture(&cfg, &input);
