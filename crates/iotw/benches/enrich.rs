@@ -13,14 +13,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use iotw::config::{EnrichCfg, SiteCfg};
 use iotw_event::Event;
 use std::path::Path;
 use std::time::Instant;
-
-fn documents(capture: &std::path::Path) -> Vec<Event> {
-    iotw::pipeline::documents_of(capture, &iotw::config::Config::default()).expect("capture decodes")
-}
 
 /// Nanoseconds per document of `chain` over copies of `docs`, median of `runs`. As in the
 /// pipeline, documents go in batches of 256 (`output.batch_size`) that were just written (so
@@ -54,24 +52,7 @@ fn measure(docs: &[Event], runs: usize, chain: &iotw_enrich::Chain) -> f64 {
 
 fn main() {
     let runs: usize = std::env::args().skip(1).find(|a| !a.starts_with('-')).and_then(|a| a.parse().ok()).unwrap_or(7);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("site.pcapng");
-    let sim = iotw::simulate::SimConfig {
-        agents: 40,
-        calls_per_hour: 1200,
-        duration: 1_800_000_000_000,
-        ..Default::default()
-    };
-    let profile = iotw_decode::genesys::WireProfile::default();
-    iotw::simulate::simulate(
-        &sim,
-        &profile,
-        std::fs::File::create(&pcap).unwrap(),
-        None::<std::fs::File>,
-        None::<std::fs::File>,
-    )
-    .unwrap();
-    let docs = documents(&pcap);
+    let docs = common::site_documents();
     let mut by_dataset = std::collections::BTreeMap::new();
     for d in &docs {
         *by_dataset.entry(d.dataset).or_insert(0) += 1;

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -36,23 +38,7 @@ fn rules() -> Vec<iotw_fireman::Rule> {
 
 fn main() {
     let runs: usize = std::env::args().skip(1).find(|a| !a.starts_with('-')).and_then(|a| a.parse().ok()).unwrap_or(5);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("site.pcapng");
-    let sim = iotw::simulate::SimConfig {
-        agents: 40,
-        calls_per_hour: 1200,
-        duration: 1_800_000_000_000,
-        ..Default::default()
-    };
-    iotw::simulate::simulate(
-        &sim,
-        &iotw_decode::genesys::WireProfile::default(),
-        std::fs::File::create(&pcap).unwrap(),
-        None::<std::fs::File>,
-        None::<std::fs::File>,
-    )
-    .unwrap();
-    let docs = iotw::pipeline::documents_of(&pcap, &iotw::config::Config::default()).expect("capture decodes");
+    let docs = common::site_documents();
     println!("{} documents of a simulated site (30 min, 40 agents); 100 rules", docs.len());
     let mut rates = Vec::new();
     let mut alerts = 0;
