@@ -16,30 +16,31 @@ use iotw_event::field::role;
 use iotw_event::json::{array_content, lookup, object_content, str_value, Elements, Members};
 use iotw_event::Event;
 
-/// Where numbers sit in each dataset: (dataset, path inside the dataset's object, role).
+/// Where numbers sit in each dataset, and the role each plays: read from documents whose
+/// producer did not tag them (see [`Geotag::find`]).
 const PHONE_FIELDS: &[(&str, &str, &str)] = &[
-    ("sip", "from.uri.username", "caller"),
-    ("sip", "to.uri.username", "callee"),
-    ("sip", "uri.username", "target"),
-    ("sip", "headers.p-asserted-identity", "asserted"),
-    ("sip", "headers.diversion", "diversion"),
-    ("call", "caller.user", "caller"),
-    ("call", "callee.user", "callee"),
-    ("genesys", "ani", "caller"),
-    ("genesys", "dnis", "callee"),
-    ("genesys", "other_dn", "other"),
-    ("genesys", "this_dn", "this"),
-    ("genesys", "outbound.phone", "outbound"),
-    ("journey", "ani", "caller"),
-    ("journey", "dnis", "callee"),
+    ("sip", "sip.from.uri.username", role::CALLER),
+    ("sip", "sip.to.uri.username", role::CALLEE),
+    ("sip", "sip.uri.username", role::TARGET),
+    ("sip", "sip.headers.p-asserted-identity", role::ASSERTED),
+    ("sip", "sip.headers.diversion", role::DIVERSION),
+    ("call", "call.caller.user", role::CALLER),
+    ("call", "call.callee.user", role::CALLEE),
+    ("genesys", "genesys.ani", role::CALLER),
+    ("genesys", "genesys.dnis", role::CALLEE),
+    ("genesys", "genesys.other_dn", role::OTHER),
+    ("genesys", "genesys.this_dn", role::THIS),
+    ("genesys", "genesys.outbound.phone", role::OUTBOUND),
+    ("journey", "journey.ani", role::CALLER),
+    ("journey", "journey.dnis", role::CALLEE),
 ];
 
 /// Roles whose value is a header (`"Name" <sip:number@host>;param`), not a bare number.
 const HEADER_ROLES: &[&str] = &[role::ASSERTED, role::DIVERSION];
 
-/// The datasets whose documents carry numbers, and where their attached data is.
+/// The datasets whose documents carry numbers, and the dotted name of their attached data.
 const DATASETS: &[(&str, Option<&str>)] =
-    &[("sip", None), ("call", None), ("genesys", Some("user_data")), ("journey", Some("user_data"))];
+    &[("sip", None), ("call", None), ("genesys", Some("genesys.user_data")), ("journey", Some("journey.user_data"))];
 
 /// The UK place tables and how this site dials.
 #[derive(Debug)]
@@ -47,20 +48,11 @@ pub struct Geotag {
     pub dialling: Dialling,
     /// Text fields (dotted names) also searched for postcodes.
     pub postcode_fields: Vec<String>,
-    /// `"first":` of each of [`PHONE_FIELDS`]' paths, then `"user_data":{`, then
-    /// `"<dataset>":{` of each of [`DATASETS`].
-    finders: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Geotag {
     pub fn new(dialling: Dialling, postcode_fields: Vec<String>) -> Self {
-        let finder =
-            |key: &str, open: &str| memchr::memmem::Finder::new(format!("\"{key}\":{open}").as_bytes()).into_owned();
-        let mut finders: Vec<_> =
-            PHONE_FIELDS.iter().map(|(_, path, _)| finder(path.split('.').next().unwrap_or(path), "")).collect();
-        finders.push(finder("user_data", "{"));
-        finders.extend(DATASETS.iter().map(|(d, _)| finder(d, "{")));
-        Geotag { dialling, postcode_fields, finders }
+        Geotag { dialling, postcode_fields }
     }
 
     /// The place of a UK geographic number, with the prefix that matched.
@@ -100,66 +92,35 @@ fn header_number(v: &str) -> &str {
 }
 
 impl Geotag {
-    /// The member that `finder` finds in `within` (its first occurrence), as JSON text.
-    fn member<'a>(finder: &memchr::memmem::Finder<'_>, within: &'a [u8]) -> Option<(usize, &'a [u8])> {
-        let at = finder.find(within)?;
-        let m = Members::new(within.get(at..)?).next()?;
-        Some((at, m.value))
+    /// A role's number from its JSON value (a header value reduced to its number first),
+    /// with its place.
+    fn phone(&self, role: &'static str, raw: &[u8]) -> Option<(Phone, Option<(&str, &Place)>)> {
+        let text = str_value(raw)?;
+        let text = if HEADER_ROLES.contains(&role) { header_number(&text) } else { &text };
+        let p = phone::parse(text, &self.dialling)?;
+        Some((p, self.place_of(&p)))
     }
 
-    fn find<'g>(&'g self, dataset: &str, ud_key: Option<&str>, content: &[u8]) -> Findings<'g> {
+    /// What a document says whose producer did not tag it (or that was changed since):
+    /// each field is looked up by its dotted name.
+    fn find<'g>(&'g self, dataset: &str, ud_field: Option<&str>, content: &[u8]) -> Findings<'g> {
         let mut f = Findings::default();
-        // The dataset's object, from its brace to the end of the document, found by one fast
-        // search instead of a walk. The fields are found the same way; the writer's order
-        // (docs/events.md) tells a field from a same-named one nested further in: the SIP
-        // Request-URI comes before From, T-Library fields before the attached data.
-        let ud_finder = &self.finders[PHONE_FIELDS.len()];
-        let ds_finders = &self.finders[PHONE_FIELDS.len() + 1..];
-        let ns = DATASETS
-            .iter()
-            .zip(ds_finders)
-            .find(|((d, _), _)| *d == dataset)
-            .and_then(|(_, fd)| fd.find(content).map(|at| at + fd.needle().len()))
-            .and_then(|at| content.get(at..))
-            .unwrap_or_default();
-        let ud_at = ud_key.and_then(|_| ud_finder.find(ns));
-        let mut from_at: Option<Option<usize>> = None;
-        for (&(ds, path, role), finder) in PHONE_FIELDS.iter().zip(&self.finders) {
+        for &(ds, path, role) in PHONE_FIELDS {
             if ds != dataset || f.phones.iter().any(|(r, _, _)| *r == role) {
                 continue;
             }
-            let Some((at, value)) = Self::member(finder, ns) else { continue };
-            // A single-word field after the attached data is one of its keys.
-            if !path.contains('.') && ud_at.is_some_and(|u| at > u) {
-                continue;
-            }
-            if path == "uri.username" {
-                let from = *from_at.get_or_insert_with(|| memchr::memmem::find(ns, b"\"from\":{"));
-                if from.is_some_and(|p| at > p) {
-                    continue;
-                }
-            }
-            let raw = match path.split_once('.') {
-                Some((_, rest)) => match lookup(object_content(value).unwrap_or_default(), rest) {
-                    Some(v) => v,
-                    None => continue,
-                },
-                None => value,
-            };
+            let Some(raw) = lookup(content, path) else { continue };
             // A repeated header is an array: its first value.
             let raw = match raw.first() {
                 Some(b'[') => array_content(raw).and_then(|c| Elements::new(c).next()).unwrap_or(raw),
                 _ => raw,
             };
-            let Some(text) = str_value(raw) else { continue };
-            let header = path.starts_with("headers.");
-            let text = if header { header_number(&text) } else { &text };
-            if let Some(p) = phone::parse(text, &self.dialling) {
-                f.phones.push((role, p, self.place_of(&p)));
+            if let Some((p, place)) = self.phone(role, raw) {
+                f.phones.push((role, p, place));
             }
         }
-        let ud = ud_at.and_then(|at| Members::new(ns.get(at..)?).next()).and_then(|m| object_content(m.value));
-        self.rest(&mut f, dataset, ud_key, ud, content);
+        let ud = ud_field.and_then(|field| lookup(content, field)).and_then(object_content);
+        self.rest(&mut f, ud_field, ud, content);
         f
     }
 
@@ -167,8 +128,7 @@ impl Geotag {
     /// number, and the attached data. Nothing is searched for.
     fn find_tagged<'g, 'c>(
         &'g self,
-        dataset: &str,
-        ud_key: Option<&str>,
+        ud_field: Option<&str>,
         tags: impl Iterator<Item = (&'static str, &'c [u8])>,
         content: &[u8],
     ) -> Findings<'g> {
@@ -182,26 +142,17 @@ impl Geotag {
             if f.phones.iter().any(|(x, _, _)| *x == r) {
                 continue;
             }
-            let Some(text) = str_value(raw) else { continue };
-            let text = if HEADER_ROLES.contains(&r) { header_number(&text) } else { &text };
-            if let Some(p) = phone::parse(text, &self.dialling) {
-                f.phones.push((r, p, self.place_of(&p)));
+            if let Some((p, place)) = self.phone(r, raw) {
+                f.phones.push((r, p, place));
             }
         }
-        self.rest(&mut f, dataset, ud_key, ud, content);
+        self.rest(&mut f, ud_field, ud, content);
         f
     }
 
     /// The attached data's first phone number and first postcode, then the postcode
     /// fields the site names.
-    fn rest<'g>(
-        &'g self,
-        f: &mut Findings<'g>,
-        dataset: &str,
-        ud_key: Option<&str>,
-        ud: Option<&[u8]>,
-        content: &[u8],
-    ) {
+    fn rest<'g>(&'g self, f: &mut Findings<'g>, ud_field: Option<&str>, ud: Option<&[u8]>, content: &[u8]) {
         let postcode_text = |f: &mut Findings<'g>, v: &str, field: &dyn Fn() -> String| {
             if f.postcode.is_some() {
                 return;
@@ -229,7 +180,7 @@ impl Geotag {
                     }
                 }
                 let key = String::from_utf8_lossy(m.key);
-                postcode_text(f, &v, &|| format!("{dataset}.{}.{key}", ud_key.unwrap_or_default()));
+                postcode_text(f, &v, &|| format!("{}.{key}", ud_field.unwrap_or_default()));
             }
         }
         for field in &self.postcode_fields {
@@ -246,7 +197,7 @@ impl Enricher for Geotag {
     }
 
     fn enrich(&self, e: &mut Event) {
-        let (dataset, ud_key) = match DATASETS.iter().find(|(d, _)| *d == e.dataset) {
+        let (dataset, ud_field) = match DATASETS.iter().find(|(d, _)| *d == e.dataset) {
             Some(&d) => d,
             None if self.postcode_fields.is_empty() => return,
             None => ("", None),
@@ -261,8 +212,8 @@ impl Enricher for Geotag {
             }
         };
         let found = match e.tagged() {
-            Some(tags) => self.find_tagged(dataset, ud_key, tags, content),
-            None => self.find(dataset, ud_key, content),
+            Some(tags) => self.find_tagged(ud_field, tags, content),
+            None => self.find(dataset, ud_field, content),
         };
         if !found.phones.is_empty() {
             let mut number = String::with_capacity(16);
