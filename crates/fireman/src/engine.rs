@@ -57,8 +57,6 @@ pub struct Alert {
     pub key: Option<String>,
     /// Figures of the match: count, spike_count, reference_count, old_value, ...
     pub figures: Map<String, Value>,
-    /// The document that matched, when one did (flatline and recovery have none).
-    pub doc: Option<Map<String, Value>>,
     pub subject: String,
     pub text: String,
 }
@@ -282,6 +280,7 @@ impl Engine {
         }
         self.last_check = now;
         let tf = self.rule.timeframe;
+        let first_new = out.len();
         match self.rule.kind {
             Kind::Frequency => {
                 let n = self.rule.num_events;
@@ -303,7 +302,9 @@ impl Engine {
                 }
             }
             Kind::Spike => {
-                let keys: Vec<String> = self.keys.keys().cloned().collect();
+                // In a fixed order: a key's check may mark the reference window filled once.
+                let mut keys: Vec<String> = self.keys.keys().cloned().collect();
+                keys.sort_unstable();
                 for k in keys {
                     self.spike_check(out, &k, now, None);
                 }
@@ -311,6 +312,9 @@ impl Engine {
             Kind::Flatline => self.flatline_check(out, now),
             _ => {}
         }
+        // Keys are kept in a hash map: what fires at one moment is put in a fixed order, so
+        // the same documents always give the same alerts in the same order.
+        out[first_new..].sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
         self.forget_stale(now);
     }
 
@@ -540,9 +544,6 @@ impl Engine {
         e: Option<&Event>,
     ) -> Alert {
         let r = &self.rule;
-        // The whole document is read only when an argument may come from it.
-        let wanted = !r.alert_subject_args.is_empty() || !r.alert_text_args.is_empty() || !r.include.is_empty();
-        let doc = e.filter(|_| wanted).map(Event::doc);
         let arg = |f: &String| -> String {
             if let Some(v) = figures.get(f) {
                 return text_of(v).unwrap_or_else(|| v.to_string());
@@ -550,10 +551,7 @@ impl Engine {
             if f == "key" {
                 return key.clone().unwrap_or_default();
             }
-            doc.as_ref()
-                .and_then(|d| lookup(d, f))
-                .and_then(|v| text_of(&v))
-                .unwrap_or_else(|| "<MISSING VALUE>".into())
+            e.and_then(|e| e.get(f)).and_then(|v| text_of(&v)).unwrap_or_else(|| "<MISSING VALUE>".into())
         };
         let subject = match &r.alert_subject {
             Some(s) => format_args_py(s, &r.alert_subject_args.iter().map(arg).collect::<Vec<_>>()),
@@ -567,7 +565,7 @@ impl Engine {
             Some(t) => format_args_py(t, &r.alert_text_args.iter().map(arg).collect::<Vec<_>>()),
             None => describe(r, state, key.as_deref(), &figures),
         };
-        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, doc, subject, text }
+        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, subject, text }
     }
 }
 
@@ -611,23 +609,6 @@ pub fn spike_matches(reference: u64, current: u64, height: f64, kind: SpikeType,
         SpikeType::Down => down,
         SpikeType::Both => up || down,
     }
-}
-
-/// A dotted field of a document as JSON.
-pub fn lookup(doc: &Map<String, Value>, field: &str) -> Option<Value> {
-    if let Some(v) = doc.get(field) {
-        return Some(v.clone());
-    }
-    let mut cur = doc;
-    let mut parts = field.split('.').peekable();
-    while let Some(p) = parts.next() {
-        let v = cur.get(p)?;
-        if parts.peek().is_none() {
-            return Some(v.clone());
-        }
-        cur = v.as_object()?;
-    }
-    None
 }
 
 /// Python's `str.format` with positional arguments, as ElastAlert renders `alert_text`:

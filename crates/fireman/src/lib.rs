@@ -13,7 +13,7 @@ pub mod rule;
 pub use engine::{Alert, Engine, Memory, State};
 pub use rule::{load, load_all, parse, Rule, RuleError};
 
-use iotw_event::{Event, Nanos};
+use iotw_event::Event;
 
 /// The rules of a run.
 #[derive(Debug, Default)]
@@ -109,17 +109,6 @@ impl Stage {
         }
         self.alerts += raised.len() as u64;
         events.extend(raised.iter().map(alert_document));
-    }
-
-    /// The run is over (or the clock moved without documents): time-driven conditions up to
-    /// `now` are checked; their alerts as documents.
-    pub fn advance(&mut self, now: Nanos) -> Vec<Event> {
-        let mut raised = Vec::new();
-        for r in &mut self.engines {
-            r.advance(now, &mut raised);
-        }
-        self.alerts += raised.len() as u64;
-        raised.iter().map(alert_document).collect()
     }
 }
 
