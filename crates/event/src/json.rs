@@ -217,6 +217,35 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Eight bytes at `b[j..]`, when there are eight.
+#[inline]
+fn word_at(b: &[u8], j: usize) -> Option<u64> {
+    b.get(j..j + 8).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes)
+}
+
+/// The high bit set in each byte of `x` that equals `c`, and possibly in bytes above one
+/// that does (so only the lowest set bit is exact).
+#[inline]
+fn bytes_equal(x: u64, c: u8) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let y = x ^ (LO * u64::from(c));
+    y.wrapping_sub(LO) & !y & HI
+}
+
+/// The index of the first byte at or after `j` that is one of `set`, eight bytes at a time.
+#[inline]
+fn find_any(b: &[u8], mut j: usize, set: &[u8]) -> Option<usize> {
+    while let Some(x) = word_at(b, j) {
+        let hits = set.iter().fold(0, |m, &c| m | bytes_equal(x, c));
+        if hits != 0 {
+            return Some(j + (hits.trailing_zeros() / 8) as usize);
+        }
+        j += 8;
+    }
+    b.get(j..)?.iter().position(|c| set.contains(c)).map(|k| j + k)
+}
+
 /// `b[i]` opens a string: the index just past its closing quote.
 fn string_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
@@ -224,7 +253,7 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
     }
     let mut j = i + 1;
     loop {
-        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        j = find_any(b, j, b"\"\\")?;
         match b.get(j)? {
             b'"' => return Some(j + 1),
             _ => j += 2,
@@ -234,34 +263,37 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
 
 /// The index just past the value starting at `b[i]`.
 fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match b.get(j)? {
-                    b'"' => {
-                        j = string_end(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
+    let (open, close) = match b.get(i)? {
+        b'"' => return string_end(b, i),
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
         _ => {
             let n = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace());
             let end = n.map_or(b.len(), |n| i + n);
-            (end > i).then_some(end)
+            return (end > i).then_some(end);
         }
+    };
+    // Inside a well-formed value the other kind of bracket is balanced on its own: only this
+    // kind is counted, and strings are stepped over.
+    let set = [b'"', open, close];
+    let mut depth = 0usize;
+    let mut j = i;
+    loop {
+        j = find_any(b, j, &set)?;
+        match b.get(j)? {
+            b'"' => {
+                j = string_end(b, j)?;
+                continue;
+            }
+            c if *c == open => depth += 1,
+            _ => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+        }
+        j += 1;
     }
 }
 
@@ -386,6 +418,40 @@ mod tests {
         let mut out = Vec::new();
         merge(&mut out, Some(base.as_bytes()), &p);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn members_split_values_as_serde_json_reads_them() {
+        // Strings of every length around the eight-byte steps, with quotes, backslashes and
+        // brackets inside them at every offset, in objects and arrays nested both ways.
+        let mut texts = Vec::new();
+        for len in 0..20 {
+            for at in 0..len.max(1) {
+                for special in ["\"", "\\", "}", "]", "{[", "\u{1}", "é"] {
+                    let mut t: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    if at <= t.len() && t.is_char_boundary(at) {
+                        t.insert_str(at, special);
+                    }
+                    texts.push(t);
+                }
+            }
+        }
+        for (n, t) in texts.iter().enumerate() {
+            let doc = serde_json::json!({
+                "k": t,
+                "o": {"a": [t, {"b": t}, [1, [2, t]]], "n": n, "e": {}},
+                "a": [[], {}, t, null, true, -1.5e3],
+                "last": n,
+            });
+            let text = doc.to_string();
+            let content = object_content(text.as_bytes()).unwrap();
+            let got: Vec<(String, serde_json::Value)> = Members::new(content)
+                .map(|m| (String::from_utf8(m.key.to_vec()).unwrap(), serde_json::from_slice(m.value).unwrap()))
+                .collect();
+            let want: Vec<(String, serde_json::Value)> =
+                doc.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(got, want, "{text}");
+        }
     }
 
     #[test]
