@@ -18,7 +18,7 @@
 //!   again; flatline: the count is back at `threshold`);
 //! - **warm-up** is stated: [`Engine::able_from`] says when a spike or flatline rule can first fire.
 
-use crate::filter::{text_of, Doc};
+use crate::filter::{text_of, Doc, Field, FieldSet};
 use crate::rule::{Kind, Rule, SpikeType};
 use iotw_event::{Event, Nanos};
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,8 @@ struct Silence {
 #[derive(Debug)]
 pub struct Engine {
     pub rule: Rule,
+    /// The blacklist or whitelist's compare_key.
+    compared: Field,
     keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
     silences: HashMap<String, Silence, foldhash::fast::RandomState>,
     clock: Nanos,
@@ -126,8 +128,10 @@ pub const CHECK_EVERY: Nanos = 1_000_000_000;
 
 impl Engine {
     pub fn new(rule: Rule) -> Self {
+        let compared = rule.compare_key.first().map_or("", String::as_str).into();
         Engine {
             rule,
+            compared,
             keys: HashMap::default(),
             silences: HashMap::default(),
             clock: Nanos::MIN,
@@ -137,6 +141,13 @@ impl Engine {
             reference_filled_once: false,
             silenced: 0,
         }
+    }
+
+    /// Points the fields the rule reads at their places in `set`, the fields of the
+    /// documents it will see.
+    pub fn bind(&mut self, set: &FieldSet) {
+        self.rule.filter.bind(set);
+        self.compared.bind(set);
     }
 
     /// What this engine remembers, for [`Engine::restore`] after a restart.
@@ -196,34 +207,44 @@ impl Engine {
     /// rules share.
     pub fn observe_in(&mut self, e: &Event, doc: &mut Doc<'_>) -> Vec<Alert> {
         let mut out = Vec::new();
-        self.advance(e.ts - 1, &mut out);
-        self.started.get_or_insert(e.ts);
-        if !self.rule.filter.matches_in(doc) {
-            return out;
+        self.pass(e, &mut out);
+        if self.rule.filter.matches_in(doc) {
+            self.matched(e, doc, &mut out);
         }
+        out
+    }
+
+    /// A document goes by: the clock moves to just before its time. All that happens to a
+    /// document the filter does not let through.
+    pub fn pass(&mut self, e: &Event, out: &mut Vec<Alert>) {
+        self.advance(e.ts - 1, out);
+        self.started.get_or_insert(e.ts);
+    }
+
+    /// A document the filter let through (after [`Engine::pass`]).
+    pub fn matched(&mut self, e: &Event, doc: &mut Doc<'_>, out: &mut Vec<Alert>) {
         self.first_match.get_or_insert(e.ts);
         let doc = &mut *doc;
         let key = self.key_of(doc);
         let ts = e.ts;
         match self.rule.kind {
-            Kind::Any => self.fire(&mut out, ts, key, Map::new(), Some(e)),
+            Kind::Any => self.fire(out, ts, key, Map::new(), Some(e)),
             Kind::Blacklist | Kind::Whitelist => {
-                let field = self.rule.compare_key.first().cloned().unwrap_or_default();
-                let values: Vec<String> = doc.values(&field).iter().filter_map(text_of).collect();
+                let values = doc.texts(&self.compared);
                 let hit = if self.rule.kind == Kind::Blacklist {
-                    values.iter().any(|v| self.rule.list.contains(v))
+                    values.iter().any(|v| self.rule.list.contains(&**v))
                 } else if values.is_empty() {
                     !self.rule.ignore_null
                 } else {
-                    values.iter().any(|v| !self.rule.list.contains(v))
+                    values.iter().any(|v| !self.rule.list.contains(&**v))
                 };
                 if hit {
                     let mut f = Map::new();
-                    f.insert("value".into(), values.first().map_or(Value::Null, |v| Value::String(v.clone())));
-                    self.fire(&mut out, ts, key, f, Some(e));
+                    f.insert("value".into(), values.first().map_or(Value::Null, |v| Value::String(v.to_string())));
+                    self.fire(out, ts, key, f, Some(e));
                 }
             }
-            Kind::Change => self.change(&mut out, doc, key, e),
+            Kind::Change => self.change(out, doc, key, e),
             Kind::Frequency => {
                 let k = key.clone().unwrap_or_else(|| ALL.into());
                 let (tf, n) = (self.rule.timeframe, self.rule.num_events);
@@ -236,7 +257,7 @@ impl Engine {
                     s.firing = Some(ts);
                     let mut f = Map::new();
                     f.insert("count".into(), count.into());
-                    self.fire(&mut out, ts, key, f, Some(e));
+                    self.fire(out, ts, key, f, Some(e));
                 }
             }
             Kind::Spike => {
@@ -245,7 +266,7 @@ impl Engine {
                 if let Some(s) = self.keys.get_mut(&k) {
                     push_time(&mut s.times, ts);
                 }
-                self.spike_check(&mut out, &k, ts, Some(e));
+                self.spike_check(out, &k, ts, Some(e));
             }
             Kind::Flatline => {
                 let k = key.clone().unwrap_or_else(|| ALL.into());
@@ -258,11 +279,10 @@ impl Engine {
                     f.insert("count".into(), (s.times.len() as u64).into());
                     f.insert("threshold".into(), threshold.into());
                     f.insert("fired_at".into(), since.into());
-                    self.resolve(&mut out, ts, key, f);
+                    self.resolve(out, ts, key, f);
                 }
             }
         }
-        out
     }
 
     /// Moves the clock to `now`: windows slide, and conditions that depend on time alone

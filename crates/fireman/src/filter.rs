@@ -12,6 +12,7 @@
 use iotw_event::json::{object_content, Members};
 use iotw_event::Event;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Nesting depth of `bool` clauses and query-string groups.
@@ -41,27 +42,27 @@ pub struct Filter {
 pub enum Query {
     All,
     Term {
-        field: String,
+        field: Field,
         values: Vec<String>,
     },
     Match {
-        field: String,
+        field: Field,
         words: Vec<String>,
         all: bool,
     },
     Phrase {
-        field: String,
+        field: Field,
         words: Vec<String>,
     },
     Range {
-        field: String,
+        field: Field,
         bounds: Vec<(Cmp, String)>,
     },
     Exists {
-        field: String,
+        field: Field,
     },
     Wildcard {
-        field: String,
+        field: Field,
         pattern: String,
         fold: bool,
     },
@@ -76,6 +77,38 @@ pub enum Query {
         must_not: Vec<Query>,
         min_should: usize,
     },
+}
+
+/// A field a query reads: its dotted name and, once the rule is bound to the fields of its
+/// run ([`FieldSet`]), where the run's documents keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    /// (the set's serial number, the field's index in it)
+    id: Option<(u64, usize)>,
+}
+
+impl From<String> for Field {
+    fn from(name: String) -> Self {
+        Field { name, id: None }
+    }
+}
+
+impl From<&str> for Field {
+    fn from(name: &str) -> Self {
+        Field { name: name.to_string(), id: None }
+    }
+}
+
+impl Field {
+    pub fn bind(&mut self, set: &FieldSet) {
+        self.id = set.id(&self.name).map(|i| (set.serial, i));
+    }
+
+    /// Its index in `set`, if bound to it.
+    pub fn id_in(&self, set: &FieldSet) -> Option<usize> {
+        self.id.filter(|&(serial, _)| serial == set.serial).map(|(_, i)| i)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +138,30 @@ impl Filter {
     pub fn fields(&self, out: &mut Vec<String>) {
         self.clauses.iter().for_each(|q| q.fields(out));
     }
+
+    /// Points every field the filter reads at its place in `set`.
+    pub fn bind(&mut self, set: &FieldSet) {
+        self.clauses.iter_mut().for_each(|q| q.bind(set));
+    }
+
+    /// A condition that every document the (bound) filter holds for meets, cheap to test
+    /// for many rules at once; `None` when there is none to tell.
+    pub fn gate(&self) -> Option<Gate> {
+        best(self.clauses.iter().filter_map(Query::gate))
+    }
+}
+
+/// What a document must have for a filter to hold (see [`Filter::gate`]): a value in the
+/// field at this index of the run's [`FieldSet`], or one of these values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Exists(usize),
+    OneOf(usize, Vec<String>),
+}
+
+/// The narrower of several conditions that must all hold.
+fn best(gates: impl Iterator<Item = Gate>) -> Option<Gate> {
+    gates.max_by_key(|g| matches!(g, Gate::OneOf(..)))
 }
 
 fn bad(query: &'static str, message: impl Into<String>) -> FilterError {
@@ -269,67 +326,105 @@ pub fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
 }
 
-/// The fields a set of rules reads, so that each document is walked once for all of them.
-#[derive(Debug, Default, Clone)]
+/// The fields a set of rules reads, so that each document is walked once for all of them:
+/// their names as a tree of dotted segments.
+#[derive(Debug, Clone)]
 pub struct FieldSet {
-    /// Dotted path -> (its index when a rule reads it, whether a read field lies below it).
-    paths: HashMap<String, (Option<usize>, bool), foldhash::fast::RandomState>,
-    len: usize,
+    /// Tells sets apart, so that a field bound to one is never read by its index in another.
+    serial: u64,
+    ids: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// `nodes[0]` is the document itself.
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    children: Vec<(Box<[u8]>, usize)>,
+    /// The index of the field that ends here.
+    id: Option<usize>,
+}
+
+impl Default for FieldSet {
+    fn default() -> Self {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FieldSet { serial, ids: HashMap::default(), nodes: vec![Node::default()] }
+    }
 }
 
 impl FieldSet {
     pub fn new(fields: impl IntoIterator<Item = String>) -> Self {
         let mut set = FieldSet::default();
         for f in fields {
-            if set.paths.get(&f).is_some_and(|(id, _)| id.is_some()) {
+            if set.ids.contains_key(&f) {
                 continue;
             }
-            let id = set.len;
-            set.len += 1;
-            set.paths.entry(f.clone()).or_default().0 = Some(id);
-            let mut at = 0;
-            while let Some(dot) = f[at..].find('.') {
-                set.paths.entry(f[..at + dot].to_string()).or_default().1 = true;
-                at += dot + 1;
+            let id = set.ids.len();
+            let mut node = 0;
+            for seg in f.split('.') {
+                node = match set.child(node, seg.as_bytes()) {
+                    Some(n) => n,
+                    None => {
+                        set.nodes.push(Node::default());
+                        let n = set.nodes.len() - 1;
+                        set.nodes[node].children.push((seg.as_bytes().into(), n));
+                        n
+                    }
+                };
             }
+            set.nodes[node].id = Some(id);
+            set.ids.insert(f, id);
         }
         set
     }
 
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
     fn id(&self, field: &str) -> Option<usize> {
-        self.paths.get(field).and_then(|(id, _)| *id)
+        self.ids.get(field).copied()
+    }
+
+    fn child(&self, node: usize, seg: &[u8]) -> Option<usize> {
+        self.nodes.get(node)?.children.iter().find(|(k, _)| **k == *seg).map(|&(_, n)| n)
+    }
+
+    /// The node a member key leads to from `node`; a key written with dots in it (`"a.b"`)
+    /// reaches what `a` then `b` would.
+    fn step(&self, node: usize, key: &[u8]) -> Option<usize> {
+        if !key.contains(&b'.') {
+            return self.child(node, key);
+        }
+        key.split(|&c| c == b'.').try_fold(node, |n, seg| self.child(n, seg))
     }
 
     /// The JSON text of every field of the set in a document's members, by index.
     fn index<'a>(&self, content: &'a [u8]) -> Vec<Option<&'a [u8]>> {
-        let mut out = vec![None; self.len];
-        let mut path = String::with_capacity(64);
-        self.walk(content, &mut path, &mut out, 0);
+        let mut out = vec![None; self.len()];
+        self.walk(content, 0, &mut out, 0);
         out
     }
 
-    fn walk<'a>(&self, object: &'a [u8], path: &mut String, out: &mut [Option<&'a [u8]>], depth: usize) {
+    fn walk<'a>(&self, object: &'a [u8], node: usize, out: &mut [Option<&'a [u8]>], depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
         for m in Members::new(object) {
-            let Ok(key) = std::str::from_utf8(m.key) else { continue };
-            let len = path.len();
-            if len > 0 {
-                path.push('.');
+            let Some(n) = self.step(node, m.key) else { continue };
+            let Some(found) = self.nodes.get(n) else { continue };
+            if let Some(slot) = found.id.and_then(|i| out.get_mut(i)) {
+                slot.get_or_insert(m.value);
             }
-            path.push_str(key);
-            if let Some(&(id, below)) = self.paths.get(path.as_str()) {
-                if let Some(slot) = id.and_then(|i| out.get_mut(i)) {
-                    slot.get_or_insert(m.value);
-                }
-                if below {
-                    if let Some(inner) = object_content(m.value) {
-                        self.walk(inner, path, out, depth + 1);
-                    }
+            if !found.children.is_empty() {
+                if let Some(inner) = object_content(m.value) {
+                    self.walk(inner, n, out, depth + 1);
                 }
             }
-            path.truncate(len);
         }
     }
 }
@@ -342,8 +437,31 @@ pub struct Doc<'e> {
     indexed: Option<(&'e FieldSet, Vec<Option<&'e [u8]>>)>,
     /// Values read, by field index (indexed) or name.
     by_id: Vec<Option<Vec<Value>>>,
+    /// Text values read, by field index.
+    texts_by_id: Vec<Option<Vec<Cow<'e, str>>>>,
     cache: Vec<(String, Vec<Value>)>,
     all_text: Option<Vec<String>>,
+}
+
+/// The value at a dotted path in an object's content, a key with dots in it standing for
+/// the objects it names (as Elasticsearch reads `{"a.b": 1}` as field `a.b`); the first
+/// found, depth first, in the order written.
+fn lookup_dotted<'a>(content: &'a [u8], path: &str, depth: usize) -> Option<&'a [u8]> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    for m in Members::new(content) {
+        let Ok(key) = std::str::from_utf8(m.key) else { continue };
+        if key == path {
+            return Some(m.value);
+        }
+        if let Some(rest) = path.strip_prefix(key).and_then(|r| r.strip_prefix('.')) {
+            if let Some(v) = object_content(m.value).and_then(|inner| lookup_dotted(inner, rest, depth + 1)) {
+                return Some(v);
+            }
+        }
+    }
+    None
 }
 
 /// A field's JSON text as the values it holds: an array's items, nothing for null.
@@ -355,16 +473,50 @@ fn values_of(v: Option<Value>) -> Vec<Value> {
     }
 }
 
+/// A field's JSON text as its text values ([`text_of`] of each of [`values_of`]), borrowed
+/// from the document where they are written as they compare.
+fn texts_of(raw: &[u8]) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    match iotw_event::json::array_content(raw) {
+        Some(items) => iotw_event::json::Elements::new(items).for_each(|v| out.extend(scalar_text(v))),
+        None => out.extend(scalar_text(raw)),
+    }
+    out
+}
+
+fn scalar_text(v: &[u8]) -> Option<Cow<'_, str>> {
+    match v.first()? {
+        b'"' => iotw_event::json::str_value(v),
+        b'{' | b'[' | b'n' => None,
+        b't' | b'f' => std::str::from_utf8(v).ok().map(Cow::Borrowed),
+        _ => {
+            let s = std::str::from_utf8(v).ok()?;
+            // An integer is compared as written; other numbers as `text_of` prints them.
+            if s != "-0" && s.parse::<i64>().is_ok() {
+                return Some(Cow::Borrowed(s));
+            }
+            serde_json::from_str::<Value>(s).ok().as_ref().and_then(text_of).map(Cow::Owned)
+        }
+    }
+}
+
 impl<'e> Doc<'e> {
     pub fn new(e: &'e Event) -> Self {
-        Doc { e, indexed: None, by_id: Vec::new(), cache: Vec::new(), all_text: None }
+        Doc { e, indexed: None, by_id: Vec::new(), texts_by_id: Vec::new(), cache: Vec::new(), all_text: None }
     }
 
     /// A document whose fields in `set` are found by one walk of `content` (its members,
     /// [`Event::finished_members`] or the inside of [`Event::to_json`]).
     pub fn indexed(e: &'e Event, content: &'e [u8], set: &'e FieldSet) -> Self {
         let raw = set.index(content);
-        Doc { e, by_id: vec![None; raw.len()], indexed: Some((set, raw)), cache: Vec::new(), all_text: None }
+        Doc {
+            e,
+            by_id: vec![None; raw.len()],
+            texts_by_id: vec![None; raw.len()],
+            indexed: Some((set, raw)),
+            cache: Vec::new(),
+            all_text: None,
+        }
     }
 
     /// The values of a field (an array's items each), empty when absent or null.
@@ -381,12 +533,60 @@ impl<'e> Doc<'e> {
         if let Some(i) = self.cache.iter().position(|(f, _)| f == field) {
             return &self.cache[i].1;
         }
-        self.cache.push((field.to_string(), values_of(self.e.get(field))));
+        let json = self.e.to_json();
+        let found = object_content(json.as_bytes())
+            .and_then(|c| lookup_dotted(c, field, 0))
+            .and_then(|v| serde_json::from_slice(v).ok());
+        self.cache.push((field.to_string(), values_of(found)));
         self.cache.last().map(|(_, v)| v.as_slice()).unwrap_or_default()
     }
 
-    fn texts(&mut self, field: &str) -> Vec<String> {
-        self.values(field).iter().filter_map(text_of).collect()
+    /// The text values of a field (see [`text_of`]).
+    pub fn texts(&mut self, field: &Field) -> Vec<Cow<'e, str>> {
+        match self.indexed_id(field) {
+            Some(id) => self.texts_at(id).to_vec(),
+            None => self.values(&field.name).iter().filter_map(text_of).map(Cow::Owned).collect(),
+        }
+    }
+
+    /// Whether some text value of the field satisfies `f`.
+    fn any_text(&mut self, field: &Field, mut f: impl FnMut(&str) -> bool) -> bool {
+        match self.indexed_id(field) {
+            Some(id) => self.texts_at(id).iter().map(|t| &**t).any(f),
+            None => self.values(&field.name).iter().filter_map(text_of).any(|t| (f)(&t)),
+        }
+    }
+
+    fn exists(&mut self, field: &Field) -> bool {
+        match self.indexed_id(field) {
+            Some(id) => self.exists_at(id),
+            None => !self.values(&field.name).is_empty(),
+        }
+    }
+
+    /// The field's index when this document was walked for the set the field is bound to
+    /// (otherwise it is looked up by name).
+    fn indexed_id(&self, field: &Field) -> Option<usize> {
+        let (set, _) = self.indexed.as_ref()?;
+        field.id_in(set)
+    }
+
+    /// Whether the field at `id` of the set holds a value (not null, not an empty array).
+    pub fn exists_at(&mut self, id: usize) -> bool {
+        let Some(Some(raw)) = self.indexed.as_ref().and_then(|(_, r)| r.get(id)) else { return false };
+        match iotw_event::json::array_content(raw) {
+            Some(items) => iotw_event::json::Elements::new(items).any(|v| v != b"null"),
+            None => *raw != b"null",
+        }
+    }
+
+    /// The text values of the field at `id` of the set.
+    pub fn texts_at(&mut self, id: usize) -> &[Cow<'e, str>] {
+        if self.texts_by_id.get(id).is_some_and(Option::is_none) {
+            let raw = self.indexed.as_ref().and_then(|(_, r)| r.get(id).copied().flatten());
+            self.texts_by_id[id] = Some(raw.map(texts_of).unwrap_or_default());
+        }
+        self.texts_by_id.get(id).and_then(Option::as_deref).unwrap_or_default()
     }
 
     fn all_text(&mut self) -> &[String] {
@@ -449,7 +649,7 @@ impl Query {
             | Query::Phrase { field, .. }
             | Query::Range { field, .. }
             | Query::Exists { field }
-            | Query::Wildcard { field, .. } => out.push(field.clone()),
+            | Query::Wildcard { field, .. } => out.push(field.name.clone()),
             Query::Bool { must, should, must_not, .. } => {
                 must.iter().chain(should).chain(must_not).for_each(|q| q.fields(out))
             }
@@ -460,12 +660,12 @@ impl Query {
     pub fn eval(&self, d: &mut Doc<'_>) -> bool {
         match self {
             Query::All => true,
-            Query::Term { field, values } => d.texts(field).iter().any(|t| values.contains(t)),
-            Query::Match { field, words, all } => d.texts(field).iter().any(|t| has_words(t, words, *all)),
-            Query::Phrase { field, words } => d.texts(field).iter().any(|t| has_phrase(t, words)),
-            Query::Range { field, bounds } => d.texts(field).iter().any(|t| in_range(t, bounds)),
-            Query::Exists { field } => !d.values(field).is_empty(),
-            Query::Wildcard { field, pattern, fold } => d.texts(field).iter().any(|t| {
+            Query::Term { field, values } => d.any_text(field, |t| values.iter().any(|v| v == t)),
+            Query::Match { field, words, all } => d.any_text(field, |t| has_words(t, words, *all)),
+            Query::Phrase { field, words } => d.any_text(field, |t| has_phrase(t, words)),
+            Query::Range { field, bounds } => d.any_text(field, |t| in_range(t, bounds)),
+            Query::Exists { field } => d.exists(field),
+            Query::Wildcard { field, pattern, fold } => d.any_text(field, |t| {
                 if *fold {
                     glob(pattern.to_lowercase().as_bytes(), t.to_lowercase().as_bytes())
                 } else {
@@ -480,6 +680,59 @@ impl Query {
                 must.iter().all(|q| q.eval(d))
                     && !must_not.iter().any(|q| q.eval(d))
                     && (*min_should == 0 || should.iter().filter(|q| q.eval(d)).count() >= *min_should)
+            }
+        }
+    }
+
+    fn bind(&mut self, set: &FieldSet) {
+        match self {
+            Query::Term { field, .. }
+            | Query::Match { field, .. }
+            | Query::Phrase { field, .. }
+            | Query::Range { field, .. }
+            | Query::Exists { field }
+            | Query::Wildcard { field, .. } => field.bind(set),
+            Query::Bool { must, should, must_not, .. } => {
+                must.iter_mut().chain(should).chain(must_not).for_each(|q| q.bind(set))
+            }
+            Query::All | Query::Anywhere { .. } => {}
+        }
+    }
+
+    /// See [`Filter::gate`]. Every leaf query looks only at its field's values, so it needs
+    /// one; a term needs one of its values.
+    fn gate(&self) -> Option<Gate> {
+        match self {
+            Query::Term { field, values } => field.id.map(|(_, id)| Gate::OneOf(id, values.clone())),
+            Query::Match { field, .. }
+            | Query::Phrase { field, .. }
+            | Query::Range { field, .. }
+            | Query::Exists { field }
+            | Query::Wildcard { field, .. } => field.id.map(|(_, id)| Gate::Exists(id)),
+            Query::All | Query::Anywhere { .. } => None,
+            Query::Bool { must, should, min_should, .. } => {
+                if let Some(g) = best(must.iter().filter_map(Query::gate)) {
+                    return Some(g);
+                }
+                if *min_should == 0 || should.is_empty() {
+                    return None;
+                }
+                // At least one of the should clauses holds: what all of them need, on one field.
+                let mut gates = should.iter().map(Query::gate);
+                let mut acc = gates.next()??;
+                for g in gates {
+                    acc = match (acc, g?) {
+                        (Gate::OneOf(a, mut x), Gate::OneOf(b, y)) if a == b => {
+                            x.extend(y);
+                            Gate::OneOf(a, x)
+                        }
+                        (Gate::OneOf(a, _) | Gate::Exists(a), Gate::OneOf(b, _) | Gate::Exists(b)) if a == b => {
+                            Gate::Exists(a)
+                        }
+                        _ => return None,
+                    };
+                }
+                Some(acc)
             }
         }
     }

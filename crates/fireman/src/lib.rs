@@ -14,6 +14,7 @@ pub use engine::{Alert, Engine, Memory, State};
 pub use rule::{load, load_all, parse, Rule, RuleError};
 
 use iotw_event::Event;
+use std::collections::HashMap;
 
 /// The rules of a run.
 #[derive(Debug, Default)]
@@ -21,6 +22,10 @@ pub struct Stage {
     engines: Vec<Engine>,
     /// The fields any rule reads: each document is walked once for all of them.
     fields: filter::FieldSet,
+    /// Which rules a document can concern, found without evaluating every filter.
+    index: Index,
+    /// Per engine, whether the document at hand can pass its filter (reused).
+    candidate: Vec<bool>,
     /// Alerts raised (firing and resolved).
     pub alerts: u64,
 }
@@ -28,7 +33,10 @@ pub struct Stage {
 impl Stage {
     pub fn new(rules: Vec<Rule>) -> Self {
         let fields = filter::FieldSet::new(rules.iter().flat_map(Rule::fields));
-        Stage { engines: rules.into_iter().map(Engine::new).collect(), fields, alerts: 0 }
+        let mut engines: Vec<Engine> = rules.into_iter().map(Engine::new).collect();
+        engines.iter_mut().for_each(|e| e.bind(&fields));
+        let index = Index::new(&engines);
+        Stage { candidate: vec![false; engines.len()], engines, fields, index, alerts: 0 }
     }
 
     /// Saves what every rule remembers to `path` (written aside, then renamed into place).
@@ -84,8 +92,12 @@ impl Stage {
             }
         };
         let mut doc = filter::Doc::indexed(e, content, &self.fields);
-        for r in &mut self.engines {
-            raised.extend(r.observe_in(e, &mut doc));
+        self.index.candidates(&mut doc, &mut self.candidate);
+        for (r, &candidate) in self.engines.iter_mut().zip(&self.candidate) {
+            r.pass(e, &mut raised);
+            if candidate && r.rule.filter.matches_in(&mut doc) {
+                r.matched(e, &mut doc, &mut raised);
+            }
         }
         raised
     }
@@ -109,6 +121,77 @@ impl Stage {
         }
         self.alerts += raised.len() as u64;
         events.extend(raised.iter().map(alert_document));
+    }
+}
+
+/// Rules by the value they need in a field.
+type ByValue = HashMap<String, Vec<usize>, foldhash::fast::RandomState>;
+
+/// The rules by what their filters need of a document ([`filter::Gate`]), so that most
+/// rules are passed over by a lookup or two instead of evaluating their filters.
+#[derive(Debug, Default)]
+struct Index {
+    /// Rules whose filters tell nothing cheaply: always evaluated.
+    always: Vec<usize>,
+    /// Field index -> rules that need a value in it.
+    exists: Vec<(usize, Vec<usize>)>,
+    /// Field index -> value -> rules that need that value in it.
+    one_of: Vec<(usize, ByValue)>,
+}
+
+impl Index {
+    fn new(engines: &[Engine]) -> Self {
+        let mut ix = Index::default();
+        for (i, e) in engines.iter().enumerate() {
+            match e.rule.filter.gate() {
+                None => ix.always.push(i),
+                Some(filter::Gate::Exists(f)) => match ix.exists.iter_mut().find(|(g, _)| *g == f) {
+                    Some((_, rules)) => rules.push(i),
+                    None => ix.exists.push((f, vec![i])),
+                },
+                Some(filter::Gate::OneOf(f, values)) => {
+                    let at = match ix.one_of.iter().position(|(g, _)| *g == f) {
+                        Some(at) => at,
+                        None => {
+                            ix.one_of.push((f, ByValue::default()));
+                            ix.one_of.len() - 1
+                        }
+                    };
+                    for v in values {
+                        let rules = ix.one_of[at].1.entry(v).or_default();
+                        if rules.last() != Some(&i) {
+                            rules.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        ix
+    }
+
+    /// Marks the rules whose filters may hold for `doc`.
+    fn candidates(&self, doc: &mut filter::Doc<'_>, out: &mut [bool]) {
+        out.iter_mut().for_each(|c| *c = false);
+        let mut mark = |rules: &[usize]| {
+            for &r in rules {
+                if let Some(c) = out.get_mut(r) {
+                    *c = true;
+                }
+            }
+        };
+        mark(&self.always);
+        for (f, rules) in &self.exists {
+            if doc.exists_at(*f) {
+                mark(rules);
+            }
+        }
+        for (f, by_value) in &self.one_of {
+            for t in doc.texts_at(*f) {
+                if let Some(rules) = by_value.get(&**t) {
+                    mark(rules);
+                }
+            }
+        }
     }
 }
 

@@ -273,22 +273,22 @@ fn leaf(field: Option<String>, v: String) -> Result<Query, FilterError> {
         });
     };
     if f == "_exists_" {
-        return Ok(Query::Exists { field: v });
+        return Ok(Query::Exists { field: v.into() });
     }
     for (prefix, cmp) in [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt)] {
         if let Some(x) = v.strip_prefix(prefix) {
-            return Ok(Query::Range { field: f, bounds: vec![(cmp, x.to_string())] });
+            return Ok(Query::Range { field: f.into(), bounds: vec![(cmp, x.to_string())] });
         }
     }
     if v == "*" {
-        return Ok(Query::Exists { field: f });
+        return Ok(Query::Exists { field: f.into() });
     }
     if v.contains(['*', '?']) {
-        return Ok(Query::Wildcard { field: f, pattern: v, fold: false });
+        return Ok(Query::Wildcard { field: f.into(), pattern: v, fold: false });
     }
     // On a keyword field a value is matched whole; on text, by its words. Either holds.
     Ok(any(vec![
-        Query::Term { field: f.clone(), values: vec![v.clone()] },
-        Query::Phrase { field: f, words: words(&v) },
+        Query::Term { field: f.as_str().into(), values: vec![v.clone()] },
+        Query::Phrase { field: f.into(), words: words(&v) },
     ]))
 }
