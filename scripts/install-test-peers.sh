@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests compare iotw against: tshark (decoding oracle),
 # tcpdump (live-capture oracle), sipp (SIP traffic), the Community ID reference code,
-# osmem-server (an OpenSearch-compatible server), pylogbeat, ja4plus, ElastAlert 2 and openssl. Idempotent; needs root (or sudo).
+# osmem-server (an OpenSearch-compatible server), pylogbeat, ja4plus, aiosmtpd, ElastAlert 2 and openssl. Idempotent; needs root (or sudo).
 set -euo pipefail
 
 # The Community ID reference implementation (Corelight's), to check network.community_id.
@@ -22,6 +22,11 @@ python3 -c "import pylogbeat" 2>/dev/null || python3 -m pip install -q pylogbeat
 command -v ja4plus >/dev/null 2>&1 || python3 -m pip install -q ja4plus 2>/dev/null \
   || python3 -m pip install -q --break-system-packages ja4plus
 
+# aiosmtpd: a real SMTP server on loopback (scripts/smtp-peer.py) for the e-mail alerter's
+# tests (crates/iotw/tests/alerters.rs), with STARTTLS and AUTH.
+python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd==1.4.6 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages aiosmtpd==1.4.6
+
 # ElastAlert 2 itself, in a virtualenv of its own (it pins many packages): Fireman's rule
 # types are compared with its own (scripts/compare-elastalert.py).
 ea="$(dirname "$0")/../target/peers/elastalert"
@@ -34,7 +39,7 @@ command -v tshark  >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v sipp    >/dev/null 2>&1 || need+=(sip-tester)
 command -v ip      >/dev/null 2>&1 || need+=(iproute2)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates (Logstash TLS, live TLS)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates (Logstash TLS, live TLS, SMTP)
 command -v curl    >/dev/null 2>&1 || need+=(curl)      # the live TLS decryption check
 command -v chromium >/dev/null 2>&1 || need+=(chromium) # renders the discovery report (headless)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -5,6 +5,7 @@
 //! other. Rules run in document time, so `iotw fireman test` over a capture is a backtest
 //! of exactly what the stream would have done.
 
+pub mod alerter;
 pub mod engine;
 pub mod filter;
 mod lucene;
@@ -15,6 +16,7 @@ pub use rule::{load, load_all, parse, Rule, RuleError};
 
 use iotw_event::Event;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The rules of a run.
 #[derive(Debug, Default)]
@@ -28,6 +30,10 @@ pub struct Stage {
     candidate: Vec<bool>,
     /// Alerts raised (firing and resolved).
     pub alerts: u64,
+    /// Per engine, where its alerts go besides the documents.
+    alerters: Vec<Arc<[alerter::Alerter]>>,
+    /// Delivers them, once started ([`Stage::start_alerters`]).
+    dispatcher: Option<alerter::Dispatcher>,
 }
 
 impl Stage {
@@ -36,7 +42,28 @@ impl Stage {
         let mut engines: Vec<Engine> = rules.into_iter().map(Engine::new).collect();
         engines.iter_mut().for_each(|e| e.bind(&fields));
         let index = Index::new(&engines);
-        Stage { candidate: vec![false; engines.len()], engines, fields, index, alerts: 0 }
+        let alerters = engines.iter().map(|e| e.rule.alerters.clone().into()).collect();
+        Stage { candidate: vec![false; engines.len()], engines, fields, index, alerts: 0, alerters, dispatcher: None }
+    }
+
+    /// Starts delivering alerts to the rules' alerters (nothing to do when no rule has one).
+    /// Without it — as in a backtest — alerts are documents only.
+    pub fn start_alerters(&mut self) -> std::io::Result<()> {
+        if self.dispatcher.is_none() && self.alerters.iter().any(|a| !a.is_empty()) {
+            self.dispatcher = Some(alerter::Dispatcher::start()?);
+        }
+        Ok(())
+    }
+
+    /// Delivers what is still queued (for at most `grace`) and says how delivery went;
+    /// `None` when alerters were not started.
+    pub fn finish_alerters(&mut self, grace: std::time::Duration) -> Option<alerter::Report> {
+        self.dispatcher.take().map(|mut d| d.finish(grace))
+    }
+
+    /// How delivery is going so far.
+    pub fn alerter_report(&self) -> Option<alerter::Report> {
+        self.dispatcher.as_ref().map(alerter::Dispatcher::report)
     }
 
     /// Saves what every rule remembers to `path` (written aside, then renamed into place).
@@ -79,6 +106,11 @@ impl Stage {
 
     /// Every rule over one document (not an alert): what they raise.
     pub fn alerts_for(&mut self, e: &Event) -> Vec<Alert> {
+        self.raise(e).into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// [`Stage::alerts_for`], each alert with the index of the rule that raised it.
+    fn raise(&mut self, e: &Event) -> Vec<(usize, Alert)> {
         let mut raised = Vec::new();
         if self.engines.is_empty() || e.dataset == "alert" {
             return raised;
@@ -93,11 +125,13 @@ impl Stage {
         };
         let mut doc = filter::Doc::indexed(e, content, &self.fields);
         self.index.candidates(&mut doc, &mut self.candidate);
-        for (r, &candidate) in self.engines.iter_mut().zip(&self.candidate) {
-            r.pass(e, &mut raised);
+        let mut out = Vec::new();
+        for (i, (r, &candidate)) in self.engines.iter_mut().zip(&self.candidate).enumerate() {
+            r.pass(e, &mut out);
             if candidate && r.rule.filter.matches_in(&mut doc) {
-                r.matched(e, &mut doc, &mut raised);
+                r.matched(e, &mut doc, &mut out);
             }
+            raised.extend(out.drain(..).map(|a| (i, a)));
         }
         raised
     }
@@ -117,10 +151,18 @@ impl Stage {
         }
         let mut raised = Vec::new();
         for e in events.iter() {
-            raised.extend(self.alerts_for(e));
+            raised.extend(self.raise(e));
         }
         self.alerts += raised.len() as u64;
-        events.extend(raised.iter().map(alert_document));
+        for (i, a) in raised {
+            let doc = alert_document(&a);
+            if let (Some(d), Some(to)) = (&self.dispatcher, self.alerters.get(i)) {
+                if !to.is_empty() {
+                    d.send(to.clone(), a, serde_json::Value::Object(doc.doc()));
+                }
+            }
+            events.push(doc);
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub const MAX_RULE_BYTES: usize = 1 << 20;
 /// The most values a `blacklist`/`whitelist` (files included) may hold.
 pub const MAX_LIST_VALUES: usize = 1_000_000;
+/// Longest `!file` list read.
+pub const MAX_LIST_BYTES: u64 = 64 << 20;
 
 /// A duration as ElastAlert writes it: `{minutes: 5}`, `{hours: 1, minutes: 30}`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
@@ -134,6 +136,42 @@ pub struct RuleFile {
     pub owner: Option<String>,
     pub priority: Option<i64>,
     pub category: Option<String>,
+    // Alerter options, with ElastAlert 2's names (alerter.rs).
+    pub http_post_url: Option<OneOrMany>,
+    pub http_post_payload: Option<std::collections::BTreeMap<String, String>>,
+    pub http_post_static_payload: Option<serde_json::Map<String, serde_json::Value>>,
+    pub http_post_all_values: Option<bool>,
+    pub http_post_headers: Option<std::collections::BTreeMap<String, String>>,
+    pub http_post_timeout: Option<f64>,
+    pub slack_webhook_url: Option<OneOrMany>,
+    pub slack_username_override: Option<String>,
+    pub slack_channel_override: Option<String>,
+    pub slack_emoji_override: Option<String>,
+    pub slack_icon_url_override: Option<String>,
+    pub slack_msg_color: Option<String>,
+    pub slack_title_link: Option<String>,
+    pub slack_timeout: Option<f64>,
+    pub ms_teams_webhook_url: Option<OneOrMany>,
+    pub ms_teams_alert_summary: Option<String>,
+    pub ms_teams_theme_color: Option<String>,
+    pub ms_teams_alert_fixed_width: Option<bool>,
+    pub ms_teams_timeout: Option<f64>,
+    pub email: Option<OneOrMany>,
+    pub cc: Option<OneOrMany>,
+    pub bcc: Option<OneOrMany>,
+    pub from_addr: Option<String>,
+    pub email_reply_to: Option<String>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub smtp_ssl: Option<bool>,
+    pub smtp_auth_file: Option<String>,
+    /// Not ElastAlert's: certificates to trust for the SMTP server's TLS.
+    pub smtp_ca_certs: Option<String>,
+    pub smtp_timeout: Option<f64>,
+    pub command: Option<OneOrMany>,
+    pub pipe_match_json: Option<bool>,
+    pub pipe_alert_text: Option<bool>,
+    pub fail_on_non_zero_exit: Option<bool>,
 }
 
 /// A list entry: a value, or `"!file /path"` (one value per line).
@@ -149,8 +187,8 @@ pub enum ListEntry {
 pub enum RuleError {
     #[error("{path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}: larger than {MAX_RULE_BYTES} bytes")]
-    TooLarge { path: PathBuf },
+    #[error("{path}: larger than {limit} bytes")]
+    TooLarge { path: PathBuf, limit: u64 },
     #[error("{path}: {message}")]
     Yaml { path: PathBuf, message: String },
     #[error("{path}: {key}: {message}")]
@@ -189,6 +227,8 @@ pub struct Rule {
     pub alert_text: Option<String>,
     pub alert_text_args: Vec<String>,
     pub include: Vec<String>,
+    /// Where its alerts go besides the alert documents (`alert:`).
+    pub alerters: Vec<crate::alerter::Alerter>,
 }
 
 impl Rule {
@@ -207,11 +247,7 @@ pub const DEFAULT_REALERT: Nanos = 60_000_000_000;
 
 /// Reads and checks one rule file.
 pub fn load(path: &Path) -> Result<Rule, RuleError> {
-    let bytes = std::fs::read(path).map_err(|source| RuleError::Read { path: path.into(), source })?;
-    if bytes.len() > MAX_RULE_BYTES {
-        return Err(RuleError::TooLarge { path: path.into() });
-    }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = read_capped(path, MAX_RULE_BYTES as u64)?;
     parse(&text, path)
 }
 
@@ -291,9 +327,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
     if matches!(f.kind, Kind::Blacklist | Kind::Whitelist) && entries.is_empty() {
         return Err(invalid(if f.kind == Kind::Blacklist { "blacklist" } else { "whitelist" }, "an empty list"));
     }
-    let list = list_values(entries, path)?;
+    let list = list_values(entries, path, if f.kind == Kind::Whitelist { "whitelist" } else { "blacklist" })?;
     let filter = Filter::parse(&f.filter).map_err(|source| RuleError::Filter { path: path.into(), source })?;
+    let alerters = crate::alerter::from_file(&f, path)?;
     Ok(Rule {
+        alerters,
         name: f.name,
         path: path.into(),
         fingerprint: fnv1a(text.as_bytes()),
@@ -326,6 +364,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
 fn list_values(
     entries: &[ListEntry],
     path: &Path,
+    key: &'static str,
 ) -> Result<std::collections::HashSet<String, foldhash::fast::RandomState>, RuleError> {
     let mut out = std::collections::HashSet::default();
     for e in entries {
@@ -333,12 +372,15 @@ fn list_values(
             ListEntry::Text(t) if t.starts_with("!file") => {
                 let file = t.trim_start_matches("!file").trim();
                 let file = path.parent().unwrap_or(Path::new(".")).join(file);
-                let text =
-                    std::fs::read_to_string(&file).map_err(|source| RuleError::Read { path: file.clone(), source })?;
+                let text = read_capped(&file, MAX_LIST_BYTES)?;
                 for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                     out.insert(line.to_string());
                     if out.len() > MAX_LIST_VALUES {
-                        return Err(RuleError::TooLarge { path: file });
+                        return Err(RuleError::Invalid {
+                            path: path.into(),
+                            key,
+                            message: format!("{}: more than {MAX_LIST_VALUES} values", file.display()),
+                        });
                     }
                 }
             }
@@ -354,6 +396,25 @@ fn list_values(
         }
     }
     Ok(out)
+}
+
+/// A file's text, refused when longer than `max` bytes (a list file may be named wrongly:
+/// `/dev/zero` must not fill memory).
+fn read_capped(file: &Path, max: u64) -> Result<String, RuleError> {
+    use std::io::Read;
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        std::fs::File::open(file)?.take(max + 1).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    let bytes = read().map_err(|source| RuleError::Read { path: file.into(), source })?;
+    if bytes.len() as u64 > max {
+        return Err(RuleError::TooLarge { path: file.into(), limit: max });
+    }
+    String::from_utf8(bytes).map_err(|_| RuleError::Read {
+        path: file.into(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })
 }
 
 /// FNV-1a, 64 bits: stable across runs and builds (unlike the hashers of hash maps).

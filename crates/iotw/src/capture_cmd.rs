@@ -74,6 +74,8 @@ struct ShipReport {
     journeys: u64,
     /// Alert documents raised by the rules (also made on the shipper's thread).
     alerts: u64,
+    /// How the alerters' deliveries went.
+    delivery: Option<iotw_fireman::alerter::Report>,
     written: u64,
     duplicates: u64,
     failed: u64,
@@ -95,6 +97,9 @@ impl ShipReport {
         }
     }
 }
+
+/// How long queued alerts may still take to be delivered when a run ends.
+const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
@@ -118,6 +123,7 @@ fn spawn_shipper(
             let last = stages.finish();
             r.journeys = stages.journeys.written();
             r.alerts = stages.fireman.alerts;
+            r.delivery = stages.fireman.finish_alerters(ALERT_GRACE);
             if let Some(p) = &state_file {
                 if let Err(e) = stages.fireman.save(p) {
                     r.last_error = Some(format!("saving the rules' memory to {}: {e}", p.display()));
@@ -186,6 +192,7 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
             eprintln!("iotw: rule {name}: its file changed since its memory was saved; it starts afresh");
         }
     }
+    fireman.start_alerters().context("starting the alerters")?;
     let interfaces = if a.interfaces.is_empty() && a.files.is_empty() {
         cfg.capture.interfaces.clone()
     } else {
@@ -789,6 +796,23 @@ fn summary(
         r.duplicates,
         r.failed
     );
+    if let Some(d) = &r.delivery {
+        let per = |m: &std::collections::BTreeMap<&str, u64>| {
+            m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        };
+        eprintln!(
+            "  alerts delivered: {} ({}); failed {}{}; retries {}; dropped {}",
+            d.sent_total(),
+            if d.sent.is_empty() { "none".into() } else { per(&d.sent) },
+            d.failed_total(),
+            if d.failed.is_empty() { String::new() } else { format!(" ({})", per(&d.failed)) },
+            d.retries,
+            d.dropped
+        );
+        if let Some(e) = &d.last_error {
+            eprintln!("  last alerter error: {e}");
+        }
+    }
     if !c.anomalies.is_empty() {
         let a: Vec<String> = c.anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!(
