@@ -2,7 +2,8 @@
 # The project's test command: installs the test peers, then runs every suite.
 #   0. cargo fmt --check and clippy -D warnings
 #   1. cargo test: unit, contract, golden and end-to-end CLI tests (all crates), including the
-#      alerters against a loopback HTTP listener and aiosmtpd (tests/alerters.rs), the
+#      alerters against a loopback HTTP listener and aiosmtpd (tests/alerters.rs), `fireman run`
+#      and its HA lease against osmem-server (tests/fireman_es.rs), the
 #      Genesys simulator against its ground truth and calibration (crates/iotw/tests/genesys.rs)
 #      and shipping into osmem-server through outages, kills, refusals and 429s (tests/elastic.rs)
 #      and to a Beats receiver (tests/logstash.rs), and discovery against the simulator's

@@ -68,13 +68,18 @@ impl Stage {
 
     /// Saves what every rule remembers to `path` (written aside, then renamed into place).
     pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.memory_json()?)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// What every rule remembers, as JSON (for a file or an index).
+    pub fn memory_json(&self) -> std::io::Result<Vec<u8>> {
         let state = Saved {
             version: SAVED_VERSION,
             rules: self.engines.iter().map(|e| (e.rule.name.clone(), e.memory())).collect(),
         };
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&state).map_err(std::io::Error::other)?)?;
-        std::fs::rename(&tmp, path)
+        serde_json::to_vec(&state).map_err(std::io::Error::other)
     }
 
     /// Takes up what a previous run saved at `path` (nothing when there is no file yet).
@@ -85,13 +90,15 @@ impl Stage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let saved: Saved = serde_json::from_slice(&bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+        self.restore_json(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    }
+
+    /// [`Stage::restore`] from what [`Stage::memory_json`] made.
+    pub fn restore_json(&mut self, bytes: &[u8]) -> Result<Vec<String>, String> {
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if saved.version != SAVED_VERSION {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: saved by another version of Fireman ({})", path.display(), saved.version),
-            ));
+            return Err(format!("saved by another version of Fireman ({})", saved.version));
         }
         let mut changed = Vec::new();
         for (name, memory) in saved.rules {

@@ -21,6 +21,9 @@ pub enum FiremanCmd {
     },
     /// Run rules over a capture or NDJSON documents and list what would have fired, and when.
     Test(TestArgs),
+    /// Run rules against Elasticsearch/OpenSearch: read new documents every round, index the
+    /// alerts, send them to the alerters; instances share a lease so only one alerts.
+    Run(crate::fireman_run::RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +60,13 @@ pub fn run(cmd: FiremanCmd) -> Result<()> {
             Ok(())
         }
         FiremanCmd::Test(a) => test(a),
+        FiremanCmd::Run(a) => {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s = stop.clone();
+            ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::SeqCst))
+                .context("installing the signal handler")?;
+            crate::fireman_run::run(a, stop)
+        }
     }
 }
 
@@ -189,7 +199,7 @@ fn dataset_name(s: &str) -> &'static str {
     KNOWN.iter().find(|k| **k == s).copied().unwrap_or("external")
 }
 
-fn event_of(v: &Value) -> Result<Event> {
+pub(crate) fn event_of(v: &Value) -> Result<Event> {
     let m = v.as_object().context("a document is a JSON object")?;
     let ts = m
         .get("@timestamp")

@@ -3,6 +3,7 @@
 mod capture_cmd;
 mod discover_cmd;
 mod fireman_cmd;
+mod fireman_run;
 mod follow_cmd;
 mod genesys_cmd;
 mod search_cmd;

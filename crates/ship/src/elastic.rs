@@ -261,6 +261,14 @@ impl Elastic {
         Err(last.unwrap_or_else(|| ElasticError::Config("no endpoint".into())))
     }
 
+    /// One request to the cluster (an endpoint picked as for shipping): its HTTP status and
+    /// body. For callers other than shipping (Fireman's Elasticsearch mode).
+    pub fn call(&self, method: &str, path: &str, json: Option<&[u8]>) -> Result<(u16, Vec<u8>), ElasticError> {
+        let url = self.pick();
+        let a = self.request(method, &url, path, json.map(|b| (b, "application/json", false)))?;
+        Ok((a.status, a.body))
+    }
+
     fn urls(&self) -> Vec<String> {
         self.lock_endpoints().iter().map(|e| e.url.clone()).collect()
     }

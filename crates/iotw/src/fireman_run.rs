@@ -1,0 +1,394 @@
+//! `iotw fireman run`: the rules against Elasticsearch/OpenSearch, for a central deployment.
+//! Every `run_every` the documents indexed since the last round (up to `now - query_delay`)
+//! are read in `@timestamp` order and fed to the same stage as capture mode's, so a rule means
+//! the same in both places. Alerts are indexed back as documents and sent to the rules'
+//! alerters.
+//!
+//! High availability: instances share a lease document in the state index, taken and renewed
+//! with optimistic concurrency (`if_seq_no`/`if_primary_term`), so only one of them runs the
+//! rules at a time. The one that holds it saves the rules' memory and how far it has read after
+//! every round, so another that takes over carries on with the same windows, baselines and
+//! realert timers, from where it stopped.
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use iotw_event::{Event, Nanos};
+use iotw_ship::elastic::Elastic;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Rule files or folders.
+    #[arg(required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Configuration file: `[elasticsearch]` says where the cluster is and how to log in.
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The cluster's URL (instead of the configuration's; repeatable).
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
+    /// Indices searched (a pattern).
+    #[arg(long, default_value = "iotw-*")]
+    pub index: String,
+    /// How often to look for new documents.
+    #[arg(long, default_value = "1m")]
+    pub run_every: String,
+    /// Documents younger than this are left for the next round (time for them to be indexed).
+    #[arg(long, default_value = "0s")]
+    pub query_delay: String,
+    /// Where to start reading when nothing was saved before: an RFC 3339 time (default: now).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Stop once every document up to this RFC 3339 time has been read.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The index holding the lease, the rules' memory and how far they have read.
+    #[arg(long, default_value = "iotw-fireman-state")]
+    pub state_index: String,
+    /// This instance's name in the lease (default: host name and process id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long a lease lasts unless renewed (default: three rounds).
+    #[arg(long)]
+    pub lease: Option<String>,
+    /// Print the alert documents as NDJSON on standard output.
+    #[arg(long)]
+    pub ndjson: bool,
+}
+
+/// Documents read per search.
+const PAGE: usize = 1000;
+/// The most documents one search may return when many share one timestamp.
+const MAX_PAGE: usize = 10_000;
+
+fn now_ns() -> Nanos {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as Nanos)
+}
+
+fn dur(s: &str, what: &str) -> Result<Nanos> {
+    iotw_event::parse_duration(s).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+}
+
+fn time(s: &str, what: &str) -> Result<Nanos> {
+    iotw_event::parse_time(s, 0).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+}
+
+/// Where reading has got to: the newest `@timestamp` read, and the ids read at that time (the
+/// next search starts at that time again and skips them).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Cursor {
+    ts: Nanos,
+    ids: Vec<String>,
+}
+
+pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
+    let mut cfg = match &a.config {
+        Some(p) => crate::config::load(p)?,
+        None => Config::default(),
+    };
+    if !a.url.is_empty() {
+        cfg.elasticsearch.urls = a.url.clone();
+    }
+    if cfg.elasticsearch.urls.is_empty() {
+        bail!("no cluster: give --url or [elasticsearch] urls in -c");
+    }
+    let every = dur(&a.run_every, "run-every")?;
+    let delay = dur(&a.query_delay, "query-delay")?;
+    let lease = match &a.lease {
+        Some(l) => dur(l, "lease")?,
+        None => every.saturating_mul(3),
+    };
+    let until = a.until.as_deref().map(|u| time(u, "until")).transpose()?;
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "iotw".into());
+    let name = a.name.clone().unwrap_or_else(|| format!("{host}:{}", std::process::id()));
+    let mut rules = Vec::new();
+    for p in &a.rules {
+        rules.extend(iotw_fireman::load_all(p)?);
+    }
+    let es = Elastic::new(cfg.elastic(), Default::default()).context("[elasticsearch]")?;
+    let index_mode = cfg.elastic().index;
+    let mut stage: Option<iotw_fireman::Stage> = None;
+    let mut cursor = Cursor::default();
+    // Where the lease stood when last written by this instance (to give it up at the end).
+    let mut lease_at: Option<(u64, u64)>;
+    let mut written = 0u64;
+    loop {
+        let round = std::time::Instant::now();
+        match take_lease(&es, &a.state_index, &name, lease)? {
+            Lease::Held(_) => {
+                if stage.is_none() {
+                    // Leader now: carry on from what the last leader saved.
+                    let mut s = iotw_fireman::Stage::new(rules.clone());
+                    let (saved_cursor, memory) = load_state(&es, &a.state_index)?;
+                    if let Some(m) = memory {
+                        for n in s.restore_json(&m).map_err(|e| anyhow::anyhow!("saved memory: {e}"))? {
+                            eprintln!("iotw: rule {n}: its file changed since its memory was saved; it starts afresh");
+                        }
+                    }
+                    cursor = match saved_cursor {
+                        Some(c) => c,
+                        None => Cursor {
+                            ts: a.from.as_deref().map(|f| time(f, "from")).transpose()?.unwrap_or_else(now_ns),
+                            ids: Vec::new(),
+                        },
+                    };
+                    s.start_alerters().context("starting the alerters")?;
+                    eprintln!(
+                        "iotw: {name} holds the lease; reading from {}",
+                        iotw_event::format_rfc3339_micros(cursor.ts)
+                    );
+                    stage = Some(s);
+                }
+            }
+            Lease::Other(holder) => {
+                if stage.take().is_some() {
+                    eprintln!("iotw: the lease went to {holder}; standing by");
+                }
+                lease_at = None;
+                if pause(&stop, every, round) {
+                    break;
+                }
+                continue;
+            }
+        }
+        let Some(s) = stage.as_mut() else { continue };
+        let end = (now_ns() - delay).min(until.unwrap_or(Nanos::MAX));
+        let docs = read_since(&es, &a.index, &mut cursor, end)?;
+        let mut batch = docs;
+        let before = batch.len();
+        s.observe(&mut batch);
+        let alerts: Vec<Event> = batch.split_off(before);
+        if !alerts.is_empty() {
+            index_alerts(&es, &index_mode, &alerts)?;
+            written += alerts.len() as u64;
+            if a.ndjson {
+                for d in &alerts {
+                    println!("{}", d.to_json());
+                }
+            }
+        }
+        // Saved only while still the holder: a stale leader must not overwrite the new one's.
+        match take_lease(&es, &a.state_index, &name, lease)? {
+            Lease::Held(at) => {
+                lease_at = Some(at);
+                save_state(&es, &a.state_index, &cursor, &s.memory_json()?)?;
+            }
+            Lease::Other(holder) => {
+                eprintln!("iotw: the lease went to {holder} during a round; its results are not saved");
+                stage = None;
+                lease_at = None;
+            }
+        }
+        let reached = until.is_some_and(|u| end >= u);
+        if reached || pause(&stop, every, round) {
+            break;
+        }
+    }
+    if let Some(mut s) = stage.take() {
+        if let Some(r) = s.finish_alerters(Duration::from_secs(10)) {
+            eprintln!("alerts delivered: {}; failed {}; dropped {}", r.sent_total(), r.failed_total(), r.dropped);
+        }
+        release_lease(&es, &a.state_index, &name, lease_at)?;
+    }
+    eprintln!(
+        "iotw fireman run: {written} alerts written, read up to {}",
+        iotw_event::format_rfc3339_micros(cursor.ts)
+    );
+    Ok(())
+}
+
+/// Sleeps the rest of the round; true when asked to stop.
+fn pause(stop: &AtomicBool, every: Nanos, started: std::time::Instant) -> bool {
+    let total = Duration::from_nanos(u64::try_from(every).unwrap_or(0));
+    while started.elapsed() < total {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(total.saturating_sub(started.elapsed())));
+    }
+    stop.load(Ordering::Relaxed)
+}
+
+enum Lease {
+    /// Ours, at this (seq_no, primary_term).
+    Held((u64, u64)),
+    Other(String),
+}
+
+/// A document of the state index with its (seq_no, primary_term), if there is one.
+fn get_doc(es: &Elastic, index: &str, id: &str) -> Result<Option<(Value, (u64, u64))>> {
+    let (status, body) = es.call("GET", &format!("/{index}/_doc/{id}"), None)?;
+    if status == 404 {
+        return Ok(None);
+    }
+    if status != 200 {
+        bail!("GET {index}/_doc/{id}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+    }
+    let v: Value = serde_json::from_slice(&body).context("GET answer")?;
+    if v["found"] == false {
+        return Ok(None);
+    }
+    let at = (v["_seq_no"].as_u64().unwrap_or(0), v["_primary_term"].as_u64().unwrap_or(0));
+    Ok(Some((v["_source"].clone(), at)))
+}
+
+/// Takes or renews the lease: free, expired or already ours → ours (written only if nobody
+/// wrote it since it was read); held by another and live → theirs.
+fn take_lease(es: &Elastic, index: &str, name: &str, lease: Nanos) -> Result<Lease> {
+    let now = now_ns();
+    let body = serde_json::to_vec(&json!({"holder": name, "expires": now.saturating_add(lease), "renewed": now}))?;
+    let path = match get_doc(es, index, "lease")? {
+        None => format!("/{index}/_doc/lease?op_type=create&refresh=true"),
+        Some((v, (seq, term))) => {
+            let holder = v["holder"].as_str().unwrap_or("").to_string();
+            let expires = v["expires"].as_i64().unwrap_or(0);
+            if holder != name && expires > now {
+                return Ok(Lease::Other(holder));
+            }
+            format!("/{index}/_doc/lease?if_seq_no={seq}&if_primary_term={term}&refresh=true")
+        }
+    };
+    let (status, answer) = es.call("PUT", &path, Some(&body))?;
+    match status {
+        200 | 201 => {
+            let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
+            Ok(Lease::Held((v["_seq_no"].as_u64().unwrap_or(0), v["_primary_term"].as_u64().unwrap_or(0))))
+        }
+        // Someone else wrote it first.
+        409 => Ok(Lease::Other(
+            get_doc(es, index, "lease")?.and_then(|(v, _)| v["holder"].as_str().map(String::from)).unwrap_or_default(),
+        )),
+        s => bail!("taking the lease in {index}: HTTP {s}: {}", String::from_utf8_lossy(&answer)),
+    }
+}
+
+/// Gives the lease up at the end of a run, if it is still ours.
+fn release_lease(es: &Elastic, index: &str, name: &str, at: Option<(u64, u64)>) -> Result<()> {
+    let Some((seq, term)) = at else { return Ok(()) };
+    let body = serde_json::to_vec(&json!({"holder": name, "expires": 0, "renewed": now_ns()}))?;
+    let _ = es.call(
+        "PUT",
+        &format!("/{index}/_doc/lease?if_seq_no={seq}&if_primary_term={term}&refresh=true"),
+        Some(&body),
+    )?;
+    Ok(())
+}
+
+/// The saved cursor and memory.
+fn load_state(es: &Elastic, index: &str) -> Result<(Option<Cursor>, Option<Vec<u8>>)> {
+    let Some((v, _)) = get_doc(es, index, "state")? else { return Ok((None, None)) };
+    let cursor = serde_json::from_value(v["cursor"].clone()).ok();
+    let memory = v["memory"].as_str().map(|m| m.as_bytes().to_vec());
+    Ok((cursor, memory))
+}
+
+fn save_state(es: &Elastic, index: &str, cursor: &Cursor, memory: &[u8]) -> Result<()> {
+    let doc = json!({
+        "cursor": cursor,
+        // The memory as text: its structure is Fireman's own, not for the index to map.
+        "memory": String::from_utf8_lossy(memory),
+        "saved": now_ns(),
+    });
+    let (status, answer) =
+        es.call("PUT", &format!("/{index}/_doc/state?refresh=true"), Some(&serde_json::to_vec(&doc)?))?;
+    if !(200..300).contains(&status) {
+        bail!("saving the rules' memory in {index}: HTTP {status}: {}", String::from_utf8_lossy(&answer));
+    }
+    Ok(())
+}
+
+/// Reads every document with `cursor.ts <= @timestamp <= end` not read yet, in time order,
+/// and moves the cursor past them.
+fn read_since(es: &Elastic, index: &str, cursor: &mut Cursor, end: Nanos) -> Result<Vec<Event>> {
+    let mut out = Vec::new();
+    let mut size = PAGE;
+    let mut seen: HashSet<String> = cursor.ids.iter().cloned().collect();
+    loop {
+        let query = json!({
+            "size": size,
+            "sort": [{"@timestamp": {"order": "asc"}}],
+            "query": {"range": {"@timestamp": {
+                "gte": iotw_event::format_rfc3339_micros(cursor.ts),
+                "lte": iotw_event::format_rfc3339_micros(end),
+            }}},
+        });
+        let (status, body) = es.call("POST", &format!("/{index}/_search"), Some(&serde_json::to_vec(&query)?))?;
+        if status == 404 {
+            return Ok(out);
+        }
+        if status != 200 {
+            bail!("searching {index}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+        }
+        let v: Value = serde_json::from_slice(&body).context("search answer")?;
+        let hits = v["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        let full = hits.len() >= size;
+        let mut fresh = 0;
+        for h in &hits {
+            let id = h["_id"].as_str().unwrap_or("").to_string();
+            let e = crate::fireman_cmd::event_of(&h["_source"]).with_context(|| format!("document {id}"))?;
+            if e.ts < cursor.ts || seen.contains(&id) {
+                continue;
+            }
+            if e.ts > cursor.ts {
+                cursor.ts = e.ts;
+                seen.clear();
+            }
+            seen.insert(id);
+            fresh += 1;
+            // Alerts this or another run wrote are not fed back to the rules.
+            if e.dataset != "alert" {
+                out.push(e);
+            }
+        }
+        if !full {
+            break;
+        }
+        if fresh == 0 {
+            // A whole page at one timestamp, all read: ask for more at once.
+            if size >= MAX_PAGE {
+                eprintln!(
+                    "iotw: more than {MAX_PAGE} documents at {}: the rest are skipped",
+                    iotw_event::format_rfc3339_micros(cursor.ts)
+                );
+                cursor.ts += 1;
+                seen.clear();
+                continue;
+            }
+            size = (size * 4).min(MAX_PAGE);
+        }
+    }
+    cursor.ids = seen.into_iter().collect();
+    cursor.ids.sort();
+    Ok(out)
+}
+
+/// Indexes the alert documents as shipping would (their dataset's index).
+fn index_alerts(es: &Elastic, mode: &iotw_ship::elastic::IndexMode, alerts: &[Event]) -> Result<()> {
+    let mut body = Vec::new();
+    for a in alerts {
+        let action = json!({"index": {"_index": mode.target(a.dataset, a.ts), "_id": a.id}});
+        body.extend(serde_json::to_vec(&action)?);
+        body.push(b'\n');
+        body.extend(a.to_json().into_bytes());
+        body.push(b'\n');
+    }
+    let (status, answer) = es.call("POST", "/_bulk?refresh=true", Some(&body))?;
+    let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
+    if status != 200 || v["errors"] == true {
+        bail!(
+            "indexing alerts: HTTP {status}: {}",
+            String::from_utf8_lossy(&answer).chars().take(500).collect::<String>()
+        );
+    }
+    Ok(())
+}

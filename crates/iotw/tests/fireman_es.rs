@@ -1,0 +1,199 @@
+//! `iotw fireman run` against a real OpenSearch-speaking server (osmem-server): a simulated
+//! site is shipped into it by `iotw capture`, then the rules run against the index. They must
+//! raise exactly what `iotw fireman test` raises over the same capture (one semantics), when
+//! one instance stops half-way and another carries on from the memory it saved in the index,
+//! and when two instances run at once (the lease lets only one of them alert).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn iotw() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iotw"))
+}
+
+fn osmem_binary() -> String {
+    if let Ok(b) = std::env::var("OSMEM_SERVER_BIN") {
+        return b;
+    }
+    let out = Command::new("python3")
+        .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "osmem-server is not installed (scripts/install-test-peers.sh)");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Osmem {
+    child: Child,
+    url: String,
+}
+
+impl Osmem {
+    fn start() -> Osmem {
+        let mut child = Command::new(osmem_binary())
+            .args(["-addr", "127.0.0.1:0", "-no-stdin-watch", "-no-ja", "-parent-pid", &std::process::id().to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("osmem-server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let hello: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("osmem said {line:?}: {e}"));
+        Osmem { child, url: hello["url"].as_str().unwrap().to_owned() }
+    }
+}
+
+impl Drop for Osmem {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (rule, @timestamp, key, state) of each alert document, sorted.
+fn alerts(ndjson: &str) -> Vec<(String, String, String, String)> {
+    let mut v: Vec<_> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|d| d["event"]["kind"] == "alert")
+        .map(|d| {
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (s(&d["rule"]["name"]), s(&d["@timestamp"]), s(&d["fireman"]["key"]), s(&d["fireman"]["state"]))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn run(args: &[&str]) -> Child {
+    iotw().args(["fireman", "run"]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn finish(c: Child) -> (String, String) {
+    let out = c.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    (String::from_utf8(out.stdout).unwrap(), err)
+}
+
+fn rules(dir: &Path) -> PathBuf {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("abandoned.yaml"),
+        "name: abandoned\ntype: any\nrealert: {minutes: 0}\nfilter:\n- term: {genesys.message.name: EventAbandoned}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("busy.yaml"),
+        "name: busy\ntype: frequency\nnum_events: 3\ntimeframe: {minutes: 2}\nquery_key: genesys.this_dn\n\
+         filter:\n- term: {genesys.message.name: EventEstablished}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("quiet.yaml"),
+        "name: quiet\ntype: flatline\nthreshold: 3\ntimeframe: {minutes: 1}\nrealert: {minutes: 2}\n\
+         filter:\n- term: {sip.method: INVITE}\n",
+    )
+    .unwrap();
+    rules
+}
+
+#[test]
+fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("site.pcapng");
+    let out = iotw()
+        .args(["simulate", "--duration", "15m", "--agents", "8", "--seed", "3", "--out"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rules = rules(dir.path());
+    let r = rules.to_str().unwrap();
+
+    // What should fire: the backtest over the capture.
+    let out = iotw().args(["fireman", "test", r, "--output", "ndjson", "-r"]).arg(&pcap).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = alerts(&String::from_utf8(out.stdout).unwrap());
+    for rule in ["abandoned", "busy", "quiet"] {
+        assert!(expected.iter().any(|a| a.0 == rule), "{rule} fires on the site: {expected:?}");
+    }
+
+    // The site into the index.
+    let os = Osmem::start();
+    let cfg = dir.path().join("iotw.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[output]\nkind = \"elasticsearch\"\ndata_dir = {:?}\n\n[elasticsearch]\nurls = [{:?}]\nflush_interval = \"100ms\"\n",
+            dir.path().join("data"),
+            os.url
+        ),
+    )
+    .unwrap();
+    let out =
+        iotw().args(["capture", "--no-progress", "--quiet", "-c"]).arg(&cfg).arg("-r").arg(&pcap).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let docs =
+        iotw().args(["capture", "--output", "ndjson", "--no-progress", "--quiet", "-r"]).arg(&pcap).output().unwrap();
+    let times: Vec<i64> = String::from_utf8(docs.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["@timestamp"].as_str().unwrap().to_string())
+        .map(|t| chrono_like(&t))
+        .collect();
+    let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+    let at = |ns: i64| rfc3339(ns);
+    let (from, mid, until) = (at(first), at(first + (last - first) / 2), at(last + 1_000_000_000));
+    let common = ["--url", &os.url, "--run-every", "100ms", "--ndjson", "--lease", "3s"];
+
+    // One instance reads to half-way and stops; another carries on from its saved memory.
+    let (a, _) = finish(run(&[&[r, "--name", "a", "--from", &from, "--until", &mid][..], &common[..]].concat()));
+    let (b, berr) = finish(run(&[&[r, "--name", "b", "--until", &until][..], &common[..]].concat()));
+    // b took up where a stopped (a's last document, on the site's day), not from now.
+    assert!(berr.contains(&format!("b holds the lease; reading from {}", &mid[..10])), "{berr}");
+    let mut both = alerts(&a);
+    both.extend(alerts(&b));
+    both.sort();
+    assert_eq!(both, expected, "a stop half-way loses nothing and repeats nothing");
+    assert!(!alerts(&a).is_empty() && !alerts(&b).is_empty(), "both halves alert");
+
+    // Two instances at once, from the start, with a state index of their own: one alerts.
+    let state = ["--state-index", "ha-state"];
+    let c = run(&[&[r, "--name", "c", "--from", &from, "--until", &until][..], &common[..], &state[..]].concat());
+    let d = run(&[&[r, "--name", "d", "--from", &from, "--until", &until][..], &common[..], &state[..]].concat());
+    let ((c, cerr), (d, derr)) = (finish(c), finish(d));
+    let mut pair = alerts(&c);
+    pair.extend(alerts(&d));
+    pair.sort();
+    assert_eq!(pair, expected, "exactly one of the two alerted, once\n{cerr}\n{derr}");
+    assert!(alerts(&c).is_empty() || alerts(&d).is_empty(), "only the lease holder alerts");
+}
+
+/// RFC 3339 with microseconds to nanoseconds since the epoch (days from civil, Hinnant).
+fn chrono_like(t: &str) -> i64 {
+    let n = |a: usize, b: usize| t[a..b].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (hh, mm, ss) = (n(11, 13), n(14, 16), n(17, 19));
+    let micros = n(20, 26);
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000 + micros) * 1000
+}
+
+fn rfc3339(ns: i64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{}", ns / 1_000_000_000), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .unwrap();
+    format!("{}.{:06}Z", String::from_utf8(out.stdout).unwrap().trim(), (ns % 1_000_000_000) / 1000)
+}
