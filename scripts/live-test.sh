@@ -54,6 +54,53 @@ grep -q "kernel accepted" "$work/iotw.err" || fail "no kernel counters in the su
 [ "$oracle" -ge $((calls * 6)) ] || fail "tcpdump saw too few packets ($oracle) for $calls calls"
 [ "$stored" -eq "$oracle" ] || fail "iotw stored $stored packets, tcpdump saw $oracle"
 
+# Part 3: rules on a live network that goes quiet. A flatline rule on INVITEs must fire once
+# the calls stop, while iotw is still capturing: with no document coming, the rules' clock
+# follows the wall clock ([fireman] quiet_lag), not only the next packet.
+mkdir -p "$work/rules"
+cat > "$work/rules/quiet.yaml" <<'YAML'
+name: invites-stopped
+type: flatline
+threshold: 1
+timeframe: {seconds: 3}
+filter:
+- term: {sip.method: INVITE}
+YAML
+printf '[fireman]\nrules = ["rules"]\nquiet_lag = "1s"\nstate_file = "quiet.state"\nsave_every = "1s"\n' > "$work/quiet.toml"
+rm -f "$work/iotw.err"
+"$iotw" capture -c "$work/quiet.toml" -i lo --filter "$filter" --output ndjson --out "$work/quiet.ndjson" \
+  --no-progress 2>"$work/iotw.err" &
+pids+=($!); iotw_pid=$!
+for _ in $(seq 100); do grep -q "capturing on" "$work/iotw.err" 2>/dev/null && break; sleep 0.1; done
+uas_out=$(sipp -sn uas -i 127.0.0.1 -p 5070 -bg -nostdin 2>&1 || true)
+uas_pid=$(echo "$uas_out" | grep -o 'PID=\[[0-9]*\]' | grep -o '[0-9]\+' || true)
+[ -n "$uas_pid" ] || fail "sipp uas did not start: $uas_out"
+pids+=("$uas_pid")
+sleep 0.3
+sipp -sn uac 127.0.0.1:5070 -i 127.0.0.1 -p 5060 -m 20 -r 20 -nostdin -timeout 60s >/dev/null 2>&1 || fail "sipp uac failed"
+kill "$uas_pid" 2>/dev/null || true
+# Quiet: three seconds of timeframe, one of lag, one of looking; no packet arrives meanwhile.
+sleep 7
+# The rules' memory is saved while the run goes on (save_every), not only at its end.
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["rules"][0][0] == "invites-stopped"' \
+  "$work/quiet.state" || fail "the rules' memory was not saved during the run"
+kill -INT "$iotw_pid"
+wait "$iotw_pid" || fail "iotw exited with status $? after SIGINT (rules)"
+python3 - "$work/quiet.ndjson" <<'PY' || fail "no flatline alert while the network was quiet"
+import json, sys
+from datetime import datetime
+docs = [json.loads(l) for l in open(sys.argv[1])]
+ts = lambda d: datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00")).timestamp()
+invites = [ts(d) for d in docs if d.get("sip", {}).get("method") == "INVITE" and d["event"]["dataset"] == "sip"]
+alerts = [d for d in docs if d["event"].get("kind") == "alert" and d["rule"]["name"] == "invites-stopped"]
+assert invites, "no INVITE documents"
+fired = [ts(a) for a in alerts if a["fireman"]["state"] == "firing"]
+last = max(invites)
+# The last INVITE leaves the window 3 s later: the alert carries that time.
+assert any(abs(f - (last + 3)) < 0.01 for f in fired), (last, fired)
+print(f"live test: flatline fired {fired[-1] - last:.3f} s after the last of {len(invites)} INVITEs, on a quiet network")
+PY
+
 # Part 2: two interfaces in one process. A veth pair leads into a network namespace of this
 # test's own (a test host at 198.18.0.2, RFC 2544 benchmarking range); datagrams go out over
 # loopback and over the veth, and each interface's flow must hold exactly what was sent.

@@ -101,10 +101,20 @@ impl ShipReport {
 /// How long queued alerts may still take to be delivered when a run ends.
 const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What the shipper does with the rules besides running them: keep their memory, and move
+/// their clock on a quiet live network.
+struct RuleUpkeep {
+    state_file: Option<PathBuf>,
+    /// Save the memory this often too (besides at the end).
+    save_every: Option<std::time::Duration>,
+    /// Live capture: the lag behind the wall clock the rules' clock moves to when quiet.
+    quiet_lag: Option<iotw_event::Nanos>,
+}
+
 /// Runs the sink on its own thread; written batches go back through `done` for reuse.
 fn spawn_shipper(
     enrich: iotw_enrich::Chain,
-    (fireman, state_file): (iotw_fireman::Stage, Option<PathBuf>),
+    (fireman, upkeep): (iotw_fireman::Stage, RuleUpkeep),
     mut sink: Box<dyn Sink>,
     rx: crossbeam_channel::Receiver<Vec<Event>>,
     done: crossbeam_channel::Sender<Vec<Event>>,
@@ -114,21 +124,43 @@ fn spawn_shipper(
         .spawn(move || {
             let mut r = ShipReport::default();
             let mut stages = crate::pipeline::Stages { enrich, fireman, ..Default::default() };
-            for mut batch in rx {
-                crate::pipeline::finish_batch(&mut batch, &mut stages);
-                r.write(sink.as_mut(), &batch);
-                // Full or gone: the batch is simply freed.
-                let _ = done.try_send(batch);
+            let mut saved = std::time::Instant::now();
+            let save = |stages: &crate::pipeline::Stages, r: &mut ShipReport| {
+                if let Some(p) = &upkeep.state_file {
+                    if let Err(e) = stages.fireman.save(p) {
+                        r.last_error = Some(format!("saving the rules' memory to {}: {e}", p.display()));
+                    }
+                }
+            };
+            loop {
+                match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                    Ok(mut batch) => {
+                        crate::pipeline::finish_batch(&mut batch, &mut stages);
+                        r.write(sink.as_mut(), &batch);
+                        // Full or gone: the batch is simply freed.
+                        let _ = done.try_send(batch);
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        // Nothing for a second: on a live network, time still passes.
+                        if let Some(lag) = upkeep.quiet_lag.filter(|_| !stages.fireman.is_empty()) {
+                            let alerts = stages.fireman.tick(wall_now() - lag);
+                            if !alerts.is_empty() {
+                                r.write(sink.as_mut(), &alerts);
+                            }
+                        }
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
+                if upkeep.save_every.is_some_and(|every| saved.elapsed() >= every) {
+                    save(&stages, &mut r);
+                    saved = std::time::Instant::now();
+                }
             }
             let last = stages.finish();
             r.journeys = stages.journeys.written();
             r.alerts = stages.fireman.alerts;
             r.delivery = stages.fireman.finish_alerters(ALERT_GRACE);
-            if let Some(p) = &state_file {
-                if let Err(e) = stages.fireman.save(p) {
-                    r.last_error = Some(format!("saving the rules' memory to {}: {e}", p.display()));
-                }
-            }
+            save(&stages, &mut r);
             if !last.is_empty() {
                 r.write(sink.as_mut(), &last);
             }
@@ -255,7 +287,13 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
     let (done_tx, done_rx) = crossbeam_channel::bounded(4);
-    let shipper = spawn_shipper(enrich, (fireman, state_file), sink, rx, done_tx)?;
+    let nanos = |d: iotw_event::Dur| std::time::Duration::from_nanos(u64::try_from(d.0).unwrap_or(0));
+    let upkeep = RuleUpkeep {
+        state_file,
+        save_every: (cfg.fireman.save_every.0 > 0).then(|| nanos(cfg.fireman.save_every)),
+        quiet_lag: live.then_some(cfg.fireman.quiet_lag.0),
+    };
+    let shipper = spawn_shipper(enrich, (fireman, upkeep), sink, rx, done_tx)?;
 
     let signalled = Arc::new(AtomicBool::new(false));
     {

@@ -36,7 +36,7 @@ pub struct Config {
 }
 
 /// Alert rules (`[fireman]`): ElastAlert 2 rule files, run over every document (docs/fireman.md).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FiremanCfg {
     /// Rule files, or folders whose `*.yaml`/`*.yml` files are rules; relative to the config file.
@@ -44,6 +44,22 @@ pub struct FiremanCfg {
     /// Where the rules' memory (windows, baselines, realert timers) is kept across restarts;
     /// empty: not kept. Relative to the config file.
     pub state_file: PathBuf,
+    /// How often the memory is saved while a run goes on (besides at its end); 0: at the end only.
+    pub save_every: Dur,
+    /// Live capture: when no document has come for a second, the rules' clock moves to the
+    /// wall clock less this, so a flatline on a network gone quiet still fires.
+    pub quiet_lag: Dur,
+}
+
+impl Default for FiremanCfg {
+    fn default() -> Self {
+        FiremanCfg {
+            rules: Vec::new(),
+            state_file: PathBuf::new(),
+            save_every: Dur(60_000_000_000),
+            quiet_lag: Dur(5_000_000_000),
+        }
+    }
 }
 
 impl FiremanCfg {
