@@ -19,6 +19,8 @@
 #      scripts/check-lumberjack-receiver.py: the test Beats receiver against pylogbeat
 #      scripts/check-discover-report.py: the discovery report opened by headless Chromium
 #      scripts/compare-elastalert.py: Fireman's seven rule types against ElastAlert 2's own
+#      scripts/compare-elastalert-es.py: ElastAlert 2 run against osmem-server, beside
+#      `iotw fireman run` (the same index) and `iotw fireman test` (the capture)
 #   3. scripts/live-test.sh: live AF_PACKET capture against tcpdump with sipp calls (root only)
 #      scripts/live-tls-test.sh: curl over HTTPS on lo, decrypted live with its key log (root only)
 set -uo pipefail
@@ -46,6 +48,7 @@ suite "shipping: every document into OpenSearch (osmem)" python3 scripts/compare
 suite "Beats test receiver against pylogbeat" python3 scripts/check-lumberjack-receiver.py
 suite "discovery report rendered by Chromium" python3 scripts/check-discover-report.py
 suite "ElastAlert 2 comparison: Fireman's rule types" python3 scripts/compare-elastalert.py
+suite "ElastAlert 2 against OpenSearch (osmem) beside Fireman's two modes" python3 scripts/compare-elastalert-es.py
 if [ "$(id -u)" -eq 0 ]; then
   suite "live capture" scripts/live-test.sh
   suite "live TLS decryption" scripts/live-tls-test.sh

@@ -292,9 +292,13 @@ impl Engine {
             return;
         }
         self.clock = now;
+        if self.rule.kind == Kind::Spike {
+            self.spike_ticks(now, out);
+            self.forget_stale(now);
+            return;
+        }
         // Looked at once per second of document time at most: the alerts of flatline and of
-        // a frequency rule's recovery still carry the exact time; a spike's fall is found
-        // within the second.
+        // a frequency rule's recovery still carry the exact time.
         if now < self.last_check.saturating_add(CHECK_EVERY) {
             return;
         }
@@ -319,14 +323,6 @@ impl Engine {
                     let mut f = Map::new();
                     f.insert("count".into(), count.into());
                     self.resolve(out, at, self.key_text(&k), f);
-                }
-            }
-            Kind::Spike => {
-                // In a fixed order: a key's check may mark the reference window filled once.
-                let mut keys: Vec<String> = self.keys.keys().cloned().collect();
-                keys.sort_unstable();
-                for k in keys {
-                    self.spike_check(out, &k, now, None);
                 }
             }
             Kind::Flatline => self.flatline_check(out, now),
@@ -388,6 +384,36 @@ impl Engine {
         f.insert("old_value".into(), Value::Array(old.into_iter().map(|v| v.unwrap_or(Value::Null)).collect()));
         f.insert("new_value".into(), Value::Array(values.into_iter().map(|v| v.unwrap_or(Value::Null)).collect()));
         self.fire(out, ts, key, f, Some(e));
+    }
+
+    /// A spike's windows slide with time alone too (a fall needs no event): they are looked
+    /// at on every whole second of document time the clock passes, as ElastAlert looks at
+    /// each run (`run_every: 1s`), and a fall is found at that second. Once nothing is left
+    /// that time could still move (two timeframes after the last event), the seconds in
+    /// between are skipped.
+    fn spike_ticks(&mut self, now: Nanos, out: &mut Vec<Alert>) {
+        let second = now.div_euclid(CHECK_EVERY) * CHECK_EVERY;
+        let first = if self.last_check == Nanos::MIN { second } else { self.last_check.saturating_add(CHECK_EVERY) };
+        if first > second {
+            return;
+        }
+        let settled = first.saturating_add(self.rule.timeframe.saturating_mul(2)).saturating_add(CHECK_EVERY);
+        // In a fixed order: a key's check may mark the reference window filled once.
+        let mut keys: Vec<String> = self.keys.keys().cloned().collect();
+        keys.sort_unstable();
+        let mut b = first;
+        loop {
+            let from = out.len();
+            for k in &keys {
+                self.spike_check(out, k, b, None);
+            }
+            out[from..].sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
+            if b >= second {
+                break;
+            }
+            b = if b >= settled { second } else { (b + CHECK_EVERY).min(second) };
+        }
+        self.last_check = second;
     }
 
     fn spike_check(&mut self, out: &mut Vec<Alert>, k: &str, now: Nanos, e: Option<&Event>) {
