@@ -59,6 +59,9 @@ pub struct Alert {
     pub figures: Map<String, Value>,
     pub subject: String,
     pub text: String,
+    /// The rule's `include` fields of the document that raised it (none for alerts that time
+    /// alone raised), by dotted name.
+    pub included: Vec<(String, Value)>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -611,7 +614,12 @@ impl Engine {
             Some(t) => format_args_py(t, &r.alert_text_args.iter().map(arg).collect::<Vec<_>>()),
             None => describe(r, state, key.as_deref(), &figures),
         };
-        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, subject, text }
+        // `include`: the fields of the document that raised it, as they were.
+        let included = match e {
+            Some(e) => r.include.iter().filter_map(|f| e.get(f).map(|v| (f.clone(), v))).collect(),
+            None => Vec::new(),
+        };
+        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, subject, text, included }
     }
 }
 

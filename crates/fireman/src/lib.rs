@@ -293,6 +293,14 @@ pub fn alert_document(a: &Alert) -> Event {
             e.value(iotw_event::Wire(k), v);
         }
     }
+    if !a.included.is_empty() {
+        // Dotted names as keys: an index reads `{"a.b": 1}` as field `a.b`.
+        e.obj("match");
+        for (k, v) in &a.included {
+            e.value(iotw_event::Wire(k), v);
+        }
+        e.end();
+    }
     e.end();
     e.str("message", &a.text);
     e

@@ -34,7 +34,8 @@ fn rules_fire_the_same_in_a_backtest_and_in_the_stream() {
     std::fs::write(
         rules.join("abandoned.yaml"),
         "name: abandoned\ntype: any\nrealert: {minutes: 0}\nfilter:\n- term: {genesys.message.name: EventAbandoned}\n\
-         alert_subject: \"Abandoned on {0}\"\nalert_subject_args: [genesys.this_dn]\n",
+         alert_subject: \"Abandoned on {0}\"\nalert_subject_args: [genesys.this_dn]\n\
+         include: [genesys.this_dn, source.ip, genesys.no_such_field]\n",
     )
     .unwrap();
     std::fs::write(
@@ -59,6 +60,10 @@ fn rules_fire_the_same_in_a_backtest_and_in_the_stream() {
         assert_eq!(a["@timestamp"], d["@timestamp"]);
         assert_eq!(a["event"]["reason"], format!("Abandoned on {}", d["genesys"]["this_dn"].as_str().unwrap()));
         assert_eq!((a["event"]["kind"].as_str(), a["fireman"]["state"].as_str()), (Some("alert"), Some("firing")));
+        // `include`: the fields of the document that raised it; a missing one is left out.
+        let m = a["fireman"]["match"].as_object().unwrap();
+        assert_eq!((&m["genesys.this_dn"], &m["source.ip"]), (&d["genesys"]["this_dn"], &d["source"]["ip"]));
+        assert_eq!(m.len(), 2, "{m:?}");
     }
     assert!(err.contains("rule abandoned (any)") && err.contains("rule busy (frequency)"), "{err}");
     let busy = alerts.iter().filter(|a| a["rule"]["name"] == "busy").count();
