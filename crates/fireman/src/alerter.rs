@@ -272,6 +272,10 @@ pub fn body(a: &Alert) -> String {
             s.push_str(&format!("{k}: {v}\n"));
         }
     }
+    for (field, top) in &a.top_counts {
+        let list: Vec<String> = top.iter().map(|(v, n)| format!("{v}: {n}")).collect();
+        s.push_str(&format!("top {field}: {}\n", list.join(", ")));
+    }
     s
 }
 

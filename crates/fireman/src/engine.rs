@@ -62,6 +62,8 @@ pub struct Alert {
     /// The rule's `include` fields of the document that raised it (none for alerts that time
     /// alone raised), by dotted name.
     pub included: Vec<(String, Value)>,
+    /// `top_count_keys`: per field, its most frequent values and their counts.
+    pub top_counts: Vec<(String, Vec<(String, u64)>)>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -106,6 +108,9 @@ pub struct Engine {
     reference_filled_once: bool,
     /// Alerts held back by realert.
     pub silenced: u64,
+    /// `top_count_keys`: each matching document's time, key and values of those fields, over
+    /// the counting window (not saved across restarts).
+    recent: VecDeque<(Nanos, Option<String>, Vec<Vec<String>>)>,
 }
 
 const ALL: &str = "all";
@@ -143,6 +148,7 @@ impl Engine {
             first_match: None,
             reference_filled_once: false,
             silenced: 0,
+            recent: VecDeque::new(),
         }
     }
 
@@ -229,6 +235,14 @@ impl Engine {
         self.first_match.get_or_insert(e.ts);
         let doc = &mut *doc;
         let key = self.key_of(doc);
+        if !self.rule.top_count_keys.is_empty() {
+            let values = self.rule.top_count_keys.iter().map(|f| doc.values(f).iter().filter_map(text_of).collect());
+            self.recent.push_back((e.ts, key.clone(), values.collect()));
+            let window = self.count_window();
+            while self.recent.front().is_some_and(|(t, _, _)| *t <= e.ts - window) || self.recent.len() > MAX_WINDOW {
+                self.recent.pop_front();
+            }
+        }
         let ts = e.ts;
         match self.rule.kind {
             Kind::Any => self.fire(out, ts, key, Map::new(), Some(e)),
@@ -614,12 +628,45 @@ impl Engine {
             Some(t) => format_args_py(t, &r.alert_text_args.iter().map(arg).collect::<Vec<_>>()),
             None => describe(r, state, key.as_deref(), &figures),
         };
+        let top_counts = if state == State::Firing { self.top_counts(at, key.as_deref()) } else { Vec::new() };
         // `include`: the fields of the document that raised it, as they were.
         let included = match e {
             Some(e) => r.include.iter().filter_map(|f| e.get(f).map(|v| (f.clone(), v))).collect(),
             None => Vec::new(),
         };
-        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, subject, text, included }
+        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, subject, text, included, top_counts }
+    }
+
+    /// How far back `top_count_keys` counts: the timeframe (ElastAlert's default ten minutes
+    /// without one; two timeframes for flatline, whose own window is empty when it fires).
+    fn count_window(&self) -> Nanos {
+        match (self.rule.kind, self.rule.timeframe) {
+            (Kind::Flatline, tf) => tf.saturating_mul(2),
+            (_, 0) => 600_000_000_000,
+            (_, tf) => tf,
+        }
+    }
+
+    /// The most frequent values of each `top_count_keys` field among the matching documents
+    /// of the counting window before `at` (of the same key), most frequent first.
+    fn top_counts(&self, at: Nanos, key: Option<&str>) -> Vec<(String, Vec<(String, u64)>)> {
+        let from = at - self.count_window();
+        let mut out = Vec::new();
+        for (i, field) in self.rule.top_count_keys.iter().enumerate() {
+            let mut counts: HashMap<&str, u64> = HashMap::new();
+            for (t, k, values) in &self.recent {
+                if *t > from && *t <= at && (key.is_none() || k.as_deref() == key) {
+                    for v in values.get(i).into_iter().flatten() {
+                        *counts.entry(v.as_str()).or_default() += 1;
+                    }
+                }
+            }
+            let mut top: Vec<(String, u64)> = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            top.truncate(self.rule.top_count_number);
+            out.push((field.clone(), top));
+        }
+        out
     }
 }
 

@@ -293,6 +293,16 @@ pub fn alert_document(a: &Alert) -> Event {
             e.value(iotw_event::Wire(k), v);
         }
     }
+    if !a.top_counts.is_empty() {
+        // As a list, so that an index does not map a field per value.
+        e.arr("top_counts");
+        for (field, top) in &a.top_counts {
+            for (value, count) in top {
+                e.item_obj().str("field", field).str("value", value).u64("count", *count).end();
+            }
+        }
+        e.end();
+    }
     if !a.included.is_empty() {
         // Dotted names as keys: an index reads `{"a.b": 1}` as field `a.b`.
         e.obj("match");

@@ -122,6 +122,10 @@ pub struct RuleFile {
     pub alert_text_args: Vec<String>,
     pub alert_text_type: Option<String>,
     pub include: Option<OneOrMany>,
+    pub top_count_keys: Option<OneOrMany>,
+    pub top_count_number: Option<u64>,
+    /// ElastAlert appends `.keyword` to the keys; the stream counts the values themselves.
+    pub raw_count_keys: Option<bool>,
     #[serde(default)]
     pub alert: Option<OneOrMany>,
     pub is_enabled: Option<bool>,
@@ -227,6 +231,9 @@ pub struct Rule {
     pub alert_text: Option<String>,
     pub alert_text_args: Vec<String>,
     pub include: Vec<String>,
+    /// Fields whose most frequent values over the timeframe before an alert are added to it.
+    pub top_count_keys: Vec<String>,
+    pub top_count_number: usize,
     /// Where its alerts go besides the alert documents (`alert:`).
     pub alerters: Vec<crate::alerter::Alerter>,
 }
@@ -238,6 +245,7 @@ impl Rule {
         self.filter.fields(&mut out);
         out.extend(self.query_key.iter().cloned());
         out.extend(self.compare_key.iter().cloned());
+        out.extend(self.top_count_keys.iter().cloned());
         out
     }
 }
@@ -357,6 +365,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
         alert_text: f.alert_text,
         alert_text_args: f.alert_text_args,
         include: f.include.as_ref().map(OneOrMany::fields).unwrap_or_default(),
+        top_count_keys: f.top_count_keys.as_ref().map(OneOrMany::fields).unwrap_or_default(),
+        top_count_number: f.top_count_number.map_or(5, |n| n.clamp(1, 1000) as usize),
     })
 }
 

@@ -239,3 +239,29 @@ fn rule_file_mistakes_name_the_key_and_line() {
     assert!(err("name: x\ntype: any\nfilter:\n- geo_shape: {}\n").contains("geo_shape"));
     assert!(err("name: x\ntype: spike\ntimeframe: {hours: 1}\nspike_height: 2\n").contains("spike_type"));
 }
+
+#[test]
+fn top_count_keys_lists_the_most_frequent_values_before_the_alert() {
+    let mut e = rule(
+        "name: busy\ntype: frequency\nnum_events: 6\ntimeframe: {minutes: 1}\nquery_key: sip.method\n\
+         top_count_keys: [source.ip, sip.user_agent.original]\ntop_count_number: 2\n",
+    );
+    // Six INVITEs within a minute from three sources; an older one falls outside the window,
+    // and a BYE (another key) is not counted.
+    let mut docs = vec![sip(T0, "INVITE", None, "10.0.0.9", Some("Old"), "")];
+    for (i, src) in ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3", "10.0.0.1", "10.0.0.2"].iter().enumerate() {
+        let t = T0 + 100 * S + i as Nanos * S;
+        docs.push(sip(t, "INVITE", None, src, Some("Acme"), ""));
+        docs.push(sip(t, "BYE", None, "10.0.0.3", Some("Acme"), ""));
+    }
+    let alerts = run(&mut e, docs);
+    let fired: Vec<&Alert> = alerts.iter().filter(|a| a.key.as_deref() == Some("INVITE")).collect();
+    assert_eq!(fired.len(), 1, "{alerts:?}");
+    assert_eq!(
+        fired[0].top_counts,
+        vec![
+            ("source.ip".to_string(), vec![("10.0.0.1".to_string(), 3), ("10.0.0.2".to_string(), 2)]),
+            ("sip.user_agent.original".to_string(), vec![("Acme".to_string(), 6)]),
+        ]
+    );
+}
