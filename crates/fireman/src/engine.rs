@@ -64,6 +64,10 @@ pub struct Alert {
     pub included: Vec<(String, Value)>,
     /// `top_count_keys`: per field, its most frequent values and their counts.
     pub top_counts: Vec<(String, Vec<(String, u64)>)>,
+    /// With `aggregation`: the aggregation_key value(s) the alert is grouped by, and its row
+    /// of the summary table (the summary_table_fields' values).
+    pub group: Option<String>,
+    pub row: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -634,7 +638,37 @@ impl Engine {
             Some(e) => r.include.iter().filter_map(|f| e.get(f).map(|v| (f.clone(), v))).collect(),
             None => Vec::new(),
         };
-        Alert { rule: r.name.clone(), kind: r.kind, state, at, key, figures, subject, text, included, top_counts }
+        let read = |f: &String| -> String {
+            if let Some(v) = figures.get(f) {
+                return text_of(v).unwrap_or_else(|| v.to_string());
+            }
+            if f == "key" {
+                return key.clone().unwrap_or_default();
+            }
+            e.and_then(|e| e.get(f)).and_then(|v| text_of(&v)).unwrap_or_else(|| "None".into())
+        };
+        let (group, row) = match r.aggregation {
+            Some(_) if !r.aggregation_key.is_empty() => (
+                Some(r.aggregation_key.iter().map(read).collect::<Vec<_>>().join(", ")),
+                r.summary_table_fields.iter().map(read).collect(),
+            ),
+            Some(_) => (None, r.summary_table_fields.iter().map(read).collect()),
+            None => (None, Vec::new()),
+        };
+        Alert {
+            rule: r.name.clone(),
+            kind: r.kind,
+            state,
+            at,
+            key,
+            figures,
+            subject,
+            text,
+            included,
+            top_counts,
+            group,
+            row,
+        }
     }
 
     /// How far back `top_count_keys` counts: the timeframe (ElastAlert's default ten minutes

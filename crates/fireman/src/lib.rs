@@ -34,6 +34,20 @@ pub struct Stage {
     alerters: Vec<Arc<[alerter::Alerter]>>,
     /// Delivers them, once started ([`Stage::start_alerters`]).
     dispatcher: Option<alerter::Dispatcher>,
+    /// The newest document time seen.
+    clock: iotw_event::Nanos,
+    /// Per engine with `aggregation`: alerts waiting for their period to end, by group.
+    aggregating: Vec<std::collections::BTreeMap<Option<String>, Pending>>,
+}
+
+/// Alerts of one group of a rule with `aggregation`, until `until`.
+#[derive(Debug)]
+struct Pending {
+    until: iotw_event::Nanos,
+    first: Alert,
+    more: Vec<Alert>,
+    /// The first alert's document, sent (with the count) as the summary's.
+    doc: serde_json::Value,
 }
 
 impl Stage {
@@ -42,8 +56,18 @@ impl Stage {
         let mut engines: Vec<Engine> = rules.into_iter().map(Engine::new).collect();
         engines.iter_mut().for_each(|e| e.bind(&fields));
         let index = Index::new(&engines);
-        let alerters = engines.iter().map(|e| e.rule.alerters.clone().into()).collect();
-        Stage { candidate: vec![false; engines.len()], engines, fields, index, alerts: 0, alerters, dispatcher: None }
+        let alerters: Vec<Arc<[alerter::Alerter]>> = engines.iter().map(|e| e.rule.alerters.clone().into()).collect();
+        Stage {
+            candidate: vec![false; engines.len()],
+            engines,
+            fields,
+            index,
+            alerts: 0,
+            aggregating: (0..alerters.len()).map(|_| Default::default()).collect(),
+            alerters,
+            dispatcher: None,
+            clock: iotw_event::Nanos::MIN,
+        }
     }
 
     /// Starts delivering alerts to the rules' alerters (nothing to do when no rule has one).
@@ -58,7 +82,29 @@ impl Stage {
     /// Delivers what is still queued (for at most `grace`) and says how delivery went;
     /// `None` when alerters were not started.
     pub fn finish_alerters(&mut self, grace: std::time::Duration) -> Option<alerter::Report> {
+        // Aggregated alerts whose period has not ended are sent as they stand.
+        self.flush_aggregates(iotw_event::Nanos::MAX);
         self.dispatcher.take().map(|mut d| d.finish(grace))
+    }
+
+    /// Sends the summary of every aggregation group whose period ended by `now`.
+    fn flush_aggregates(&mut self, now: iotw_event::Nanos) {
+        for i in 0..self.aggregating.len() {
+            self.flush_engine(i, now);
+        }
+    }
+
+    fn flush_engine(&mut self, i: usize, now: iotw_event::Nanos) {
+        let Some(groups) = self.aggregating.get_mut(i) else { return };
+        let due: Vec<Option<String>> = groups.iter().filter(|(_, p)| p.until <= now).map(|(k, _)| k.clone()).collect();
+        for k in due {
+            let Some(p) = groups.remove(&k) else { continue };
+            let (Some(d), Some(to), Some(e)) = (&self.dispatcher, self.alerters.get(i), self.engines.get(i)) else {
+                continue;
+            };
+            let (alert, doc) = summary(&e.rule, p);
+            d.send(to.clone(), alert, doc);
+        }
     }
 
     /// How delivery is going so far.
@@ -122,6 +168,7 @@ impl Stage {
         if self.engines.is_empty() || e.dataset == "alert" {
             return raised;
         }
+        self.clock = self.clock.max(e.ts);
         let whole;
         let content = match e.finished_members() {
             Some(c) => c,
@@ -166,6 +213,7 @@ impl Stage {
     /// Moves every rule's clock to `now` with no document (a quiet network): what the time
     /// alone raises (flatline, recoveries), as documents.
     pub fn tick(&mut self, now: iotw_event::Nanos) -> Vec<Event> {
+        self.clock = self.clock.max(now);
         let mut raised = Vec::new();
         let mut out = Vec::new();
         for (i, r) in self.engines.iter_mut().enumerate() {
@@ -182,14 +230,86 @@ impl Stage {
         self.alerts += raised.len() as u64;
         for (i, a) in raised {
             let doc = alert_document(&a);
-            if let (Some(d), Some(to)) = (&self.dispatcher, self.alerters.get(i)) {
-                if !to.is_empty() {
-                    d.send(to.clone(), a, serde_json::Value::Object(doc.doc()));
+            let period = self.engines.get(i).and_then(|e| e.rule.aggregation);
+            if self.dispatcher.is_some() && self.alerters.get(i).is_some_and(|to| !to.is_empty()) {
+                let json = serde_json::Value::Object(doc.doc());
+                match period {
+                    Some(period) => {
+                        // A group whose period is over is sent before this alert starts the next.
+                        self.flush_engine(i, a.at);
+                        if let Some(groups) = self.aggregating.get_mut(i) {
+                            use std::collections::btree_map::Entry;
+                            match groups.entry(a.group.clone()) {
+                                Entry::Occupied(mut o) => o.get_mut().more.push(a),
+                                Entry::Vacant(v) => {
+                                    v.insert(Pending {
+                                        until: a.at.saturating_add(period),
+                                        first: a,
+                                        more: Vec::new(),
+                                        doc: json,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        if let (Some(d), Some(to)) = (&self.dispatcher, self.alerters.get(i)) {
+                            d.send(to.clone(), a, json);
+                        }
+                    }
                 }
             }
             events.push(doc);
         }
+        self.flush_aggregates(self.clock);
     }
+}
+
+/// One notification for a group of aggregated alerts (ElastAlert's aggregated alert): the
+/// first alert's subject; the summary prefix, a table of how often each row of
+/// `summary_table_fields` values came, the suffix, then each alert's text (unless
+/// `aggregation_summary_only`). The first alert's document goes with it, with
+/// `fireman.aggregated` (the count).
+fn summary(rule: &Rule, p: Pending) -> (Alert, serde_json::Value) {
+    let all: Vec<&Alert> = std::iter::once(&p.first).chain(&p.more).collect();
+    let n = all.len();
+    let mut text = String::new();
+    if let Some(s) = &rule.summary_prefix {
+        text.push_str(s);
+        text.push('\n');
+    }
+    if !rule.summary_table_fields.is_empty() {
+        let mut rows: Vec<(&Vec<String>, u64)> = Vec::new();
+        for a in &all {
+            match rows.iter_mut().find(|(r, _)| **r == a.row) {
+                Some((_, c)) => *c += 1,
+                None => rows.push((&a.row, 1)),
+            }
+        }
+        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        text.push_str(&format!("| {} | count |\n", rule.summary_table_fields.join(" | ")));
+        for (r, c) in rows {
+            text.push_str(&format!("| {} | {c} |\n", r.join(" | ")));
+        }
+    }
+    if let Some(s) = &rule.summary_suffix {
+        text.push_str(s);
+        text.push('\n');
+    }
+    if !rule.summary_only {
+        for a in &all {
+            text.push('\n');
+            text.push_str(&a.text);
+        }
+    }
+    let mut doc = p.doc;
+    if let Some(f) = doc.get_mut("fireman").and_then(serde_json::Value::as_object_mut) {
+        f.insert("aggregated".into(), n.into());
+    }
+    let mut first = p.first;
+    first.text = text;
+    first.figures.insert("aggregated".into(), n.into());
+    (first, doc)
 }
 
 /// Rules by the value they need in a field.

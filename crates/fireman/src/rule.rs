@@ -124,6 +124,13 @@ pub struct RuleFile {
     pub include: Option<OneOrMany>,
     pub top_count_keys: Option<OneOrMany>,
     pub top_count_number: Option<u64>,
+    pub aggregation: Option<Timeframe>,
+    pub aggregation_key: Option<OneOrMany>,
+    pub summary_table_fields: Option<OneOrMany>,
+    pub summary_prefix: Option<String>,
+    pub summary_suffix: Option<String>,
+    /// Alerts are grouped in document time, which is match time: accepted, no effect.
+    pub aggregate_by_match_time: Option<bool>,
     /// ElastAlert appends `.keyword` to the keys; the stream counts the values themselves.
     pub raw_count_keys: Option<bool>,
     #[serde(default)]
@@ -234,6 +241,15 @@ pub struct Rule {
     /// Fields whose most frequent values over the timeframe before an alert are added to it.
     pub top_count_keys: Vec<String>,
     pub top_count_number: usize,
+    /// `aggregation`: alerters get one notification per this period (per aggregation_key
+    /// value) listing the alerts of the period; the alert documents stay one per alert.
+    pub aggregation: Option<Nanos>,
+    pub aggregation_key: Vec<String>,
+    pub summary_table_fields: Vec<String>,
+    pub summary_prefix: Option<String>,
+    pub summary_suffix: Option<String>,
+    /// `alert_text_type: aggregation_summary_only`: the summary table without each alert's text.
+    pub summary_only: bool,
     /// Where its alerts go besides the alert documents (`alert:`).
     pub alerters: Vec<crate::alerter::Alerter>,
 }
@@ -338,6 +354,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
     let list = list_values(entries, path, if f.kind == Kind::Whitelist { "whitelist" } else { "blacklist" })?;
     let filter = Filter::parse(&f.filter).map_err(|source| RuleError::Filter { path: path.into(), source })?;
     let alerters = crate::alerter::from_file(&f, path)?;
+    let aggregation = f.aggregation.map(|t| t.nanos());
+    if aggregation.is_some_and(|a| a <= 0) {
+        return Err(invalid("aggregation", "must be more than zero"));
+    }
     Ok(Rule {
         alerters,
         name: f.name,
@@ -367,6 +387,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
         include: f.include.as_ref().map(OneOrMany::fields).unwrap_or_default(),
         top_count_keys: f.top_count_keys.as_ref().map(OneOrMany::fields).unwrap_or_default(),
         top_count_number: f.top_count_number.map_or(5, |n| n.clamp(1, 1000) as usize),
+        aggregation,
+        aggregation_key: f.aggregation_key.as_ref().map(OneOrMany::fields).unwrap_or_default(),
+        summary_table_fields: f.summary_table_fields.as_ref().map(OneOrMany::fields).unwrap_or_default(),
+        summary_prefix: f.summary_prefix.clone(),
+        summary_suffix: f.summary_suffix.clone(),
+        summary_only: f.alert_text_type.as_deref() == Some("aggregation_summary_only"),
     })
 }
 

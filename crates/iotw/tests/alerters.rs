@@ -336,3 +336,104 @@ fn alerter_mistakes_are_named_by_rule_file_and_key() {
         assert!(err.contains(&format!("r{i}.yaml")) && err.contains(want), "{yaml}: {err}");
     }
 }
+
+/// Greedy periods as aggregation makes them: a group starts at an alert and takes the alerts
+/// before its start plus `period`; the sizes of the groups, in the order they end.
+fn groups(times: &[i64], period: i64) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut start: Option<(i64, usize)> = None;
+    for &t in times {
+        match start {
+            Some((s, n)) if t < s + period => start = Some((s, n + 1)),
+            Some((_, n)) => {
+                out.push(n);
+                start = Some((t, 1));
+            }
+            None => start = Some((t, 1)),
+        }
+    }
+    out.extend(start.map(|(_, n)| n));
+    out
+}
+
+fn nanos(ts: &str) -> i64 {
+    // Every timestamp of one run falls on the simulated site's day: seconds of the day suffice.
+    let (h, m, s) = (ts[11..13].parse::<i64>().unwrap(), ts[14..16].parse::<i64>().unwrap(), &ts[17..26]);
+    (h * 3600 + m * 60) * 1_000_000_000 + (s.parse::<f64>().unwrap() * 1e9).round() as i64
+}
+
+#[test]
+fn aggregation_sends_one_summary_per_period_and_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = simulate(dir.path());
+    let rx = Receiver::start(vec![]);
+    let u = format!("http://127.0.0.1:{}", rx.port);
+    let rules = rules_dir(dir.path());
+    let texts = dir.path().join("summaries.txt");
+    std::fs::write(
+        rules.join("all.yaml"),
+        format!(
+            "name: all\nrealert: {{minutes: 0}}\n{ABANDONED}aggregation: {{minutes: 3}}\n\
+             summary_table_fields: [genesys.this_dn]\nalert: post\nhttp_post_url: {u}/all\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("per-dn.yaml"),
+        format!(
+            "name: per-dn\nrealert: {{minutes: 0}}\n{ABANDONED}aggregation: {{minutes: 3}}\n\
+             aggregation_key: genesys.this_dn\nalert_text_type: aggregation_summary_only\n\
+             summary_table_fields: [genesys.this_dn]\nalert: [post, command]\nhttp_post_url: {u}/per-dn\n\
+             command: [sh, -c, \"cat >> '{}'; echo '<end>' >> '{}'\"]\npipe_alert_text: true\n",
+            texts.display(),
+            texts.display()
+        ),
+    )
+    .unwrap();
+    let (out, err) = capture(dir.path(), &pcap);
+    let alerts = alert_docs(&out, "all");
+    assert!(alerts.len() >= 5, "{err}");
+    let times: Vec<i64> = alerts.iter().map(|a| nanos(a["@timestamp"].as_str().unwrap())).collect();
+    let period = 180 * 1_000_000_000;
+    // One post per period, carrying how many alerts it sums up.
+    let posted: Vec<u64> = rx.at("/all").iter().map(|r| r.body["fireman"]["aggregated"].as_u64().unwrap()).collect();
+    assert_eq!(posted, groups(&times, period).iter().map(|&n| n as u64).collect::<Vec<_>>());
+    assert!(posted.len() < alerts.len(), "aggregation groups alerts: {posted:?}");
+    // Per DN: the same, each DN's alerts on their own.
+    let mut by_dn: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for (a, t) in alert_docs(&out, "per-dn").iter().zip(&times) {
+        let dn = a["event"]["reason"].as_str().unwrap().trim_start_matches("Abandoned on ").to_string();
+        by_dn.entry(dn).or_default().push(*t);
+    }
+    let mut want: Vec<(String, u64)> = Vec::new();
+    for (dn, ts) in &by_dn {
+        want.extend(groups(ts, period).into_iter().map(|n| (dn.clone(), n as u64)));
+    }
+    let mut got: Vec<(String, u64)> = rx
+        .at("/per-dn")
+        .iter()
+        .map(|r| {
+            let reason = r.body["event"]["reason"].as_str().unwrap();
+            (reason.trim_start_matches("Abandoned on ").to_string(), r.body["fireman"]["aggregated"].as_u64().unwrap())
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // Each summary's text is its table (summary only): one row, the DN and its count.
+    let mut rows: Vec<(String, u64)> = std::fs::read_to_string(&texts)
+        .unwrap()
+        .split("<end>")
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            assert!(t.contains("| genesys.this_dn | count |"), "{t}");
+            assert!(!t.contains("A document matched"), "summary only: {t}");
+            let mut lines = t.lines().skip_while(|l| !l.starts_with("| genesys.this_dn"));
+            let row = lines.nth(1).unwrap_or_else(|| panic!("{t}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+            (cells[0].to_string(), cells[1].parse().unwrap())
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(rows, want);
+}
