@@ -286,7 +286,7 @@ fn summary(rule: &Rule, p: Pending) -> (Alert, serde_json::Value) {
                 None => rows.push((&a.row, 1)),
             }
         }
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
         text.push_str(&format!("| {} | count |\n", rule.summary_table_fields.join(" | ")));
         for (r, c) in rows {
             text.push_str(&format!("| {} | {c} |\n", r.join(" | ")));
