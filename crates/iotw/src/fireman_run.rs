@@ -163,20 +163,22 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
         }
         let Some(s) = stage.as_mut() else { continue };
         let end = (now_ns() - delay).min(until.unwrap_or(Nanos::MAX));
-        let docs = read_since(&es, &a.index, &mut cursor, end)?;
-        let mut batch = docs;
-        let before = batch.len();
-        s.observe(&mut batch);
-        let alerts: Vec<Event> = batch.split_off(before);
-        if !alerts.is_empty() {
-            index_alerts(&es, &index_mode, &alerts)?;
-            written += alerts.len() as u64;
-            if a.ndjson {
-                for d in &alerts {
-                    println!("{}", d.to_json());
+        // Page by page: a long backlog is never held in memory whole.
+        read_since(&es, &a.index, &mut cursor, end, |mut batch| {
+            let before = batch.len();
+            s.observe(&mut batch);
+            let alerts: Vec<Event> = batch.split_off(before);
+            if !alerts.is_empty() {
+                index_alerts(&es, &index_mode, &alerts)?;
+                written += alerts.len() as u64;
+                if a.ndjson {
+                    for d in &alerts {
+                        println!("{}", d.to_json());
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
         // Saved only while still the holder: a stale leader must not overwrite the new one's.
         match take_lease(&es, &a.state_index, &name, lease)? {
             Lease::Held(at) => {
@@ -308,9 +310,14 @@ fn save_state(es: &Elastic, index: &str, cursor: &Cursor, memory: &[u8]) -> Resu
 }
 
 /// Reads every document with `cursor.ts <= @timestamp <= end` not read yet, in time order,
-/// and moves the cursor past them.
-fn read_since(es: &Elastic, index: &str, cursor: &mut Cursor, end: Nanos) -> Result<Vec<Event>> {
-    let mut out = Vec::new();
+/// hands each page's to `page`, and moves the cursor past them.
+fn read_since(
+    es: &Elastic,
+    index: &str,
+    cursor: &mut Cursor,
+    end: Nanos,
+    mut page: impl FnMut(Vec<Event>) -> Result<()>,
+) -> Result<()> {
     let mut size = PAGE;
     let mut seen: HashSet<String> = cursor.ids.iter().cloned().collect();
     loop {
@@ -324,7 +331,7 @@ fn read_since(es: &Elastic, index: &str, cursor: &mut Cursor, end: Nanos) -> Res
         });
         let (status, body) = es.call("POST", &format!("/{index}/_search"), Some(&serde_json::to_vec(&query)?))?;
         if status == 404 {
-            return Ok(out);
+            return Ok(());
         }
         if status != 200 {
             bail!("searching {index}: HTTP {status}: {}", String::from_utf8_lossy(&body));
@@ -333,6 +340,7 @@ fn read_since(es: &Elastic, index: &str, cursor: &mut Cursor, end: Nanos) -> Res
         let hits = v["hits"]["hits"].as_array().cloned().unwrap_or_default();
         let full = hits.len() >= size;
         let mut fresh = 0;
+        let mut out = Vec::new();
         for h in &hits {
             let id = h["_id"].as_str().unwrap_or("").to_string();
             let e = crate::fireman_cmd::event_of(&h["_source"]).with_context(|| format!("document {id}"))?;
@@ -350,6 +358,7 @@ fn read_since(es: &Elastic, index: &str, cursor: &mut Cursor, end: Nanos) -> Res
                 out.push(e);
             }
         }
+        page(out)?;
         if !full {
             break;
         }
@@ -369,7 +378,7 @@ fn read_since(es: &Elastic, index: &str, cursor: &mut Cursor, end: Nanos) -> Res
     }
     cursor.ids = seen.into_iter().collect();
     cursor.ids.sort();
-    Ok(out)
+    Ok(())
 }
 
 /// Indexes the alert documents as shipping would (their dataset's index).
