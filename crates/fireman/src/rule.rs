@@ -241,6 +241,8 @@ pub struct Rule {
     /// Fields whose most frequent values over the timeframe before an alert are added to it.
     pub top_count_keys: Vec<String>,
     pub top_count_number: usize,
+    /// The indices `iotw fireman run` reads for this rule (`index:`); none: its --index.
+    pub index: Option<String>,
     /// `aggregation`: alerters get one notification per this period (per aggregation_key
     /// value) listing the alerts of the period; the alert documents stay one per alert.
     pub aggregation: Option<Nanos>,
@@ -387,6 +389,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
         include: f.include.as_ref().map(OneOrMany::fields).unwrap_or_default(),
         top_count_keys: f.top_count_keys.as_ref().map(OneOrMany::fields).unwrap_or_default(),
         top_count_number: f.top_count_number.map_or(5, |n| n.clamp(1, 1000) as usize),
+        index: f.index.clone(),
         aggregation,
         aggregation_key: f.aggregation_key.as_ref().map(OneOrMany::fields).unwrap_or_default(),
         summary_table_fields: f.summary_table_fields.as_ref().map(OneOrMany::fields).unwrap_or_default(),

@@ -117,8 +117,25 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
     }
     let es = Elastic::new(cfg.elastic(), Default::default()).context("[elasticsearch]")?;
     let index_mode = cfg.elastic().index;
-    let mut stage: Option<iotw_fireman::Stage> = None;
-    let mut cursor = Cursor::default();
+    // Rules read the index their file names (`index:`), else --index: one stage per index,
+    // each with its own read position and memory.
+    let mut groups: Vec<Group> = Vec::new();
+    for r in rules {
+        let index = r.index.clone().unwrap_or_else(|| a.index.clone());
+        match groups.iter_mut().find(|g| g.index == index) {
+            Some(g) => g.rules.push(r),
+            None => {
+                let state_id = if index == a.index {
+                    "state".to_string()
+                } else {
+                    format!("state-{:016x}", iotw_fireman::rule::fnv1a(index.as_bytes()))
+                };
+                groups.push(Group { index, state_id, rules: vec![r], stage: None, cursor: Cursor::default() });
+            }
+        }
+    }
+    let from = a.from.as_deref().map(|f| time(f, "from")).transpose()?;
+    let mut leading = false;
     // Where the lease stood when last written by this instance (to give it up at the end).
     let mut lease_at: Option<(u64, u64)>;
     let mut written = 0u64;
@@ -126,33 +143,24 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
         let round = std::time::Instant::now();
         match take_lease(&es, &a.state_index, &name, lease)? {
             Lease::Held(_) => {
-                if stage.is_none() {
+                if !leading {
                     // Leader now: carry on from what the last leader saved.
-                    let mut s = iotw_fireman::Stage::new(rules.clone());
-                    let (saved_cursor, memory) = load_state(&es, &a.state_index)?;
-                    if let Some(m) = memory {
-                        for n in s.restore_json(&m).map_err(|e| anyhow::anyhow!("saved memory: {e}"))? {
-                            eprintln!("iotw: rule {n}: its file changed since its memory was saved; it starts afresh");
-                        }
+                    for g in &mut groups {
+                        g.take_up(&es, &a.state_index, from)?;
                     }
-                    cursor = match saved_cursor {
-                        Some(c) => c,
-                        None => Cursor {
-                            ts: a.from.as_deref().map(|f| time(f, "from")).transpose()?.unwrap_or_else(now_ns),
-                            ids: Vec::new(),
-                        },
-                    };
-                    s.start_alerters().context("starting the alerters")?;
+                    leading = true;
+                    let first = groups.iter().map(|g| g.cursor.ts).min().unwrap_or(0);
                     eprintln!(
                         "iotw: {name} holds the lease; reading from {}",
-                        iotw_event::format_rfc3339_micros(cursor.ts)
+                        iotw_event::format_rfc3339_micros(first)
                     );
-                    stage = Some(s);
                 }
             }
             Lease::Other(holder) => {
-                if stage.take().is_some() {
+                if leading {
                     eprintln!("iotw: the lease went to {holder}; standing by");
+                    groups.iter_mut().for_each(|g| g.stage = None);
+                    leading = false;
                 }
                 lease_at = None;
                 if pause(&stop, every, round) {
@@ -161,33 +169,40 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                 continue;
             }
         }
-        let Some(s) = stage.as_mut() else { continue };
         let end = (now_ns() - delay).min(until.unwrap_or(Nanos::MAX));
-        // Page by page: a long backlog is never held in memory whole.
-        read_since(&es, &a.index, &mut cursor, end, |mut batch| {
-            let before = batch.len();
-            s.observe(&mut batch);
-            let alerts: Vec<Event> = batch.split_off(before);
-            if !alerts.is_empty() {
-                index_alerts(&es, &index_mode, &alerts)?;
-                written += alerts.len() as u64;
-                if a.ndjson {
-                    for d in &alerts {
-                        println!("{}", d.to_json());
+        for g in &mut groups {
+            let Some(s) = g.stage.as_mut() else { continue };
+            // Page by page: a long backlog is never held in memory whole.
+            read_since(&es, &g.index, &mut g.cursor, end, |mut batch| {
+                let before = batch.len();
+                s.observe(&mut batch);
+                let alerts: Vec<Event> = batch.split_off(before);
+                if !alerts.is_empty() {
+                    index_alerts(&es, &index_mode, &alerts)?;
+                    written += alerts.len() as u64;
+                    if a.ndjson {
+                        for d in &alerts {
+                            println!("{}", d.to_json());
+                        }
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
         // Saved only while still the holder: a stale leader must not overwrite the new one's.
         match take_lease(&es, &a.state_index, &name, lease)? {
             Lease::Held(at) => {
                 lease_at = Some(at);
-                save_state(&es, &a.state_index, &cursor, &s.memory_json()?)?;
+                for g in &groups {
+                    if let Some(s) = &g.stage {
+                        save_state(&es, &a.state_index, &g.state_id, &g.cursor, &s.memory_json()?)?;
+                    }
+                }
             }
             Lease::Other(holder) => {
                 eprintln!("iotw: the lease went to {holder} during a round; its results are not saved");
-                stage = None;
+                groups.iter_mut().for_each(|g| g.stage = None);
+                leading = false;
                 lease_at = None;
             }
         }
@@ -196,17 +211,46 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
             break;
         }
     }
-    if let Some(mut s) = stage.take() {
-        if let Some(r) = s.finish_alerters(Duration::from_secs(10)) {
+    let mut read_to = Nanos::MAX;
+    for g in &mut groups {
+        read_to = read_to.min(g.cursor.ts);
+        if let Some(r) = g.stage.as_mut().and_then(|s| s.finish_alerters(Duration::from_secs(10))) {
             eprintln!("alerts delivered: {}; failed {}; dropped {}", r.sent_total(), r.failed_total(), r.dropped);
         }
+    }
+    if leading {
         release_lease(&es, &a.state_index, &name, lease_at)?;
     }
-    eprintln!(
-        "iotw fireman run: {written} alerts written, read up to {}",
-        iotw_event::format_rfc3339_micros(cursor.ts)
-    );
+    eprintln!("iotw fireman run: {written} alerts written, read up to {}", iotw_event::format_rfc3339_micros(read_to));
     Ok(())
+}
+
+/// The rules that read one index, and how far they have got.
+struct Group {
+    index: String,
+    /// The document in the state index that keeps this group's position and memory.
+    state_id: String,
+    rules: Vec<iotw_fireman::Rule>,
+    /// While this instance holds the lease.
+    stage: Option<iotw_fireman::Stage>,
+    cursor: Cursor,
+}
+
+impl Group {
+    /// Starts the rules with what the last holder of the lease saved (or from `from`, else now).
+    fn take_up(&mut self, es: &Elastic, state_index: &str, from: Option<Nanos>) -> Result<()> {
+        let mut s = iotw_fireman::Stage::new(self.rules.clone());
+        let (saved_cursor, memory) = load_state(es, state_index, &self.state_id)?;
+        if let Some(m) = memory {
+            for n in s.restore_json(&m).map_err(|e| anyhow::anyhow!("saved memory: {e}"))? {
+                eprintln!("iotw: rule {n}: its file changed since its memory was saved; it starts afresh");
+            }
+        }
+        self.cursor = saved_cursor.unwrap_or_else(|| Cursor { ts: from.unwrap_or_else(now_ns), ids: Vec::new() });
+        s.start_alerters().context("starting the alerters")?;
+        self.stage = Some(s);
+        Ok(())
+    }
 }
 
 /// Sleeps the rest of the round; true when asked to stop.
@@ -287,14 +331,14 @@ fn release_lease(es: &Elastic, index: &str, name: &str, at: Option<(u64, u64)>) 
 }
 
 /// The saved cursor and memory.
-fn load_state(es: &Elastic, index: &str) -> Result<(Option<Cursor>, Option<Vec<u8>>)> {
-    let Some((v, _)) = get_doc(es, index, "state")? else { return Ok((None, None)) };
+fn load_state(es: &Elastic, index: &str, id: &str) -> Result<(Option<Cursor>, Option<Vec<u8>>)> {
+    let Some((v, _)) = get_doc(es, index, id)? else { return Ok((None, None)) };
     let cursor = serde_json::from_value(v["cursor"].clone()).ok();
     let memory = v["memory"].as_str().map(|m| m.as_bytes().to_vec());
     Ok((cursor, memory))
 }
 
-fn save_state(es: &Elastic, index: &str, cursor: &Cursor, memory: &[u8]) -> Result<()> {
+fn save_state(es: &Elastic, index: &str, id: &str, cursor: &Cursor, memory: &[u8]) -> Result<()> {
     let doc = json!({
         "cursor": cursor,
         // The memory as text: its structure is Fireman's own, not for the index to map.
@@ -302,7 +346,7 @@ fn save_state(es: &Elastic, index: &str, cursor: &Cursor, memory: &[u8]) -> Resu
         "saved": now_ns(),
     });
     let (status, answer) =
-        es.call("PUT", &format!("/{index}/_doc/state?refresh=true"), Some(&serde_json::to_vec(&doc)?))?;
+        es.call("PUT", &format!("/{index}/_doc/{id}?refresh=true"), Some(&serde_json::to_vec(&doc)?))?;
     if !(200..300).contains(&status) {
         bail!("saving the rules' memory in {index}: HTTP {status}: {}", String::from_utf8_lossy(&answer));
     }

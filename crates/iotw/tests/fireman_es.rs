@@ -85,7 +85,9 @@ fn rules(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(
         rules.join("abandoned.yaml"),
-        "name: abandoned\ntype: any\nrealert: {minutes: 0}\nfilter:\n- term: {genesys.message.name: EventAbandoned}\n",
+        // An index of its own: read by a stage of its own, with its own position and memory.
+        "name: abandoned\ntype: any\nindex: \"iotw-genesys-*\"\nrealert: {minutes: 0}\n\
+         filter:\n- term: {genesys.message.name: EventAbandoned}\n",
     )
     .unwrap();
     std::fs::write(
@@ -162,6 +164,21 @@ fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
     both.sort();
     assert_eq!(both, expected, "a stop half-way loses nothing and repeats nothing");
     assert!(!alerts(&a).is_empty() && !alerts(&b).is_empty(), "both halves alert");
+    // The rule with an index of its own kept its own position and memory.
+    let saved = ureq::get(&format!("{}/iotw-fireman-state/_search?size=10", os.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let mut ids: Vec<String> = serde_json::from_str::<Value>(&saved).unwrap()["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["_id"].as_str().unwrap().chars().take(6).collect())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["lease", "state", "state-"]);
 
     // Two instances at once, from the start, with a state index of their own: one alerts.
     let state = ["--state-index", "ha-state"];
