@@ -173,10 +173,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
         for g in &mut groups {
             let Some(s) = g.stage.as_mut() else { continue };
             // Page by page: a long backlog is never held in memory whole.
-            read_since(&es, &g.index, &mut g.cursor, end, |mut batch| {
-                let before = batch.len();
-                s.observe(&mut batch);
-                let alerts: Vec<Event> = batch.split_off(before);
+            let mut emit = |alerts: Vec<Event>| -> Result<()> {
                 if !alerts.is_empty() {
                     index_alerts(&es, &index_mode, &alerts)?;
                     written += alerts.len() as u64;
@@ -187,7 +184,15 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                     }
                 }
                 Ok(())
+            };
+            read_since(&es, &g.index, &mut g.cursor, end, |mut batch| {
+                let before = batch.len();
+                s.observe(&mut batch);
+                emit(batch.split_off(before))
             })?;
+            // Every document up to `end` has been read: the rules' clock may move there, so a
+            // flatline fires on an index that has gone quiet.
+            emit(s.tick(end))?;
         }
         // Saved only while still the holder: a stale leader must not overwrite the new one's.
         match take_lease(&es, &a.state_index, &name, lease)? {

@@ -190,6 +190,26 @@ fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
     pair.sort();
     assert_eq!(pair, expected, "exactly one of the two alerted, once\n{cerr}\n{derr}");
     assert!(alerts(&c).is_empty() || alerts(&d).is_empty(), "only the lease holder alerts");
+
+    // Past the last document: every round's end is read, so the clock moves on without
+    // documents and the INVITE flatline fires on the quiet index (the backtest has no clock
+    // past the last document, so these alerts are the only extra ones).
+    let later = at(last + 300_000_000_000);
+    let e = run(&[
+        &[r, "--name", "e", "--from", &from, "--until", &later][..],
+        &common[..],
+        &["--state-index", "quiet"][..],
+    ]
+    .concat());
+    let (e, _) = finish(e);
+    let got = alerts(&e);
+    let extra: Vec<_> = got.iter().filter(|x| !expected.contains(x)).collect();
+    assert!(expected.iter().all(|x| got.contains(x)), "everything the backtest raised");
+    assert!(!extra.is_empty(), "the flatline fires after the last document");
+    for x in &extra {
+        assert_eq!((x.0.as_str(), x.3.as_str()), ("quiet", "firing"), "{x:?}");
+        assert!(chrono_like(&x.1) > last, "{x:?}");
+    }
 }
 
 /// RFC 3339 with microseconds to nanoseconds since the epoch (days from civil, Hinnant).
