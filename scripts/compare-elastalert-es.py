@@ -33,8 +33,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(__file__))
+import peers  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, "target", "peers", "elastalert")
+VENV = peers.ELASTALERT_VENV
 
 # (rule file body, query_key); every rule has realert 0 and runs over iotw-*.
 RULES = {
@@ -53,14 +56,6 @@ RULES = {
     "flatline": ("type: flatline\nthreshold: 3\ntimeframe: {minutes: 1}\n"
                  "filter:\n- term: {sip.method: INVITE}\n", None),
 }
-
-
-def reexec_in_venv():
-    py = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) != os.path.realpath(VENV):
-        if not os.path.exists(py):
-            sys.exit(f"ElastAlert 2 is not installed in {VENV}: run scripts/install-test-peers.sh")
-        os.execv(py, [py, *sys.argv])
 
 
 def run(argv, **kw):
@@ -137,19 +132,9 @@ def fireman_alerts(ndjson, t0):
     return out
 
 
-def spells(seconds):
-    out = []
-    for s in sorted(seconds):
-        if out and s <= out[-1][1]:
-            out[-1][1] = s + 1
-        else:
-            out.append([s, s + 1])
-    return [tuple(x) for x in out]
-
-
 def compare(kind, ea, fm, end):
     if kind == "flatline":
-        left = spells([k for k, _ in ea])
+        left = peers.spells([k for k, _ in ea])
         right, start = [], None
         for t, state, _ in sorted(fm):
             if state == "firing" and start is None:
@@ -166,7 +151,7 @@ def compare(kind, ea, fm, end):
 
 
 def main():
-    reexec_in_venv()
+    peers.reexec_in_elastalert_venv()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
     ap.add_argument("--minutes", type=int, default=15)

@@ -31,17 +31,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(__file__))
+import peers  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, "target", "peers", "elastalert")
+VENV = peers.ELASTALERT_VENV
 T0 = datetime.datetime(2026, 11, 26, 8, 0, 0, tzinfo=datetime.timezone.utc)
-
-
-def reexec_in_venv():
-    py = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) != os.path.realpath(VENV):
-        if not os.path.exists(py):
-            sys.exit(f"ElastAlert 2 is not installed in {VENV}: run scripts/install-test-peers.sh")
-        os.execv(py, [py, *sys.argv])
 
 
 def iso(t):
@@ -215,19 +210,8 @@ def run_iotw(iotw, kind, yaml_opts, qk, events, seconds, tmp):
     return out
 
 
-def spells(times):
-    """Runs of consecutive seconds, as (first, one past the last)."""
-    out = []
-    for t in sorted(times):
-        if out and t <= out[-1][1]:
-            out[-1][1] = t + 1
-        else:
-            out.append([t, t + 1])
-    return [tuple(x) for x in out]
-
-
 def main():
-    reexec_in_venv()
+    peers.reexec_in_elastalert_venv()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iotw", default=os.path.join(ROOT, "target", "release", "iotw"))
     ap.add_argument("--seeds", type=int, default=3)
@@ -244,7 +228,7 @@ def main():
                     ea_sp, io_sp = {}, {}
                     for t, k in ea:
                         ea_sp.setdefault(k, []).append(int(t))
-                    ea_sp = {k: spells(v) for k, v in ea_sp.items()}
+                    ea_sp = {k: peers.spells(v) for k, v in ea_sp.items()}
                     starts = {}
                     for t, state, k in io:
                         if state == "firing" and k not in starts:

@@ -108,3 +108,26 @@ class Agreement:
         ok = self.bad == 0 and n > 0 and all(v[0] == v[1] for v in self.total.values())
         print(f"{what}: 100 % agreement" if ok else f"{what}: DIFFER")
         return ok
+
+
+ELASTALERT_VENV = os.path.join(ROOT, "target", "peers", "elastalert")
+
+
+def reexec_in_elastalert_venv():
+    """Runs this script again in the virtualenv holding ElastAlert 2 (install-test-peers.sh)."""
+    py = os.path.join(ELASTALERT_VENV, "bin", "python")
+    if os.path.realpath(sys.prefix) != os.path.realpath(ELASTALERT_VENV):
+        if not os.path.exists(py):
+            sys.exit(f"ElastAlert 2 is not installed in {ELASTALERT_VENV}: run scripts/install-test-peers.sh")
+        os.execv(py, [py, *sys.argv])
+
+
+def spells(seconds):
+    """Runs of consecutive seconds, as (first, one past the last)."""
+    out = []
+    for s in sorted(seconds):
+        if out and s <= out[-1][1]:
+            out[-1][1] = s + 1
+        else:
+            out.append([s, s + 1])
+    return [tuple(x) for x in out]

@@ -611,15 +611,17 @@ impl Engine {
         e: Option<&Event>,
     ) -> Alert {
         let r = &self.rule;
-        let arg = |f: &String| -> String {
+        // A name in the alert's figures, `key`, or a field of the document that raised it.
+        let value = |f: &String| -> Option<String> {
             if let Some(v) = figures.get(f) {
-                return text_of(v).unwrap_or_else(|| v.to_string());
+                return Some(text_of(v).unwrap_or_else(|| v.to_string()));
             }
             if f == "key" {
-                return key.clone().unwrap_or_default();
+                return Some(key.clone().unwrap_or_default());
             }
-            e.and_then(|e| e.get(f)).and_then(|v| text_of(&v)).unwrap_or_else(|| "<MISSING VALUE>".into())
+            e.and_then(|e| e.get(f)).and_then(|v| text_of(&v))
         };
+        let arg = |f: &String| value(f).unwrap_or_else(|| "<MISSING VALUE>".into());
         let subject = match &r.alert_subject {
             Some(s) => format_args_py(s, &r.alert_subject_args.iter().map(arg).collect::<Vec<_>>()),
             None => format!("iotw Fireman: {}", r.name),
@@ -638,15 +640,7 @@ impl Engine {
             Some(e) => r.include.iter().filter_map(|f| e.get(f).map(|v| (f.clone(), v))).collect(),
             None => Vec::new(),
         };
-        let read = |f: &String| -> String {
-            if let Some(v) = figures.get(f) {
-                return text_of(v).unwrap_or_else(|| v.to_string());
-            }
-            if f == "key" {
-                return key.clone().unwrap_or_default();
-            }
-            e.and_then(|e| e.get(f)).and_then(|v| text_of(&v)).unwrap_or_else(|| "None".into())
-        };
+        let read = |f: &String| value(f).unwrap_or_else(|| "None".into());
         let (group, row) = match r.aggregation {
             Some(_) if !r.aggregation_key.is_empty() => (
                 Some(r.aggregation_key.iter().map(read).collect::<Vec<_>>().join(", ")),

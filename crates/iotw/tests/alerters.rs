@@ -14,18 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-fn iotw(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_iotw")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn simulate(dir: &Path) -> String {
-    let pcap = dir.join("site.pcapng");
-    let (ok, _, err) =
-        iotw(&["simulate", "--duration", "10m", "--agents", "8", "--seed", "3", "--out", pcap.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    pcap.to_str().unwrap().to_string()
-}
+mod common;
+use common::{iotw_run as iotw, simulate};
 
 /// The alert documents of a capture run's output, per rule, in order.
 fn alert_docs(ndjson: &str, rule: &str) -> Vec<Value> {

@@ -5,24 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
 
-fn iotw(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_iotw")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+mod common;
+use common::{iotw_run as iotw, simulate};
 
 fn docs(ndjson: &str) -> Vec<Value> {
     ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn simulate(dir: &Path) -> String {
-    let pcap = dir.join("site.pcapng");
-    let (ok, _, err) =
-        iotw(&["simulate", "--duration", "10m", "--agents", "8", "--seed", "3", "--out", pcap.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    pcap.to_str().unwrap().to_string()
 }
 
 #[test]

@@ -7,52 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn iotw() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_iotw"))
-}
-
-fn osmem_binary() -> String {
-    if let Ok(b) = std::env::var("OSMEM_SERVER_BIN") {
-        return b;
-    }
-    let out = Command::new("python3")
-        .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "osmem-server is not installed (scripts/install-test-peers.sh)");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-struct Osmem {
-    child: Child,
-    url: String,
-}
-
-impl Osmem {
-    fn start() -> Osmem {
-        let mut child = Command::new(osmem_binary())
-            .args(["-addr", "127.0.0.1:0", "-no-stdin-watch", "-no-ja", "-parent-pid", &std::process::id().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("osmem-server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let hello: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("osmem said {line:?}: {e}"));
-        Osmem { child, url: hello["url"].as_str().unwrap().to_owned() }
-    }
-}
-
-impl Drop for Osmem {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{iotw, Osmem};
 
 /// (rule, @timestamp, key, state) of each alert document, sorted.
 fn alerts(ndjson: &str) -> Vec<(String, String, String, String)> {
@@ -127,7 +86,7 @@ fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
     }
 
     // The site into the index.
-    let os = Osmem::start();
+    let os = Osmem::start("127.0.0.1:0");
     let cfg = dir.path().join("iotw.toml");
     std::fs::write(
         &cfg,
