@@ -217,35 +217,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Eight bytes at `b[j..]`, when there are eight.
-#[inline]
-fn word_at(b: &[u8], j: usize) -> Option<u64> {
-    b.get(j..j + 8).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes)
-}
-
-/// The high bit set in each byte of `x` that equals `c`, and possibly in bytes above one
-/// that does (so only the lowest set bit is exact).
-#[inline]
-fn bytes_equal(x: u64, c: u8) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let y = x ^ (LO * u64::from(c));
-    y.wrapping_sub(LO) & !y & HI
-}
-
-/// The index of the first byte at or after `j` that is one of `set`, eight bytes at a time.
-#[inline]
-fn find_any(b: &[u8], mut j: usize, set: &[u8]) -> Option<usize> {
-    while let Some(x) = word_at(b, j) {
-        let hits = set.iter().fold(0, |m, &c| m | bytes_equal(x, c));
-        if hits != 0 {
-            return Some(j + (hits.trailing_zeros() / 8) as usize);
-        }
-        j += 8;
-    }
-    b.get(j..)?.iter().position(|c| set.contains(c)).map(|k| j + k)
-}
-
 /// `b[i]` opens a string: the index just past its closing quote.
 fn string_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
@@ -253,7 +224,7 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
     }
     let mut j = i + 1;
     loop {
-        j = find_any(b, j, b"\"\\")?;
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
         match b.get(j)? {
             b'"' => return Some(j + 1),
             _ => j += 2,
@@ -263,37 +234,34 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
 
 /// The index just past the value starting at `b[i]`.
 fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    let (open, close) = match b.get(i)? {
-        b'"' => return string_end(b, i),
-        b'{' => (b'{', b'}'),
-        b'[' => (b'[', b']'),
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
         _ => {
             let n = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace());
             let end = n.map_or(b.len(), |n| i + n);
-            return (end > i).then_some(end);
+            (end > i).then_some(end)
         }
-    };
-    // Inside a well-formed value the other kind of bracket is balanced on its own: only this
-    // kind is counted, and strings are stepped over.
-    let set = [b'"', open, close];
-    let mut depth = 0usize;
-    let mut j = i;
-    loop {
-        j = find_any(b, j, &set)?;
-        match b.get(j)? {
-            b'"' => {
-                j = string_end(b, j)?;
-                continue;
-            }
-            c if *c == open => depth += 1,
-            _ => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(j + 1);
-                }
-            }
-        }
-        j += 1;
     }
 }
 
