@@ -21,7 +21,9 @@ modes, on the same rules and the same documents (not a unit test: a CI suite).
    written here with their microseconds: its own format drops a zero fraction, and a bound on
    a whole second ("...:07Z") is rounded up to the end of that second by `lte` and `gt` (as
    Elasticsearch does with missing date components, and osmem with it), which would shift
-   every window it queries by most of a second.
+   every window it queries by most of a second. The index keeps `@timestamp` to the
+   millisecond, which is what ElastAlert's ranges compare: Fireman's times are cut to the
+   millisecond before they are counted in seconds.
 """
 import argparse
 import datetime
@@ -127,7 +129,10 @@ def fireman_alerts(ndjson, t0):
         a = json.loads(line)
         if a.get("event", {}).get("kind") != "alert":
             continue
-        t = (parse_ts(a["@timestamp"]) - t0).total_seconds()
+        # The index keeps `@timestamp` to the millisecond (a `date`), and ElastAlert's ranges
+        # compare that: a document 0.4 ms after a whole second falls in the run ending on it.
+        ts = parse_ts(a["@timestamp"])
+        t = (ts.replace(microsecond=ts.microsecond // 1000 * 1000) - t0).total_seconds()
         out.setdefault(a["rule"]["name"], []).append((t, a["fireman"]["state"], a["fireman"].get("key")))
     return out
 
