@@ -10,7 +10,7 @@ pub mod field;
 pub mod json;
 mod time;
 
-pub use time::{format_rfc3339_micros, parse_duration, parse_time, write_rfc3339_micros, Dur, TimeError};
+pub use time::{format_rfc3339_micros, parse_duration, parse_time, wall_clock, write_rfc3339_micros, Dur, TimeError};
 
 use base64::Engine;
 use serde_json::{Map, Value};

@@ -68,6 +68,11 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The wall clock, in nanoseconds since the epoch (0 before it).
+pub fn wall_clock() -> Nanos {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as Nanos)
+}
+
 /// `2026-11-26T04:37:18.123456Z`
 pub fn format_rfc3339_micros(ts: Nanos) -> String {
     let mut b = Vec::with_capacity(27);

@@ -143,7 +143,7 @@ fn spawn_shipper(
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                         // Nothing for a second: on a live network, time still passes.
                         if let Some(lag) = upkeep.quiet_lag.filter(|_| !stages.fireman.is_empty()) {
-                            let alerts = stages.fireman.tick(wall_now() - lag);
+                            let alerts = stages.fireman.tick(iotw_event::wall_clock() - lag);
                             if !alerts.is_empty() {
                                 r.write(sink.as_mut(), &alerts);
                             }
@@ -170,10 +170,6 @@ fn spawn_shipper(
             r
         })
         .context("starting the shipper thread")
-}
-
-fn wall_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// What another command changes in a capture run (`iotw discover`).
@@ -728,7 +724,7 @@ fn run_live(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
-            pipeline.tick(wall_now());
+            pipeline.tick(iotw_event::wall_clock());
             last_tick = Instant::now();
             if let Some(status) = &progress {
                 let extra = status();

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -65,10 +65,6 @@ pub struct RunArgs {
 const PAGE: usize = 1000;
 /// The most documents one search may return when many share one timestamp.
 const MAX_PAGE: usize = 10_000;
-
-fn now_ns() -> Nanos {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as Nanos)
-}
 
 fn dur(s: &str, what: &str) -> Result<Nanos> {
     iotw_event::parse_duration(s).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
@@ -169,7 +165,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                 continue;
             }
         }
-        let end = (now_ns() - delay).min(until.unwrap_or(Nanos::MAX));
+        let end = (iotw_event::wall_clock() - delay).min(until.unwrap_or(Nanos::MAX));
         for g in &mut groups {
             let Some(s) = g.stage.as_mut() else { continue };
             // Page by page: a long backlog is never held in memory whole.
@@ -251,7 +247,8 @@ impl Group {
                 eprintln!("iotw: rule {n}: its file changed since its memory was saved; it starts afresh");
             }
         }
-        self.cursor = saved_cursor.unwrap_or_else(|| Cursor { ts: from.unwrap_or_else(now_ns), ids: Vec::new() });
+        self.cursor =
+            saved_cursor.unwrap_or_else(|| Cursor { ts: from.unwrap_or_else(iotw_event::wall_clock), ids: Vec::new() });
         s.start_alerters().context("starting the alerters")?;
         self.stage = Some(s);
         Ok(())
@@ -296,7 +293,7 @@ fn get_doc(es: &Elastic, index: &str, id: &str) -> Result<Option<(Value, (u64, u
 /// Takes or renews the lease: free, expired or already ours → ours (written only if nobody
 /// wrote it since it was read); held by another and live → theirs.
 fn take_lease(es: &Elastic, index: &str, name: &str, lease: Nanos) -> Result<Lease> {
-    let now = now_ns();
+    let now = iotw_event::wall_clock();
     let body = serde_json::to_vec(&json!({"holder": name, "expires": now.saturating_add(lease), "renewed": now}))?;
     let path = match get_doc(es, index, "lease")? {
         None => format!("/{index}/_doc/lease?op_type=create&refresh=true"),
@@ -326,7 +323,7 @@ fn take_lease(es: &Elastic, index: &str, name: &str, lease: Nanos) -> Result<Lea
 /// Gives the lease up at the end of a run, if it is still ours.
 fn release_lease(es: &Elastic, index: &str, name: &str, at: Option<(u64, u64)>) -> Result<()> {
     let Some((seq, term)) = at else { return Ok(()) };
-    let body = serde_json::to_vec(&json!({"holder": name, "expires": 0, "renewed": now_ns()}))?;
+    let body = serde_json::to_vec(&json!({"holder": name, "expires": 0, "renewed": iotw_event::wall_clock()}))?;
     let _ = es.call(
         "PUT",
         &format!("/{index}/_doc/lease?if_seq_no={seq}&if_primary_term={term}&refresh=true"),
@@ -348,7 +345,7 @@ fn save_state(es: &Elastic, index: &str, id: &str, cursor: &Cursor, memory: &[u8
         "cursor": cursor,
         // The memory as text: its structure is Fireman's own, not for the index to map.
         "memory": String::from_utf8_lossy(memory),
-        "saved": now_ns(),
+        "saved": iotw_event::wall_clock(),
     });
     let (status, answer) =
         es.call("PUT", &format!("/{index}/_doc/{id}?refresh=true"), Some(&serde_json::to_vec(&doc)?))?;

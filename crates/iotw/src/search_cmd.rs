@@ -39,13 +39,9 @@ pub struct SearchArgs {
     data_dir: PathBuf,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
-}
-
 pub fn run(a: SearchArgs) -> Result<()> {
     let store = Store::open_read_only(&a.data_dir)?;
-    let t = now();
+    let t = iotw_event::wall_clock();
     let since = a.since.as_deref().map(|s| iotw_event::parse_time(s, t)).transpose()?;
     let until = a.until.as_deref().map(|s| iotw_event::parse_time(s, t)).transpose()?;
     let req = SearchRequest { query: a.query.clone(), since, until, limit: a.limit, oldest_first: a.oldest_first };
