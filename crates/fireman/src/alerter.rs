@@ -114,7 +114,8 @@ fn seconds(v: Option<f64>, default: u64) -> Duration {
     v.filter(|s| s.is_finite() && *s > 0.0).map_or(Duration::from_secs(default), Duration::from_secs_f64)
 }
 
-fn urls(v: &Option<OneOrMany>) -> Vec<String> {
+/// The values of a one-or-several option (URLs, addresses); none when it is absent.
+fn list(v: &Option<OneOrMany>) -> Vec<String> {
     v.as_ref().map(OneOrMany::fields).unwrap_or_default()
 }
 
@@ -135,7 +136,7 @@ pub fn from_file(f: &RuleFile, path: &Path) -> Result<Vec<Alerter>, RuleError> {
     for name in f.alert.as_ref().map(OneOrMany::fields).unwrap_or_default() {
         let a = match name.as_str() {
             "post" => {
-                let urls = urls(&f.http_post_url);
+                let urls = list(&f.http_post_url);
                 check_urls("http_post_url", &urls)?;
                 Alerter::Post(Post {
                     urls,
@@ -147,7 +148,7 @@ pub fn from_file(f: &RuleFile, path: &Path) -> Result<Vec<Alerter>, RuleError> {
                 })
             }
             "slack" => {
-                let urls = urls(&f.slack_webhook_url);
+                let urls = list(&f.slack_webhook_url);
                 check_urls("slack_webhook_url", &urls)?;
                 Alerter::Slack(Slack {
                     urls,
@@ -161,7 +162,7 @@ pub fn from_file(f: &RuleFile, path: &Path) -> Result<Vec<Alerter>, RuleError> {
                 })
             }
             "ms_teams" => {
-                let urls = urls(&f.ms_teams_webhook_url);
+                let urls = list(&f.ms_teams_webhook_url);
                 check_urls("ms_teams_webhook_url", &urls)?;
                 Alerter::Teams(Teams {
                     urls,
@@ -172,19 +173,19 @@ pub fn from_file(f: &RuleFile, path: &Path) -> Result<Vec<Alerter>, RuleError> {
                 })
             }
             "email" => {
-                let to = urls(&f.email);
+                let to = list(&f.email);
                 if to.is_empty() {
                     return Err(invalid("email", "required by the email alerter: one address or a list".into()));
                 }
                 let auth = match &f.smtp_auth_file {
-                    Some(p) => Some(auth_file(&path.parent().unwrap_or(Path::new(".")).join(p), path)?),
+                    Some(p) => Some(auth_file(&crate::rule::beside(path, p), path)?),
                     None => None,
                 };
-                let ca_certs = f.smtp_ca_certs.as_ref().map(|p| path.parent().unwrap_or(Path::new(".")).join(p));
+                let ca_certs = f.smtp_ca_certs.as_ref().map(|p| crate::rule::beside(path, p));
                 Alerter::Email(Email {
                     to,
-                    cc: urls(&f.cc),
-                    bcc: urls(&f.bcc),
+                    cc: list(&f.cc),
+                    bcc: list(&f.bcc),
                     from: f.from_addr.clone().unwrap_or_else(|| "ElastAlert".into()),
                     reply_to: f.email_reply_to.clone(),
                     host: f.smtp_host.clone().unwrap_or_else(|| "localhost".into()),
@@ -233,16 +234,10 @@ fn auth_file(file: &Path, rule: &Path) -> Result<(String, String), RuleError> {
         user: String,
         password: String,
     }
-    let read = || -> Result<String, std::io::Error> {
-        let f = std::fs::File::open(file)?;
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_AUTH_FILE), &mut text)?;
-        Ok(text)
-    };
-    let text = read().map_err(|e| RuleError::Invalid {
+    let text = crate::rule::read_capped(file, MAX_AUTH_FILE).map_err(|e| RuleError::Invalid {
         path: rule.into(),
         key: "smtp_auth_file",
-        message: format!("{}: {e}", file.display()),
+        message: e.to_string(),
     })?;
     let a: Auth = serde_norway::from_str(&text).map_err(|e| RuleError::Invalid {
         path: rule.into(),

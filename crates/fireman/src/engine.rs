@@ -642,11 +642,11 @@ impl Engine {
         };
         let read = |f: &String| value(f).unwrap_or_else(|| "None".into());
         let (group, row) = match r.aggregation {
-            Some(_) if !r.aggregation_key.is_empty() => (
-                Some(r.aggregation_key.iter().map(read).collect::<Vec<_>>().join(", ")),
+            Some(_) => (
+                (!r.aggregation_key.is_empty())
+                    .then(|| r.aggregation_key.iter().map(read).collect::<Vec<_>>().join(", ")),
                 r.summary_table_fields.iter().map(read).collect(),
             ),
-            Some(_) => (None, r.summary_table_fields.iter().map(read).collect()),
             None => (None, Vec::new()),
         };
         Alert {

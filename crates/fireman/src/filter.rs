@@ -378,12 +378,8 @@ impl FieldSet {
         set
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
     }
 
     fn id(&self, field: &str) -> Option<usize> {

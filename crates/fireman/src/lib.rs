@@ -107,11 +107,6 @@ impl Stage {
         }
     }
 
-    /// How delivery is going so far.
-    pub fn alerter_report(&self) -> Option<alerter::Report> {
-        self.dispatcher.as_ref().map(alerter::Dispatcher::report)
-    }
-
     /// Saves what every rule remembers to `path` (written aside, then renamed into place).
     pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");

@@ -410,7 +410,7 @@ fn list_values(
         match e {
             ListEntry::Text(t) if t.starts_with("!file") => {
                 let file = t.trim_start_matches("!file").trim();
-                let file = path.parent().unwrap_or(Path::new(".")).join(file);
+                let file = beside(path, file);
                 let text = read_capped(&file, MAX_LIST_BYTES)?;
                 for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                     out.insert(line.to_string());
@@ -437,9 +437,14 @@ fn list_values(
     Ok(out)
 }
 
+/// A file a rule file names, relative to the rule file's folder.
+pub(crate) fn beside(rule: &Path, name: &str) -> PathBuf {
+    rule.parent().unwrap_or(Path::new(".")).join(name)
+}
+
 /// A file's text, refused when longer than `max` bytes (a list file may be named wrongly:
 /// `/dev/zero` must not fill memory).
-fn read_capped(file: &Path, max: u64) -> Result<String, RuleError> {
+pub(crate) fn read_capped(file: &Path, max: u64) -> Result<String, RuleError> {
     use std::io::Read;
     let read = || -> std::io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
