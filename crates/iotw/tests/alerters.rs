@@ -347,9 +347,7 @@ fn groups(times: &[i64], period: i64) -> Vec<usize> {
 }
 
 fn nanos(ts: &str) -> i64 {
-    // Every timestamp of one run falls on the simulated site's day: seconds of the day suffice.
-    let (h, m, s) = (ts[11..13].parse::<i64>().unwrap(), ts[14..16].parse::<i64>().unwrap(), &ts[17..26]);
-    (h * 3600 + m * 60) * 1_000_000_000 + (s.parse::<f64>().unwrap() * 1e9).round() as i64
+    iotw_event::parse_time(ts, 0).unwrap()
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 mod common;
 use common::{iotw, Osmem};
@@ -106,10 +106,10 @@ fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["@timestamp"].as_str().unwrap().to_string())
-        .map(|t| chrono_like(&t))
+        .map(|t| nanos(&t))
         .collect();
     let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
-    let at = |ns: i64| rfc3339(ns);
+    let at = iotw_event::format_rfc3339_micros;
     let (from, mid, until) = (at(first), at(first + (last - first) / 2), at(last + 1_000_000_000));
     let common = ["--url", &os.url, "--run-every", "100ms", "--ndjson", "--lease", "3s"];
 
@@ -167,29 +167,10 @@ fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
     assert!(!extra.is_empty(), "the flatline fires after the last document");
     for x in &extra {
         assert_eq!((x.0.as_str(), x.3.as_str()), ("quiet", "firing"), "{x:?}");
-        assert!(chrono_like(&x.1) > last, "{x:?}");
+        assert!(nanos(&x.1) > last, "{x:?}");
     }
 }
 
-/// RFC 3339 with microseconds to nanoseconds since the epoch (days from civil, Hinnant).
-fn chrono_like(t: &str) -> i64 {
-    let n = |a: usize, b: usize| t[a..b].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
-    let (hh, mm, ss) = (n(11, 13), n(14, 16), n(17, 19));
-    let micros = n(20, 26);
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2.rem_euclid(400);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000 + micros) * 1000
-}
-
-fn rfc3339(ns: i64) -> String {
-    let out = Command::new("date")
-        .args(["-u", "-d", &format!("@{}", ns / 1_000_000_000), "+%Y-%m-%dT%H:%M:%S"])
-        .output()
-        .unwrap();
-    format!("{}.{:06}Z", String::from_utf8(out.stdout).unwrap().trim(), (ns % 1_000_000_000) / 1000)
+fn nanos(t: &str) -> i64 {
+    iotw_event::parse_time(t, 0).unwrap()
 }
