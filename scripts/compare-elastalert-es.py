@@ -39,7 +39,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import peers  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = peers.ELASTALERT_VENV
 
 # (rule file body, query_key); every rule has realert 0 and runs over iotw-*.
 RULES = {
@@ -92,7 +91,7 @@ def elastalert(url, rules_dir, tmp, t0, seconds):
         fh.write(f"rules_folder: {rules_dir}\nrun_every: {{seconds: 1}}\nbuffer_time: {{seconds: 1}}\n"
                  f"es_host: {host}\nes_port: {port}\nwriteback_index: elastalert\n"
                  "alert_time_limit: {days: 2}\nmax_query_size: 10000\n")
-    run([os.path.join(VENV, "bin", "elastalert-create-index"), "--config", conf], cwd=tmp)
+    run([os.path.join(peers.ELASTALERT_VENV, "bin", "elastalert-create-index"), "--config", conf], cwd=tmp)
     ea = ElastAlerter(["--config", conf])
     out = {}
     for rule in ea.rules:

@@ -35,7 +35,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import peers  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = peers.ELASTALERT_VENV
 T0 = datetime.datetime(2026, 11, 26, 8, 0, 0, tzinfo=datetime.timezone.utc)
 
 
@@ -150,7 +149,6 @@ def run_elastalert(kind, opts, qk, events, seconds):
     by_second = {}
     for s, f in events:
         by_second.setdefault(s, []).append(f)
-    docs = []
     for s in range(seconds + 1):
         now = T0 + datetime.timedelta(seconds=s)
         current["t"] = s
