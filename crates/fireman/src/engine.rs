@@ -234,6 +234,49 @@ impl Engine {
         self.started.get_or_insert(e.ts);
     }
 
+    /// ElastAlert's `add_count_data` and `add_terms_data` (`use_count_query`,
+    /// `use_terms_query`): `n` documents of `key` (`None`: all of them) counted by the cluster
+    /// in a run that ended at `at`, all taken as happening at `at`. Frequency, spike and
+    /// flatline rules only (the rule file refuses the options elsewhere); a window holds at
+    /// most [`MAX_WINDOW`] of them.
+    pub fn counted(&mut self, at: Nanos, key: Option<String>, n: u64, out: &mut Vec<Alert>) {
+        self.advance(at - 1, out);
+        self.started.get_or_insert(at);
+        if n > 0 {
+            self.first_match.get_or_insert(at);
+        }
+        let k = key.clone().unwrap_or_else(|| ALL.into());
+        let (kind, tf, num_events, threshold) =
+            (self.rule.kind, self.rule.timeframe, self.rule.num_events, self.rule.threshold);
+        let s = self.state(&k, at);
+        for _ in 0..n.min(MAX_WINDOW as u64) {
+            push_time(&mut s.times, at);
+        }
+        match kind {
+            Kind::Frequency => {
+                prune(&mut s.times, at - tf);
+                if s.times.len() as u64 >= num_events {
+                    let count = s.times.len() as u64;
+                    s.times.clear();
+                    s.firing = Some(at);
+                    let mut f = Map::new();
+                    f.insert("count".into(), count.into());
+                    self.fire(out, at, key, f, None);
+                }
+            }
+            Kind::Spike => self.spike_check(out, &k, at, None),
+            Kind::Flatline if s.firing.is_some() && s.times.len() as u64 >= threshold => {
+                let since = s.firing.take();
+                let mut f = Map::new();
+                f.insert("count".into(), (s.times.len() as u64).into());
+                f.insert("threshold".into(), threshold.into());
+                f.insert("fired_at".into(), since.into());
+                self.resolve(out, at, key, f);
+            }
+            _ => {}
+        }
+    }
+
     /// A document the filter let through (after [`Engine::pass`]).
     pub fn matched(&mut self, e: &Event, doc: &mut Doc<'_>, out: &mut Vec<Alert>) {
         self.first_match.get_or_insert(e.ts);

@@ -38,6 +38,8 @@ pub struct Stage {
     clock: iotw_event::Nanos,
     /// Per engine with `aggregation`: alerts waiting for their period to end, by group.
     aggregating: Vec<std::collections::BTreeMap<Option<String>, Pending>>,
+    /// Per engine, whether it is fed counts ([`Stage::feed_counts`]) instead of documents.
+    by_count: Vec<bool>,
 }
 
 /// Alerts of one group of a rule with `aggregation`, until `until`.
@@ -67,7 +69,32 @@ impl Stage {
             alerters,
             dispatcher: None,
             clock: iotw_event::Nanos::MIN,
+            by_count: Vec::new(),
         }
+    }
+
+    /// From now on the rules with `use_count_query` or `use_terms_query` take no documents:
+    /// the caller counts for them and hands the counts to [`Stage::counted`] (`iotw fireman
+    /// run`). Which rules those are, by index.
+    pub fn feed_counts(&mut self) -> Vec<usize> {
+        self.by_count = self.engines.iter().map(|e| e.rule.counting != rule::Counting::Documents).collect();
+        self.by_count.iter().enumerate().filter(|(_, &c)| c).map(|(i, _)| i).collect()
+    }
+
+    /// Rule `rule` is told how many documents (of each key; `None`: all) matched its filter in
+    /// the run that ended at `at`, then its clock moves to `at`: what it raises, as documents.
+    pub fn counted(&mut self, rule: usize, at: iotw_event::Nanos, counts: &[(Option<String>, u64)]) -> Vec<Event> {
+        self.clock = self.clock.max(at);
+        let mut out = Vec::new();
+        if let Some(e) = self.engines.get_mut(rule) {
+            for (key, n) in counts {
+                e.counted(at, key.clone(), *n, &mut out);
+            }
+            e.advance(at, &mut out);
+        }
+        let mut docs = Vec::new();
+        self.emit(out.into_iter().map(|a| (rule, a)).collect(), &mut docs);
+        docs
     }
 
     /// Starts delivering alerts to the rules' alerters (nothing to do when no rule has one).
@@ -176,6 +203,9 @@ impl Stage {
         self.index.candidates(&mut doc, &mut self.candidate);
         let mut out = Vec::new();
         for (i, (r, &candidate)) in self.engines.iter_mut().zip(&self.candidate).enumerate() {
+            if self.by_count.get(i) == Some(&true) {
+                continue;
+            }
             r.pass(e, &mut out);
             if candidate && r.rule.filter.matches_in(&mut doc) {
                 r.matched(e, &mut doc, &mut out);

@@ -254,6 +254,23 @@ pub struct Rule {
     pub summary_only: bool,
     /// Where its alerts go besides the alert documents (`alert:`).
     pub alerters: Vec<crate::alerter::Alerter>,
+    /// How `iotw fireman run` feeds it: documents, or ElastAlert's counts per run.
+    pub counting: Counting,
+    /// The filter as written (Elasticsearch query DSL), for the cluster to apply in
+    /// `_count` and aggregation queries.
+    pub filter_dsl: Vec<serde_json::Value>,
+}
+
+/// ElastAlert's `use_count_query` and `use_terms_query`: in `iotw fireman run`, a frequency,
+/// spike or flatline rule is fed the number of documents its filter matches in each run
+/// (`_count`), or that number per `query_key` value (a `terms` aggregation of `terms_size`
+/// buckets), counted at the run's end, instead of the documents. In the stream every document
+/// is seen anyway, so there the rule takes its documents one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    Documents,
+    Count,
+    Terms { size: u64 },
 }
 
 impl Rule {
@@ -356,6 +373,23 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
     let list = list_values(entries, path, if f.kind == Kind::Whitelist { "whitelist" } else { "blacklist" })?;
     let filter = Filter::parse(&f.filter).map_err(|source| RuleError::Filter { path: path.into(), source })?;
     let alerters = crate::alerter::from_file(&f, path)?;
+    let counting = match (f.use_count_query == Some(true), f.use_terms_query == Some(true)) {
+        (false, false) => Counting::Documents,
+        (true, true) => {
+            return Err(invalid("use_terms_query", "use_count_query and use_terms_query exclude each other"))
+        }
+        (count, _) if !matches!(f.kind, Kind::Frequency | Kind::Spike | Kind::Flatline) => {
+            let key = if count { "use_count_query" } else { "use_terms_query" };
+            return Err(invalid(key, "only frequency, spike and flatline rules can be fed counts"));
+        }
+        (true, false) => Counting::Count,
+        (false, true) => {
+            if query_key.len() != 1 {
+                return Err(invalid("use_terms_query", "needs a query_key of one field"));
+            }
+            Counting::Terms { size: f.terms_size.unwrap_or(50).clamp(1, 10_000) }
+        }
+    };
     let aggregation = f.aggregation.map(|t| t.nanos());
     if aggregation.is_some_and(|a| a <= 0) {
         return Err(invalid("aggregation", "must be more than zero"));
@@ -396,6 +430,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
         summary_prefix: f.summary_prefix.clone(),
         summary_suffix: f.summary_suffix.clone(),
         summary_only: f.alert_text_type.as_deref() == Some("aggregation_summary_only"),
+        counting,
+        filter_dsl: f.filter.clone(),
     })
 }
 

@@ -238,6 +238,56 @@ fn rule_file_mistakes_name_the_key_and_line() {
     assert!(err("name: x\ntype: whitelist\ncompare_key: a\nwhitelist: [b]\n").contains("ignore_null"));
     assert!(err("name: x\ntype: any\nfilter:\n- geo_shape: {}\n").contains("geo_shape"));
     assert!(err("name: x\ntype: spike\ntimeframe: {hours: 1}\nspike_height: 2\n").contains("spike_type"));
+    // Counts feed frequency, spike and flatline rules only; terms need one query_key.
+    assert!(err("name: x\ntype: any\nuse_count_query: true\n").contains("use_count_query"));
+    let freq = "name: x\ntype: frequency\nnum_events: 3\ntimeframe: {minutes: 1}\n";
+    assert!(err(&format!("{freq}use_terms_query: true\n")).contains("query_key"));
+    assert!(err(&format!("{freq}use_terms_query: true\nquery_key: [a, b]\n")).contains("query_key"));
+    assert!(err(&format!("{freq}use_terms_query: true\nuse_count_query: true\nquery_key: a\n")).contains("exclude"));
+}
+
+#[test]
+fn rules_fed_counts_take_no_documents_and_count_as_elastalert_does() {
+    let yaml = |body: &str| iotw_fireman::parse(body, Path::new("r.yaml")).unwrap();
+    let mut stage = iotw_fireman::Stage::new(vec![
+        yaml("name: busy\ntype: frequency\nnum_events: 5\ntimeframe: {minutes: 1}\nrealert: {minutes: 0}\nuse_count_query: true\n"),
+        yaml("name: quiet\ntype: flatline\nthreshold: 2\ntimeframe: {minutes: 1}\nrealert: {minutes: 0}\nuse_count_query: true\n"),
+        yaml("name: per_ua\ntype: frequency\nnum_events: 4\ntimeframe: {minutes: 1}\nrealert: {minutes: 0}\n\
+              query_key: sip.user_agent.original\nuse_terms_query: true\n"),
+        yaml("name: docs\ntype: frequency\nnum_events: 2\ntimeframe: {minutes: 1}\nrealert: {minutes: 0}\n"),
+    ]);
+    assert_eq!(stage.feed_counts(), vec![0, 1, 2]);
+    // Documents reach only the rule without the options.
+    let mut docs: Vec<Event> = (0..8).map(|i| sip(T0 + i * S, "INVITE", None, "10.0.0.1", Some("Acme"), "")).collect();
+    stage.observe(&mut docs);
+    let names =
+        |d: &[Event]| d.iter().filter_map(|e| e.get_str("rule.name").map(|n| n.into_owned())).collect::<Vec<_>>();
+    let fired = names(&docs[8..]);
+    assert!(!fired.is_empty() && fired.iter().all(|n| n == "docs"), "{fired:?}");
+    // Runs of ten seconds: 2 + 2 documents stay under 5; 2 more make 6 within the minute.
+    let mut at = T0 + 10 * S;
+    assert!(stage.counted(0, at, &[(None, 2)]).is_empty());
+    at += 10 * S;
+    assert!(stage.counted(0, at, &[(None, 2)]).is_empty());
+    at += 10 * S;
+    let alerts = stage.counted(0, at, &[(None, 2)]);
+    assert_eq!(names(&alerts), vec!["busy"]);
+    assert_eq!(alerts[0].ts, at, "a count is taken at the end of its run");
+    // Per key: only the key that reaches 4.
+    let alerts = stage.counted(2, at, &[(Some("Acme".into()), 4), (Some("Other".into()), 3)]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].get_str("fireman.key").as_deref(), Some("Acme"));
+    // Flatline: counts of 1 per run; a timeframe after it started, below the threshold fires.
+    let mut fired_at = None;
+    for k in 1..=9 {
+        let d = stage.counted(1, T0 + k * 10 * S, &[(None, if k < 3 { 5 } else { 0 })]);
+        if fired_at.is_none() && !d.is_empty() {
+            fired_at = Some(k);
+        }
+    }
+    // The last 5 (at 20 s) is still in the window at 80 s (ElastAlert's window keeps what is
+    // exactly a timeframe old), gone at 90 s.
+    assert_eq!(fired_at, Some(9));
 }
 
 #[test]

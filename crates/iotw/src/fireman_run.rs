@@ -80,6 +80,10 @@ fn time(s: &str, what: &str) -> Result<Nanos> {
 struct Cursor {
     ts: Nanos,
     ids: Vec<String>,
+    /// The end of the last run counted for the rules fed counts (`use_count_query`,
+    /// `use_terms_query`).
+    #[serde(default)]
+    counted: Option<Nanos>,
 }
 
 pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
@@ -126,7 +130,14 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                 } else {
                     format!("state-{:016x}", iotw_fireman::rule::fnv1a(index.as_bytes()))
                 };
-                groups.push(Group { index, state_id, rules: vec![r], stage: None, cursor: Cursor::default() });
+                groups.push(Group {
+                    index,
+                    state_id,
+                    rules: vec![r],
+                    stage: None,
+                    cursor: Cursor::default(),
+                    by_count: Vec::new(),
+                });
             }
         }
     }
@@ -186,6 +197,9 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                 s.observe(&mut batch);
                 emit(batch.split_off(before))
             })?;
+            if !g.by_count.is_empty() {
+                count_runs(&es, &g.index, s, &g.by_count, &mut g.cursor, end, every, &mut emit)?;
+            }
             // Every document up to `end` has been read: the rules' clock may move there, so a
             // flatline fires on an index that has gone quiet.
             emit(s.tick(end))?;
@@ -235,6 +249,8 @@ struct Group {
     /// While this instance holds the lease.
     stage: Option<iotw_fireman::Stage>,
     cursor: Cursor,
+    /// The rules of the stage that are fed counts, by index.
+    by_count: Vec<usize>,
 }
 
 impl Group {
@@ -247,8 +263,14 @@ impl Group {
                 eprintln!("iotw: rule {n}: its file changed since its memory was saved; it starts afresh");
             }
         }
-        self.cursor =
-            saved_cursor.unwrap_or_else(|| Cursor { ts: from.unwrap_or_else(iotw_event::wall_clock), ids: Vec::new() });
+        self.cursor = saved_cursor.unwrap_or_else(|| Cursor {
+            ts: from.unwrap_or_else(iotw_event::wall_clock),
+            ids: Vec::new(),
+            counted: None,
+        });
+        self.by_count = s.feed_counts();
+        // Counting starts where reading does.
+        self.cursor.counted.get_or_insert(self.cursor.ts);
         s.start_alerters().context("starting the alerters")?;
         self.stage = Some(s);
         Ok(())
@@ -425,6 +447,87 @@ fn read_since(
     cursor.ids = seen.into_iter().collect();
     cursor.ids.sort();
     Ok(())
+}
+
+/// The runs not yet counted for the rules fed counts, up to `end`, as ElastAlert makes them:
+/// from the end of the last one, `every` long (the last one shorter), each asked with the
+/// rule's filter and `@timestamp` in (start, end] — a `_count`, or a `terms` aggregation on the
+/// query_key — and its counts handed to the rule at the run's end, which then moves its clock
+/// there (ElastAlert's `garbage_collect`).
+#[allow(clippy::too_many_arguments)]
+fn count_runs(
+    es: &Elastic,
+    index: &str,
+    stage: &mut iotw_fireman::Stage,
+    rules: &[usize],
+    cursor: &mut Cursor,
+    end: Nanos,
+    every: Nanos,
+    emit: &mut impl FnMut(Vec<Event>) -> Result<()>,
+) -> Result<()> {
+    let mut start = cursor.counted.unwrap_or(cursor.ts);
+    let every = every.max(1);
+    while start < end {
+        let stop = if end - start > every { start + every } else { end };
+        for &i in rules {
+            let Some(rule) = stage.engines().get(i).map(|e| e.rule.clone()) else { continue };
+            let counts = count_query(es, index, &rule, start, stop)?;
+            emit(stage.counted(i, stop, &counts))?;
+        }
+        start = stop;
+        cursor.counted = Some(stop);
+    }
+    Ok(())
+}
+
+/// What the cluster counts for a rule in (start, stop]: one count (`use_count_query`), or one
+/// per query_key value (`use_terms_query`, the `terms_size` most frequent).
+fn count_query(
+    es: &Elastic,
+    index: &str,
+    rule: &iotw_fireman::Rule,
+    start: Nanos,
+    stop: Nanos,
+) -> Result<Vec<(Option<String>, u64)>> {
+    // ElastAlert's get_query: the filters (an old-style `{query: ...}` unwrapped) after the
+    // time range, all of which must hold.
+    let mut must = vec![json!({"range": {"@timestamp": {
+        "gt": iotw_event::format_rfc3339_micros(start),
+        "lte": iotw_event::format_rfc3339_micros(stop),
+    }}})];
+    must.extend(rule.filter_dsl.iter().map(|f| f.get("query").cloned().unwrap_or_else(|| f.clone())));
+    let query = json!({"bool": {"filter": {"bool": {"must": must}}}});
+    let field = rule.query_key.first();
+    let (path, body) = match (rule.counting, field) {
+        (iotw_fireman::rule::Counting::Terms { size }, Some(field)) => (
+            format!("/{index}/_search?ignore_unavailable=true"),
+            json!({"size": 0, "query": query,
+                   "aggs": {"counts": {"terms": {"field": field, "size": size, "min_doc_count": 1}}}}),
+        ),
+        _ => (format!("/{index}/_count?ignore_unavailable=true"), json!({"query": query})),
+    };
+    let (status, answer) = es.call("POST", &path, Some(&serde_json::to_vec(&body)?))?;
+    if status == 404 {
+        return Ok(Vec::new());
+    }
+    if status != 200 {
+        bail!("counting for rule {} in {index}: HTTP {status}: {}", rule.name, String::from_utf8_lossy(&answer));
+    }
+    let v: Value = serde_json::from_slice(&answer).context("count answer")?;
+    if let Some(n) = v["count"].as_u64() {
+        return Ok(vec![(None, n)]);
+    }
+    let buckets = v["aggregations"]["counts"]["buckets"].as_array().cloned().unwrap_or_default();
+    Ok(buckets
+        .iter()
+        .map(|b| {
+            let key = match &b["key"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (Some(key), b["doc_count"].as_u64().unwrap_or(0))
+        })
+        .collect())
 }
 
 /// Indexes the alert documents as shipping would (their dataset's index).
