@@ -177,11 +177,23 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
             }
         }
         let end = (iotw_event::wall_clock() - delay).min(until.unwrap_or(Nanos::MAX));
+        // A round may outlast the lease (a long backlog): it is renewed before alerts go out
+        // once a third of it has passed, and the round is abandoned if it was lost meanwhile,
+        // so that two instances never alert at once.
+        let mut renewed = std::time::Instant::now();
+        let renew_after = Duration::from_nanos(u64::try_from(lease / 3).unwrap_or(0));
+        let mut outcome = Ok(());
         for g in &mut groups {
             let Some(s) = g.stage.as_mut() else { continue };
             // Page by page: a long backlog is never held in memory whole.
             let mut emit = |alerts: Vec<Event>| -> Result<()> {
                 if !alerts.is_empty() {
+                    if renewed.elapsed() >= renew_after {
+                        match take_lease(&es, &a.state_index, &name, lease)? {
+                            Lease::Held(_) => renewed = std::time::Instant::now(),
+                            Lease::Other(holder) => return Err(LeaseLost(holder).into()),
+                        }
+                    }
                     index_alerts(&es, &index_mode, &alerts)?;
                     written += alerts.len() as u64;
                     if a.ndjson {
@@ -192,17 +204,36 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                 }
                 Ok(())
             };
-            read_since(&es, &g.index, &mut g.cursor, end, |mut batch| {
+            let read = read_since(&es, &g.index, &mut g.cursor, end, |mut batch| {
                 let before = batch.len();
                 s.observe(&mut batch);
                 emit(batch.split_off(before))
-            })?;
-            if !g.by_count.is_empty() {
-                count_runs(&es, &g.index, s, &g.by_count, &mut g.cursor, end, every, &mut emit)?;
-            }
+            })
+            .and_then(|()| {
+                if g.by_count.is_empty() {
+                    return Ok(());
+                }
+                count_runs(&es, &g.index, s, &g.by_count, &mut g.cursor, end, every, &mut emit)
+            })
             // Every document up to `end` has been read: the rules' clock may move there, so a
             // flatline fires on an index that has gone quiet.
-            emit(s.tick(end))?;
+            .and_then(|()| emit(s.tick(end)));
+            if let Err(e) = read {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if let Err(e) = outcome {
+            let Some(LeaseLost(holder)) = e.downcast_ref::<LeaseLost>() else { return Err(e) };
+            // What this round raised is not saved: the new holder goes over it again.
+            eprintln!("iotw: the lease went to {holder} during a round; standing by");
+            groups.iter_mut().for_each(|g| g.stage = None);
+            leading = false;
+            lease_at = None;
+            if pause(&stop, every, round) {
+                break;
+            }
+            continue;
         }
         // Saved only while still the holder: a stale leader must not overwrite the new one's.
         match take_lease(&es, &a.state_index, &name, lease)? {
@@ -288,6 +319,18 @@ fn pause(stop: &AtomicBool, every: Nanos, started: std::time::Instant) -> bool {
     }
     stop.load(Ordering::Relaxed)
 }
+
+/// The lease went to another instance (named) in the middle of a round.
+#[derive(Debug)]
+struct LeaseLost(String);
+
+impl std::fmt::Display for LeaseLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the lease went to {}", self.0)
+    }
+}
+
+impl std::error::Error for LeaseLost {}
 
 enum Lease {
     /// Ours, at this (seq_no, primary_term).
