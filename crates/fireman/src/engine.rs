@@ -603,7 +603,8 @@ impl Engine {
         e: Option<&Event>,
     ) {
         let name = key.clone().unwrap_or_else(|| "_missing".into());
-        if let Some(s) = self.silences.get(&name) {
+        // realert 0 silences nothing (not even a late document's alert, older than the last).
+        if let Some(s) = self.silences.get(&name).filter(|_| self.rule.realert > 0) {
             if at < s.until {
                 self.silenced += 1;
                 return;

@@ -41,6 +41,11 @@ pub struct RunArgs {
     /// Documents younger than this are left for the next round (time for them to be indexed).
     #[arg(long, default_value = "0s")]
     pub query_delay: String,
+    /// Each round also reads again this far back (ElastAlert's `buffer_time`): a document
+    /// indexed later than `--query-delay` after its `@timestamp` is still seen, once (default:
+    /// no going back).
+    #[arg(long, default_value = "0s")]
+    pub buffer_time: String,
     /// Where to start reading when nothing was saved before: an RFC 3339 time (default: now).
     #[arg(long)]
     pub from: Option<String>,
@@ -99,6 +104,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
     }
     let every = dur(&a.run_every, "run-every")?;
     let delay = dur(&a.query_delay, "query-delay")?;
+    let buffer = dur(&a.buffer_time, "buffer-time")?;
     let lease = match &a.lease {
         Some(l) => dur(l, "lease")?,
         None => every.saturating_mul(3),
@@ -137,6 +143,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                     stage: None,
                     cursor: Cursor::default(),
                     by_count: Vec::new(),
+                    late: Late { buffer, ..Default::default() },
                 });
             }
         }
@@ -204,7 +211,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
                 }
                 Ok(())
             };
-            let read = read_since(&es, &g.index, &mut g.cursor, end, |mut batch| {
+            let read = read_since(&es, &g.index, &mut g.cursor, &mut g.late, end, |mut batch| {
                 let before = batch.len();
                 s.observe(&mut batch);
                 emit(batch.split_off(before))
@@ -282,7 +289,22 @@ struct Group {
     cursor: Cursor,
     /// The rules of the stage that are fed counts, by index.
     by_count: Vec<usize>,
+    /// The documents read within `--buffer-time`, for reading again.
+    late: Late,
 }
+
+/// What `--buffer-time` needs: the documents read within it, by `_id` (each is fed once
+/// however often it is read again), and how far back reading again may go: not before where
+/// this instance took up the rules (what the last holder read is not known by id).
+#[derive(Debug, Default)]
+struct Late {
+    buffer: Nanos,
+    floor: Nanos,
+    seen: std::collections::HashMap<String, Nanos>,
+}
+
+/// The most documents remembered for `--buffer-time`.
+const MAX_SEEN: usize = 1_000_000;
 
 impl Group {
     /// Starts the rules with what the last holder of the lease saved (or from `from`, else now).
@@ -302,6 +324,8 @@ impl Group {
         self.by_count = s.feed_counts();
         // Counting starts where reading does.
         self.cursor.counted.get_or_insert(self.cursor.ts);
+        self.late.floor = self.cursor.ts;
+        self.late.seen.clear();
         s.start_alerters().context("starting the alerters")?;
         self.stage = Some(s);
         Ok(())
@@ -421,22 +445,31 @@ fn save_state(es: &Elastic, index: &str, id: &str, cursor: &Cursor, memory: &[u8
 }
 
 /// Reads every document with `cursor.ts <= @timestamp <= end` not read yet, in time order,
-/// hands each page's to `page`, and moves the cursor past them.
+/// hands each page's to `page`, and moves the cursor past them. With a buffer, reading starts
+/// that far before `end` (not before `late.floor`): documents from before the cursor that were
+/// not read before (indexed late) are handed on too, once.
 fn read_since(
     es: &Elastic,
     index: &str,
     cursor: &mut Cursor,
+    late: &mut Late,
     end: Nanos,
     mut page: impl FnMut(Vec<Event>) -> Result<()>,
 ) -> Result<()> {
     let mut size = PAGE;
-    let mut seen: HashSet<String> = cursor.ids.iter().cloned().collect();
+    let buffering = late.buffer > 0;
+    let mut at_cursor: HashSet<String> = cursor.ids.iter().cloned().collect();
+    // Where this round's reading has got to (it pages through the buffer first).
+    cursor.ts = millis(cursor.ts);
+    let mut pos = if buffering { late.floor.max(end.saturating_sub(late.buffer)).min(cursor.ts) } else { cursor.ts };
+    pos = millis(pos);
+    let mut at_pos: HashSet<String> = if pos == cursor.ts { at_cursor.clone() } else { HashSet::new() };
     loop {
         let query = json!({
             "size": size,
             "sort": [{"@timestamp": {"order": "asc"}}],
             "query": {"range": {"@timestamp": {
-                "gte": iotw_event::format_rfc3339_micros(cursor.ts),
+                "gte": iotw_event::format_rfc3339_micros(pos),
                 "lte": iotw_event::format_rfc3339_micros(end),
             }}},
         });
@@ -455,15 +488,34 @@ fn read_since(
         for h in &hits {
             let id = h["_id"].as_str().unwrap_or("").to_string();
             let e = crate::fireman_cmd::event_of(&h["_source"]).with_context(|| format!("document {id}"))?;
-            if e.ts < cursor.ts || seen.contains(&id) {
+            // The index sorts and compares `@timestamp` to the millisecond: documents within one
+            // come in any order, so positions are whole milliseconds.
+            let t = millis(e.ts);
+            if t < pos || (t == pos && at_pos.contains(&id)) {
                 continue;
             }
-            if e.ts > cursor.ts {
-                cursor.ts = e.ts;
-                seen.clear();
+            if t > pos {
+                pos = t;
+                at_pos.clear();
             }
-            seen.insert(id);
+            at_pos.insert(id.clone());
             fresh += 1;
+            let new = t > cursor.ts || (t == cursor.ts && !at_cursor.contains(&id));
+            if new {
+                if t > cursor.ts {
+                    cursor.ts = t;
+                    at_cursor.clear();
+                }
+                at_cursor.insert(id.clone());
+            }
+            // Before the cursor: read in an earlier round unless it is not among those.
+            let fed = new || (buffering && !late.seen.contains_key(&id));
+            if !fed {
+                continue;
+            }
+            if buffering {
+                late.seen.insert(id, e.ts);
+            }
             // Alerts this or another run wrote are not fed back to the rules.
             if e.dataset != "alert" {
                 out.push(e);
@@ -478,18 +530,40 @@ fn read_since(
             if size >= MAX_PAGE {
                 eprintln!(
                     "iotw: more than {MAX_PAGE} documents at {}: the rest are skipped",
-                    iotw_event::format_rfc3339_micros(cursor.ts)
+                    iotw_event::format_rfc3339_micros(pos)
                 );
-                cursor.ts += 1;
-                seen.clear();
+                pos += 1_000_000;
+                at_pos.clear();
+                if pos > cursor.ts {
+                    cursor.ts = pos;
+                    at_cursor.clear();
+                }
                 continue;
             }
             size = (size * 4).min(MAX_PAGE);
         }
     }
-    cursor.ids = seen.into_iter().collect();
+    cursor.ids = at_cursor.into_iter().collect();
     cursor.ids.sort();
+    if buffering {
+        // What the next round can read again.
+        let keep_from = millis(late.floor.max(end.saturating_sub(late.buffer)).min(cursor.ts));
+        late.seen.retain(|_, ts| millis(*ts) >= keep_from);
+        if late.seen.len() > MAX_SEEN {
+            eprintln!(
+                "iotw: more than {MAX_SEEN} documents within --buffer-time in {index}: nothing before {} is read again",
+                iotw_event::format_rfc3339_micros(cursor.ts)
+            );
+            late.floor = cursor.ts;
+            late.seen.clear();
+        }
+    }
     Ok(())
+}
+
+/// `t` cut to its millisecond (what the index keeps of `@timestamp`).
+fn millis(t: Nanos) -> Nanos {
+    t - t.rem_euclid(1_000_000)
 }
 
 /// The runs not yet counted for the rules fed counts, up to `end`, as ElastAlert makes them:

@@ -228,3 +228,44 @@ fn fireman_run_against_opensearch_raises_what_the_backtest_raises_once() {
 fn nanos(t: &str) -> i64 {
     iotw_event::parse_time(t, 0).unwrap()
 }
+
+/// A document indexed after the point already read (older `@timestamp` than what was read) is
+/// seen with `--buffer-time`, once however often its window is read again; without it, it is
+/// not. Two instances run side by side in real time, each with its own state.
+#[test]
+fn buffer_time_reads_late_documents_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("marked.yaml"),
+        "name: marked\ntype: any\nrealert: {minutes: 0}\nfilter:\n- term: {labels.test: marked}\n",
+    )
+    .unwrap();
+    let r = rules.to_str().unwrap();
+    let os = Osmem::start("127.0.0.1:0");
+    let s = |n: i64| n * 1_000_000_000;
+    let now = iotw_event::wall_clock();
+    let at = iotw_event::format_rfc3339_micros;
+    let doc = |id: &str, ts: i64| {
+        let body = serde_json::json!({"@timestamp": at(ts), "labels": {"test": "marked"}, "message": id});
+        os.put(&format!("/iotw-test/_doc/{id}?refresh=true"), &body);
+    };
+    let (from, until) = (at(now - s(1)), at(now + s(5)));
+    let each = |name: &str, more: &[&str]| {
+        let args = [&[r, "--url", &os.url, "--name", name, "--state-index", name][..], more].concat();
+        run(&[&args[..], &["--from", &from, "--until", &until, "--run-every", "300ms", "--ndjson"][..]].concat())
+    };
+    let buffered = each("buffered", &["--buffer-time", "10s"]);
+    let plain = each("plain", &[]);
+    // On time, then (once both have read past it) one from before it.
+    doc("on-time", now);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    doc("late", now - s(1) / 2);
+    let times = |out: &str| alerts(out).into_iter().map(|a| nanos(&a.1)).collect::<Vec<_>>();
+    let (b, _) = finish(buffered);
+    let (p, _) = finish(plain);
+    let ms = |t: i64| t - t.rem_euclid(1_000_000);
+    assert_eq!(times(&b).into_iter().map(ms).collect::<Vec<_>>(), vec![ms(now - s(1) / 2), ms(now)], "{b}");
+    assert_eq!(times(&p).into_iter().map(ms).collect::<Vec<_>>(), vec![ms(now)], "{p}");
+}
