@@ -24,6 +24,39 @@ pub enum FiremanCmd {
     /// Run rules against Elasticsearch/OpenSearch: read new documents every round, index the
     /// alerts, send them to the alerters; instances share a lease so only one alerts.
     Run(crate::fireman_run::RunArgs),
+    /// List the alerts capture mode stored in the embedded store (its alerts table).
+    Alerts(AlertsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AlertsArgs {
+    /// Only this rule's.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Only `firing` or only `resolved` ones.
+    #[arg(long, value_parser = ["firing", "resolved"])]
+    pub state: Option<String>,
+    /// Only those of this query_key value.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only alerts at or after this time (RFC 3339, a date, or an age such as 15m, 2h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only alerts before this time (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Oldest first (default: newest first).
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// `table` (default) or `json` (the alert documents).
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Where the store is.
+    #[arg(long, default_value = "./iotw-data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,7 +100,40 @@ pub fn run(cmd: FiremanCmd) -> Result<()> {
                 .context("installing the signal handler")?;
             crate::fireman_run::run(a, stop)
         }
+        FiremanCmd::Alerts(a) => alerts(a),
     }
+}
+
+fn alerts(a: AlertsArgs) -> Result<()> {
+    let store = iotw_ship::store::Store::open_read_only(&a.data_dir)?;
+    let t = iotw_event::wall_clock();
+    let q = iotw_ship::store::AlertQuery {
+        rule: a.rule,
+        state: a.state,
+        key: a.key,
+        since: a.since.as_deref().map(|s| iotw_event::parse_time(s, t)).transpose()?,
+        until: a.until.as_deref().map(|s| iotw_event::parse_time(s, t)).transpose()?,
+        limit: a.limit,
+        oldest_first: a.oldest_first,
+    };
+    let rows = store.alerts(&q)?;
+    if a.format == "json" {
+        for r in &rows {
+            println!("{}", r.doc);
+        }
+        return Ok(());
+    }
+    let headers: Vec<String> = ["@timestamp", "rule", "state", "key", "subject"].map(String::from).into();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let o = |v: &Option<String>| v.clone().unwrap_or_default();
+            vec![iotw_event::format_rfc3339_micros(r.ts), r.rule.clone(), r.state.clone(), o(&r.key), o(&r.reason)]
+        })
+        .collect();
+    crate::search_cmd::print_rows(&headers, &cells);
+    eprintln!("{} alert{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
+    Ok(())
 }
 
 fn test(a: TestArgs) -> Result<()> {

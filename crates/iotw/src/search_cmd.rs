@@ -81,8 +81,13 @@ fn cell(doc: &serde_json::Value, field: &str) -> String {
 
 fn print_table(hits: &[iotw_ship::store::Hit], fields: &[String]) {
     let rows: Vec<Vec<String>> = hits.iter().map(|h| fields.iter().map(|f| cell(&h.doc, f)).collect()).collect();
+    print_rows(fields, &rows);
+}
+
+/// Columns under their headers, each as wide as its widest cell (at most 100 characters).
+pub(crate) fn print_rows(fields: &[String], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = fields.iter().map(|f| f.chars().count()).collect();
-    for r in &rows {
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count()).min(100);
         }
@@ -99,7 +104,7 @@ fn print_table(hits: &[iotw_ship::store::Hit], fields: &[String]) {
         println!("{}", parts.join("  ").trim_end());
     };
     line(fields);
-    for r in &rows {
+    for r in rows {
         line(r);
     }
 }

@@ -69,6 +69,32 @@ fn rules_fire_the_same_in_a_backtest_and_in_the_stream() {
     let ids = |v: &[&Value]| v.iter().map(|a| a["@timestamp"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     let stream_abandoned: Vec<&Value> = in_stream.iter().filter(|a| a["rule"]["name"] == "abandoned").collect();
     assert_eq!(ids(&stream_abandoned), ids(&fired));
+
+    // Into the embedded store: the alerts table lists exactly those alerts.
+    let store = dir.path().join("store");
+    std::fs::write(&cfg, format!("[output]\ndata_dir = {store:?}\n\n[fireman]\nrules = [\"rules\"]\n")).unwrap();
+    let (ok, _, err) = iotw(&["capture", "-c", cfg.to_str().unwrap(), "-r", &pcap, "--no-progress", "--quiet"]);
+    assert!(ok, "{err}");
+    let d = store.to_str().unwrap();
+    let list = |more: &[&str]| {
+        let args = [&["fireman", "alerts", "--data-dir", d, "--limit", "100000", "--oldest-first"][..], more].concat();
+        let (ok, out, err) = iotw(&args);
+        assert!(ok, "{err}");
+        (out, err)
+    };
+    let (json, _) = list(&["--format", "json"]);
+    let key = |a: &Value| (a["@timestamp"].to_string(), a["rule"]["name"].to_string(), a["fireman"]["key"].to_string());
+    let mut table_docs: Vec<_> = docs(&json).iter().map(key).collect();
+    let mut expected: Vec<_> = in_stream.iter().map(key).collect();
+    table_docs.sort();
+    expected.sort();
+    assert_eq!(table_docs, expected);
+    let (table, err) = list(&["--rule", "abandoned", "--state", "firing"]);
+    assert!(err.contains(&format!("{} alerts", abandoned.len())), "{err}");
+    let first = table.lines().nth(1).unwrap();
+    let d0 = &abandoned[0];
+    assert!(first.contains(d0["@timestamp"].as_str().unwrap()) && first.contains("abandoned  firing"), "{table}");
+    assert!(first.contains(&format!("Abandoned on {}", d0["genesys"]["this_dn"].as_str().unwrap())), "{table}");
 }
 
 #[test]

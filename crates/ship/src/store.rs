@@ -1,5 +1,6 @@
 //! The embedded store: documents in a local SQLite database (`<data-dir>/iotw.sqlite`), written
-//! in batched transactions, found again with [`crate::query`].
+//! in batched transactions, found again with [`crate::query`]. Fireman's alerts (documents of
+//! the `alert` dataset) are also rows of a table of their own, by rule, state and key.
 
 use crate::query::{self, Param};
 use crate::{ShipError, Sink, Written};
@@ -18,6 +19,18 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_dataset_ts ON events (dataset, ts);
+CREATE TABLE IF NOT EXISTS alerts (
+    id      TEXT PRIMARY KEY,
+    ts      INTEGER NOT NULL,
+    rule    TEXT NOT NULL,
+    state   TEXT NOT NULL,
+    key     TEXT,
+    reason  TEXT,
+    message TEXT,
+    doc     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
+CREATE INDEX IF NOT EXISTS alerts_rule_ts ON alerts (rule, ts);
 ";
 
 #[derive(Debug)]
@@ -35,6 +48,32 @@ pub struct Hit {
     pub ts: Nanos,
     pub dataset: String,
     pub doc: serde_json::Value,
+}
+
+/// One row of the alerts table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub ts: Nanos,
+    pub rule: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    pub key: Option<String>,
+    /// The alert's subject (`event.reason`).
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub doc: serde_json::Value,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub rule: Option<String>,
+    pub state: Option<String>,
+    pub key: Option<String>,
+    pub since: Option<Nanos>,
+    pub until: Option<Nanos>,
+    pub limit: usize,
+    pub oldest_first: bool,
 }
 
 /// What to search for, and how much of it.
@@ -125,6 +164,46 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The alerts table: newest first unless asked otherwise.
+    pub fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRow>, ShipError> {
+        let mut sql = String::from("SELECT ts, rule, state, key, reason, message, doc FROM alerts WHERE 1=1");
+        let mut params: Vec<Box<dyn ToSql>> = Vec::new();
+        for (column, value) in [("rule", &q.rule), ("state", &q.state), ("key", &q.key)] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                params.push(Box::new(v.clone()));
+            }
+        }
+        if let Some(s) = q.since {
+            sql.push_str(" AND ts >= ?");
+            params.push(Box::new(s));
+        }
+        if let Some(u) = q.until {
+            sql.push_str(" AND ts < ?");
+            params.push(Box::new(u));
+        }
+        sql.push_str(if q.oldest_first { " ORDER BY ts ASC, rowid ASC" } else { " ORDER BY ts DESC, rowid DESC" });
+        sql.push_str(&format!(" LIMIT {}", q.limit.max(1)));
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params_from_iter(params.iter()), |r| {
+                let doc: String = r.get(6)?;
+                Ok(AlertRow {
+                    ts: r.get(0)?,
+                    rule: r.get(1)?,
+                    state: r.get(2)?,
+                    key: r.get(3)?,
+                    reason: r.get(4)?,
+                    message: r.get(5)?,
+                    doc: serde_json::from_str(&doc).unwrap_or(serde_json::Value::String(doc)),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
 impl Sink for Store {
     fn name(&self) -> &'static str {
         "store"
@@ -139,12 +218,26 @@ impl Sink for Store {
             let mut stmt = tx
                 .prepare_cached("INSERT OR IGNORE INTO events (id, ts, dataset, doc) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(err)?;
+            let mut alerts = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alerts (id, ts, rule, state, key, reason, message, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
             let mut buf = Vec::with_capacity(1024);
             for e in batch {
                 buf.clear();
                 e.write_json(&mut buf);
                 let doc = std::str::from_utf8(&buf).unwrap_or_default();
                 inserted += stmt.execute((&e.id, e.ts, e.dataset, doc)).map_err(err)? as u64;
+                if e.dataset == "alert" {
+                    let text = |f: &str| e.get_str(f).map(|v| v.into_owned());
+                    let rule = text("rule.name").unwrap_or_default();
+                    let state = text("fireman.state").unwrap_or_default();
+                    let row =
+                        (&e.id, e.ts, rule, state, text("fireman.key"), text("event.reason"), text("message"), doc);
+                    alerts.execute(row).map_err(err)?;
+                }
             }
         }
         tx.commit().map_err(err)?;
@@ -223,6 +316,39 @@ mod tests {
         s.write(&[ev(1, "10.0.0.1", 5060, "SF")]).unwrap();
         assert_eq!(s.count().unwrap(), 3);
         assert_eq!(s.duplicates, 1);
+    }
+
+    #[test]
+    fn alerts_are_rows_of_their_own_table() {
+        let (_d, mut s) = store();
+        let alert = |i: i64, rule: &str, state: &str, key: Option<&str>| {
+            let mut e = Event::new("alert", "alert", i * 1_000_000_000, &[rule.as_bytes(), &i.to_be_bytes()]);
+            e.obj("event").str("reason", &format!("iotw Fireman: {rule}")).end();
+            e.obj("rule").str("name", rule).end();
+            e.obj("fireman").str("state", state).opt_str("key", key).end();
+            e.str("message", "A document matched");
+            e
+        };
+        let batch = vec![
+            alert(1, "busy", "firing", Some("5001")),
+            ev(2, "10.0.0.1", 5060, "SF"),
+            alert(3, "quiet", "firing", None),
+            alert(4, "busy", "resolved", Some("5001")),
+        ];
+        s.write(&batch).unwrap();
+        s.write(&batch).unwrap();
+        let all = s.alerts(&AlertQuery { limit: 10, ..Default::default() }).unwrap();
+        let seen: Vec<(i64, &str, &str)> = all.iter().map(|a| (a.ts / 1_000_000_000, &*a.rule, &*a.state)).collect();
+        assert_eq!(seen, [(4, "busy", "resolved"), (3, "quiet", "firing"), (1, "busy", "firing")]);
+        assert_eq!(all[1].key, None);
+        assert_eq!(all[2].reason.as_deref(), Some("iotw Fireman: busy"));
+        assert_eq!(all[2].doc["fireman"]["key"], "5001");
+        let q = AlertQuery { rule: Some("busy".into()), state: Some("firing".into()), limit: 10, ..Default::default() };
+        assert_eq!(s.alerts(&q).unwrap().len(), 1);
+        let q = AlertQuery { since: Some(2_000_000_000), oldest_first: true, limit: 1, ..Default::default() };
+        assert_eq!(s.alerts(&q).unwrap()[0].rule, "quiet");
+        // The three flows the store starts with, and the three alerts: documents too.
+        assert_eq!(s.count().unwrap(), 6);
     }
 
     #[test]
