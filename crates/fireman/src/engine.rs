@@ -227,6 +227,18 @@ impl Engine {
         out
     }
 
+    /// The earliest document time from which a document going by ([`Engine::pass`]) has
+    /// anything to do: before it, passing only moves the clock, which nothing reads before a
+    /// pass that does something (the checks depend on time once a second; see `advance`).
+    pub fn due(&self) -> Nanos {
+        if self.started.is_none() || self.last_check == Nanos::MIN {
+            return Nanos::MIN;
+        }
+        // `pass` looks at `advance(ts - 1)`, which does nothing before a whole CHECK_EVERY since
+        // the last check (spike: the next whole second after the last one checked).
+        self.last_check.saturating_add(CHECK_EVERY)
+    }
+
     /// A document goes by: the clock moves to just before its time. All that happens to a
     /// document the filter does not let through.
     pub fn pass(&mut self, e: &Event, out: &mut Vec<Alert>) {
