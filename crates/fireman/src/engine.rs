@@ -257,6 +257,12 @@ impl Engine {
         if n > 0 {
             self.first_match.get_or_insert(at);
         }
+        self.tally(at, key, n, None, out);
+    }
+
+    /// `n` documents of `key` at `at` counted by a frequency, spike or flatline rule (the
+    /// document itself when there is one: its fields go into the alert).
+    fn tally(&mut self, at: Nanos, key: Option<String>, n: u64, e: Option<&Event>, out: &mut Vec<Alert>) {
         let k = key.clone().unwrap_or_else(|| ALL.into());
         let (kind, tf, num_events, threshold) =
             (self.rule.kind, self.rule.timeframe, self.rule.num_events, self.rule.threshold);
@@ -273,10 +279,10 @@ impl Engine {
                     s.firing = Some(at);
                     let mut f = Map::new();
                     f.insert("count".into(), count.into());
-                    self.fire(out, at, key, f, None);
+                    self.fire(out, at, key, f, e);
                 }
             }
-            Kind::Spike => self.spike_check(out, &k, at, None),
+            Kind::Spike => self.spike_check(out, &k, at, e),
             Kind::Flatline if s.firing.is_some() && s.times.len() as u64 >= threshold => {
                 let since = s.firing.take();
                 let mut f = Map::new();
@@ -321,43 +327,7 @@ impl Engine {
                 }
             }
             Kind::Change => self.change(out, doc, key, e),
-            Kind::Frequency => {
-                let k = key.clone().unwrap_or_else(|| ALL.into());
-                let (tf, n) = (self.rule.timeframe, self.rule.num_events);
-                let s = self.state(&k, ts);
-                push_time(&mut s.times, ts);
-                prune(&mut s.times, ts - tf);
-                if s.times.len() as u64 >= n {
-                    let count = s.times.len() as u64;
-                    s.times.clear();
-                    s.firing = Some(ts);
-                    let mut f = Map::new();
-                    f.insert("count".into(), count.into());
-                    self.fire(out, ts, key, f, Some(e));
-                }
-            }
-            Kind::Spike => {
-                let k = key.clone().unwrap_or_else(|| ALL.into());
-                self.state(&k, ts);
-                if let Some(s) = self.keys.get_mut(&k) {
-                    push_time(&mut s.times, ts);
-                }
-                self.spike_check(out, &k, ts, Some(e));
-            }
-            Kind::Flatline => {
-                let k = key.clone().unwrap_or_else(|| ALL.into());
-                let threshold = self.rule.threshold;
-                let s = self.state(&k, ts);
-                push_time(&mut s.times, ts);
-                if s.firing.is_some() && s.times.len() as u64 >= threshold {
-                    let since = s.firing.take();
-                    let mut f = Map::new();
-                    f.insert("count".into(), (s.times.len() as u64).into());
-                    f.insert("threshold".into(), threshold.into());
-                    f.insert("fired_at".into(), since.into());
-                    self.resolve(out, ts, key, f);
-                }
-            }
+            Kind::Frequency | Kind::Spike | Kind::Flatline => self.tally(ts, key, 1, Some(e), out),
         }
     }
 

@@ -151,7 +151,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
     let from = a.from.as_deref().map(|f| time(f, "from")).transpose()?;
     let mut leading = false;
     // Where the lease stood when last written by this instance (to give it up at the end).
-    let mut lease_at: Option<(u64, u64)>;
+    let mut lease_at: Option<(u64, u64)> = None;
     let mut written = 0u64;
     loop {
         let round = std::time::Instant::now();
@@ -173,10 +173,8 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
             Lease::Other(holder) => {
                 if leading {
                     eprintln!("iotw: the lease went to {holder}; standing by");
-                    groups.iter_mut().for_each(|g| g.stage = None);
-                    leading = false;
                 }
-                lease_at = None;
+                stand_by(&mut groups, &mut leading, &mut lease_at);
                 if pause(&stop, every, round) {
                     break;
                 }
@@ -234,9 +232,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
             let Some(LeaseLost(holder)) = e.downcast_ref::<LeaseLost>() else { return Err(e) };
             // What this round raised is not saved: the new holder goes over it again.
             eprintln!("iotw: the lease went to {holder} during a round; standing by");
-            groups.iter_mut().for_each(|g| g.stage = None);
-            leading = false;
-            lease_at = None;
+            stand_by(&mut groups, &mut leading, &mut lease_at);
             if pause(&stop, every, round) {
                 break;
             }
@@ -254,9 +250,7 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
             }
             Lease::Other(holder) => {
                 eprintln!("iotw: the lease went to {holder} during a round; its results are not saved");
-                groups.iter_mut().for_each(|g| g.stage = None);
-                leading = false;
-                lease_at = None;
+                stand_by(&mut groups, &mut leading, &mut lease_at);
             }
         }
         let reached = until.is_some_and(|u| end >= u);
@@ -276,6 +270,13 @@ pub fn run(a: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
     }
     eprintln!("iotw fireman run: {written} alerts written, read up to {}", iotw_event::format_rfc3339_micros(read_to));
     Ok(())
+}
+
+/// Another instance holds the lease: the rules stop (their memory is the holder's now).
+fn stand_by(groups: &mut [Group], leading: &mut bool, lease_at: &mut Option<(u64, u64)>) {
+    groups.iter_mut().for_each(|g| g.stage = None);
+    *leading = false;
+    *lease_at = None;
 }
 
 /// The rules that read one index, and how far they have got.
