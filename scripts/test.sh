@@ -29,8 +29,10 @@ passed=0
 failed=0
 suite() {
   local name=$1; shift
+  local started=$SECONDS
   echo "=== $name"
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== $name FAILED"; fi
+  echo "=== $name: $((SECONDS - started)) s"
 }
 
 scripts/install-test-peers.sh || { echo "installing test peers failed"; exit 1; }
@@ -56,5 +58,5 @@ else
   echo "=== live capture: needs root (AF_PACKET); run as root to include it"
   failed=$((failed + 1))
 fi
-echo "suites: $passed passed, $failed failed"
+echo "suites: $passed passed, $failed failed, in $SECONDS s"
 [ "$failed" -eq 0 ]
