@@ -90,7 +90,9 @@ impl Stage {
     /// the run that ended at `at`, then its clock moves to `at`: what it raises, as documents.
     pub fn counted(&mut self, rule: usize, at: iotw_event::Nanos, counts: &[(Option<String>, u64)]) -> Vec<Event> {
         self.clock = self.clock.max(at);
-        self.due.fill(iotw_event::Nanos::MIN);
+        if let Some(d) = self.due.get_mut(rule) {
+            *d = iotw_event::Nanos::MIN;
+        }
         let mut out = Vec::new();
         if let Some(e) = self.engines.get_mut(rule) {
             for (key, n) in counts {

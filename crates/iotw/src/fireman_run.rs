@@ -588,8 +588,8 @@ fn count_runs(
     while start < end {
         let stop = if end - start > every { start + every } else { end };
         for &i in rules {
-            let Some(rule) = stage.engines().get(i).map(|e| e.rule.clone()) else { continue };
-            let counts = count_query(es, index, &rule, start, stop)?;
+            let Some(e) = stage.engines().get(i) else { continue };
+            let counts = count_query(es, index, &e.rule, start, stop)?;
             emit(stage.counted(i, stop, &counts))?;
         }
         start = stop;
