@@ -50,6 +50,14 @@ pub struct Hit {
     pub doc: serde_json::Value,
 }
 
+/// Whether the store has the alerts table (one written by an older iotw has not).
+fn has_alerts_table(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n > 0)
+}
+
 /// One row of the alerts table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
@@ -95,7 +103,19 @@ impl Store {
         let err = |source| ShipError::Store { path: path.display().to_string(), source };
         let conn = Connection::open(&path).map_err(err)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(err)?;
+        let had_alerts = has_alerts_table(&conn).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        if !had_alerts {
+            // A store written before the alerts table: its alert documents become rows, once.
+            conn.execute_batch(
+                "INSERT OR IGNORE INTO alerts (id, ts, rule, state, key, reason, message, doc)
+                 SELECT id, ts, coalesce(json_extract(doc, '$.rule.name'), ''),
+                        coalesce(json_extract(doc, '$.fireman.state'), ''), json_extract(doc, '$.fireman.key'),
+                        json_extract(doc, '$.event.reason'), json_extract(doc, '$.message'), doc
+                 FROM events WHERE dataset = 'alert';",
+            )
+            .map_err(err)?;
+        }
         Ok(Store { conn, path, inserted: 0, duplicates: 0 })
     }
 
@@ -167,6 +187,16 @@ impl Store {
 impl Store {
     /// The alerts table: newest first unless asked otherwise.
     pub fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRow>, ShipError> {
+        if !has_alerts_table(&self.conn).map_err(|e| self.err(e))? {
+            return Err(ShipError::Io {
+                what: format!(
+                    "{} has no alerts table yet (written by an older iotw; the next `iotw capture` into it adds \
+                     the table, with the alerts already stored)",
+                    self.path.display()
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
         let mut sql = String::from("SELECT ts, rule, state, key, reason, message, doc FROM alerts WHERE 1=1");
         let mut params: Vec<Box<dyn ToSql>> = Vec::new();
         for (column, value) in [("rule", &q.rule), ("state", &q.state), ("key", &q.key)] {
@@ -349,6 +379,32 @@ mod tests {
         assert_eq!(s.alerts(&q).unwrap()[0].rule, "quiet");
         // The three flows the store starts with, and the three alerts: documents too.
         assert_eq!(s.count().unwrap(), 6);
+    }
+
+    #[test]
+    fn a_store_from_before_the_alerts_table_gets_its_alerts_as_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE events (id TEXT PRIMARY KEY, ts INTEGER NOT NULL, dataset TEXT NOT NULL, doc TEXT NOT NULL);
+                 INSERT INTO events VALUES ('a1', 5, 'alert',
+                   '{\"event\":{\"reason\":\"iotw Fireman: busy\"},\"rule\":{\"name\":\"busy\"},\"fireman\":{\"state\":\"firing\",\"key\":\"5001\"}}');
+                 INSERT INTO events VALUES ('f1', 6, 'flow', '{}');",
+            )
+            .unwrap();
+        }
+        // Read only, it says what to do; opened to write, the table is made and filled.
+        let old = Store::open_read_only(dir.path()).unwrap();
+        let e = old.alerts(&AlertQuery { limit: 10, ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("no alerts table yet"), "{e}");
+        drop(old);
+        let s = Store::open(dir.path()).unwrap();
+        let rows = s.alerts(&AlertQuery { limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.ts, &*r.rule, &*r.state, r.key.as_deref()), (5, "busy", "firing", Some("5001")));
+        assert_eq!(r.reason.as_deref(), Some("iotw Fireman: busy"));
     }
 
     #[test]
