@@ -301,7 +301,19 @@ struct Group {
 struct Late {
     buffer: Nanos,
     floor: Nanos,
+    /// Each document read within the buffer, by `_id`, with its time (whole milliseconds).
     seen: std::collections::HashMap<String, Nanos>,
+}
+
+impl Late {
+    /// Where a round ending at `end` starts reading, the read point being `read_to`: a
+    /// buffer's length before `end`, not before `floor`, never after the read point.
+    fn window_start(&self, end: Nanos, read_to: Nanos) -> Nanos {
+        if self.buffer <= 0 {
+            return read_to;
+        }
+        millis(self.floor.max(end.saturating_sub(self.buffer)).min(read_to))
+    }
 }
 
 /// The most documents remembered for `--buffer-time`.
@@ -462,8 +474,7 @@ fn read_since(
     let mut at_cursor: HashSet<String> = cursor.ids.iter().cloned().collect();
     // Where this round's reading has got to (it pages through the buffer first).
     cursor.ts = millis(cursor.ts);
-    let mut pos = if buffering { late.floor.max(end.saturating_sub(late.buffer)).min(cursor.ts) } else { cursor.ts };
-    pos = millis(pos);
+    let mut pos = late.window_start(end, cursor.ts);
     let mut at_pos: HashSet<String> = if pos == cursor.ts { at_cursor.clone() } else { HashSet::new() };
     loop {
         let query = json!({
@@ -515,7 +526,7 @@ fn read_since(
                 continue;
             }
             if buffering {
-                late.seen.insert(id, e.ts);
+                late.seen.insert(id, t);
             }
             // Alerts this or another run wrote are not fed back to the rules.
             if e.dataset != "alert" {
@@ -548,8 +559,8 @@ fn read_since(
     cursor.ids.sort();
     if buffering {
         // What the next round can read again.
-        let keep_from = millis(late.floor.max(end.saturating_sub(late.buffer)).min(cursor.ts));
-        late.seen.retain(|_, ts| millis(*ts) >= keep_from);
+        let keep_from = late.window_start(end, cursor.ts);
+        late.seen.retain(|_, t| *t >= keep_from);
         if late.seen.len() > MAX_SEEN {
             eprintln!(
                 "iotw: more than {MAX_SEEN} documents within --buffer-time in {index}: nothing before {} is read again",
