@@ -83,8 +83,8 @@ pub fn flow(m: &FlowMeta, end: Option<EndReason>, protocol: Option<&str>) -> Eve
     let mut e = Event::new("flow", "event", m.last, &identity);
     endpoints(&mut e, m, Dir::Orig, None, true);
     let [o, r] = m.counts;
-    e.obj("event").strs("category", ["network"]);
-    e.strs("type", if final_ { ["connection", "end"] } else { ["connection", "info"] });
+    e.obj("event").consts("category", &["network"]);
+    e.consts("type", if final_ { &["connection", "end"] } else { &["connection", "info"] });
     e.time("start", m.start).time("end", m.last).i64("duration", m.last - m.start).end();
     e.obj("flow").str("id", &flow_id(m)).bool("final", final_);
     e.u64("source_payload_bytes", o.payload_bytes).u64("destination_payload_bytes", r.payload_bytes);
@@ -148,7 +148,7 @@ pub fn anomaly(
         set_endpoints(&mut e, m, dir, None);
         e.obj("flow").str("id", &flow_id(m)).end();
     }
-    e.obj("event").strs("category", ["network"]).strs("type", ["info"]).str("reason", code).end();
+    e.obj("event").consts("category", &["network"]).consts("type", &["info"]).str("reason", code).end();
     e.str("message", detail);
     if let Some((n, source)) = frame {
         e.obj("iotw").u64("frame", n).obj("capture").str("source", source).end().end();

@@ -262,7 +262,7 @@ impl Journeys {
 fn document(j: &Journey) -> Event {
     let end = j.last;
     let mut e = Event::new("journey", "event", end, &[j.uuid.as_bytes(), &j.first.to_be_bytes()]);
-    e.obj("event").strs("category", ["network"]).strs("type", ["connection", "end"]);
+    e.obj("event").consts("category", &["network"]).consts("type", &["connection", "end"]);
     e.time("start", j.first).time("end", end).i64("duration", end - j.first).end();
     // The caller's and callee's numbers and the attached data are tagged for the geotagger.
     e.tags_complete().obj("journey").str("call_uuid", &j.uuid);

@@ -120,12 +120,13 @@ const WITHHELD: [&str; 8] =
 
 /// Reads a number; `None` when the text is not a phone number (an extension, a name, ...).
 pub fn parse(text: &str, dialling: &Dialling) -> Option<Phone> {
-    let text = text.trim();
-    let text = strip_scheme(text);
+    let text = strip_scheme(text.trim_ascii());
     // URI parameters (`;phone-context=...`, `;npdi`) and SIP hosts are not part of the number.
-    let text = text.split([';', '@']).next().unwrap_or_default().trim();
-    if WITHHELD.iter().any(|w| text.eq_ignore_ascii_case(w)) {
-        return Some(Phone::withheld());
+    let end = text.bytes().position(|c| c == b';' || c == b'@').unwrap_or(text.len());
+    let text = text.get(..end).unwrap_or_default().trim_ascii();
+    // A name is no number: only the words for a withheld one are worth comparing.
+    if text.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+        return WITHHELD.iter().any(|w| text.eq_ignore_ascii_case(w)).then(Phone::withheld);
     }
     let (plus, body) = match text.strip_prefix('+') {
         Some(rest) => (true, rest),
@@ -167,6 +168,9 @@ pub fn parse(text: &str, dialling: &Dialling) -> Option<Phone> {
 }
 
 fn strip_scheme(s: &str) -> &str {
+    if !matches!(s.as_bytes().first(), Some(b't' | b'T' | b's' | b'S')) {
+        return s;
+    }
     for scheme in ["tel:", "sip:", "sips:"] {
         if s.len() >= scheme.len() && s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)) {
             return s.get(scheme.len()..).unwrap_or_default();

@@ -41,6 +41,11 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Whether `s` has a byte that must be escaped in a JSON string.
+pub fn needs_escaping(s: &str) -> bool {
+    any_escape(s.as_bytes())
+}
+
 /// Whether any byte of `b` must be escaped, eight bytes at a time.
 #[inline(always)]
 fn any_escape(b: &[u8]) -> bool {

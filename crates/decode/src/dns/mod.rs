@@ -148,7 +148,7 @@ impl DnsDecoder {
 }
 
 fn document(e: &mut Event, ts: Nanos, now: Nanos, query: Option<&Message>, resp: Option<&Message>, m: &Message) {
-    e.obj("event").strs("category", ["network"]).strs("type", ["protocol"]);
+    e.obj("event").consts("category", &["network"]).consts("type", &["protocol"]);
     if let Some(r) = resp {
         e.str("outcome", if r.rcode == 0 { "success" } else { "failure" });
     } else {

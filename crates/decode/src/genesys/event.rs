@@ -190,7 +190,7 @@ pub(crate) fn message_document(ctx: &mut Ctx<'_>, m: &TlibMessage, n: u64, answe
     e.tags_complete();
     let name = m.mtype.to_string();
     let request = m.mtype.is_request();
-    e.obj("event").strs("category", ["network"]);
+    e.obj("event").consts("category", &["network"]);
     e.strs(
         "type",
         [
@@ -277,7 +277,7 @@ pub(crate) fn summary_document(ctx: &mut Ctx<'_>, c: &Counts, profile: &str) -> 
     let start = ctx.meta.start.to_be_bytes();
     let mut e = Event::new("genesys_summary", "metric", c.last, &[ctx.meta.community_id.as_bytes(), &start]);
     ctx.endpoints.write(&mut e, ctx.meta, Dir::Orig, "tlib");
-    e.obj("event").strs("category", ["network"]).strs("type", ["info"]);
+    e.obj("event").consts("category", &["network"]).consts("type", &["info"]);
     if let Some(f) = c.first {
         e.time("start", f);
     }

@@ -261,7 +261,7 @@ pub fn transaction_document(
         Start::Response { code, .. } => Some(code),
         Start::Request { .. } => None,
     });
-    e.obj("event").strs("category", ["network", "web"]).strs("type", ["access", "protocol"]);
+    e.obj("event").consts("category", &["network", "web"]).consts("type", &["access", "protocol"]);
     match code {
         Some(c) => e.str("outcome", if c < 400 { "success" } else { "failure" }),
         None => e.str("outcome", "unknown"),

@@ -219,10 +219,10 @@ fn write_message(
 ) {
     // Every party's number is tagged: From, To, Request-URI, P-Asserted-Identity, Diversion.
     e.tags_complete();
-    e.obj("event").strs("category", ["network"]);
+    e.obj("event").consts("category", &["network"]);
     match m.start {
-        StartLine::Request { .. } => e.strs("type", ["protocol", "start"]),
-        StartLine::Response { code, .. } => e.strs("type", ["protocol", if code >= 200 { "end" } else { "info" }]),
+        StartLine::Request { .. } => e.consts("type", &["protocol", "start"]),
+        StartLine::Response { code, .. } => e.consts("type", &["protocol", if code >= 200 { "end" } else { "info" }]),
     };
     if let Some(d) = tx.response_time {
         e.i64("duration", d);
@@ -406,7 +406,7 @@ pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: &Call) -> Event {
     let end = c.end.unwrap_or(c.last_seen.max(c.start));
     let mut e = Event::new("call", "event", end, &[c.call_id.as_bytes(), &start]);
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
-    e.obj("event").strs("category", ["network"]).strs("type", ["connection", "end"]);
+    e.obj("event").consts("category", &["network"]).consts("type", &["connection", "end"]);
     e.time("start", c.start).time("end", end).i64("duration", end - c.start).end();
     e.tags_complete().obj("call").str("id", &c.call_id).str("state", c.state);
     for (key, (user, display, host)) in [(role::CALLER, &c.caller), (role::CALLEE, &c.callee)] {
@@ -451,7 +451,7 @@ pub(crate) fn summary_document(ctx: &mut Ctx<'_>, method: &str, ua: &str, s: &Su
     let ids: [&[u8]; 4] = [ctx.meta.community_id.as_bytes(), method.as_bytes(), ua.as_bytes(), &first];
     let mut e = Event::new("sip_summary", "metric", s.last, &ids);
     ctx.endpoints.write(&mut e, ctx.meta, Dir::Orig, "sip");
-    e.obj("event").strs("category", ["network"]).strs("type", ["info"]);
+    e.obj("event").consts("category", &["network"]).consts("type", &["info"]);
     e.time("start", s.first).time("end", s.last).end();
     e.obj("sip").str("method", method);
     if !ua.is_empty() {

@@ -63,23 +63,33 @@ pub(crate) struct Call {
     cancelled: bool,
 }
 
-/// Call-ID, CSeq number and method, and top Via branch, hashed to 128 bits with keys drawn
-/// at random for each decoder (SipHash twice): no allocation per message, and traffic cannot
-/// be made to collide with another transaction's key without knowing the keys.
+/// Call-ID, CSeq number and method, and top Via branch, hashed to 128 bits (SipHash-1-3,
+/// 128-bit output) with a key drawn at random for each decoder: no allocation per message,
+/// and traffic cannot be made to collide with another transaction's key without knowing it.
 type TxKey = u128;
 
-/// The two hash functions of [`TxKey`].
-struct TxKeyer(std::collections::hash_map::RandomState, std::collections::hash_map::RandomState);
+/// The keyed hash of [`TxKey`].
+struct TxKeyer(siphasher::sip128::SipHasher13);
 
 impl TxKeyer {
     fn new() -> Self {
-        TxKeyer(Default::default(), Default::default())
+        use std::hash::BuildHasher;
+        // Two draws of the process's random hashing keys make this decoder's key.
+        let (a, b) = (std::collections::hash_map::RandomState::new(), std::collections::hash_map::RandomState::new());
+        TxKeyer(siphasher::sip128::SipHasher13::new_with_keys(a.hash_one(0u8), b.hash_one(1u8)))
     }
 
     fn key(&self, call_id: &str, cseq: u32, method: &str, branch: &str) -> TxKey {
-        use std::hash::BuildHasher;
-        let parts = (call_id, cseq, method, branch);
-        (u128::from(self.0.hash_one(parts)) << 64) | u128::from(self.1.hash_one(parts))
+        use siphasher::sip128::Hasher128;
+        use std::hash::Hasher;
+        let mut h = self.0;
+        // Each part after its length, so that no two lists of parts hash the same bytes.
+        for part in [call_id, method, branch] {
+            h.write_usize(part.len());
+            h.write(part.as_bytes());
+        }
+        h.write_u32(cseq);
+        h.finish128().as_u128()
     }
 }
 

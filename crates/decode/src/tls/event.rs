@@ -77,7 +77,7 @@ pub fn session_document(ctx: &mut Ctx<'_>, s: &Session, n: u64) -> Event {
     let client = s.client_dir();
     let mut e = ctx.event_at("tls", "event", s.started, client, &[ctx.meta.community_id.as_bytes(), &start, &nb]);
     let fatal = s.alerts.iter().any(|(_, a)| a.is_some_and(|(level, _)| level == 2));
-    e.obj("event").strs("category", ["network"]).strs("type", ["connection", "protocol"]);
+    e.obj("event").consts("category", &["network"]).consts("type", &["connection", "protocol"]);
     e.str(
         "outcome",
         if s.established.is_some() {

@@ -191,7 +191,7 @@ pub fn documents(inv: &Inventory, ts: iotw_event::Nanos) -> Vec<Event> {
         .map(|s| {
             let key = s.key();
             let mut e = Event::new("inventory", "state", ts, &[key.as_bytes()]);
-            e.obj("event").strs("category", ["network", "host"]).strs("type", ["info"]).end();
+            e.obj("event").consts("category", &["network", "host"]).consts("type", &["info"]).end();
             e.obj("destination").ip("ip", s.ip).u64("port", u64::from(s.port)).end();
             e.obj("network").str("transport", &s.transport).str("protocol", &s.protocol).end();
             let mut v = serde_json::to_value(s).unwrap_or_default();
