@@ -2,6 +2,11 @@
 
 use iotw_event::Event;
 
+// The allocator of the `iotw` binary (see its main.rs), so that what is measured here costs
+// what it costs in a capture run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The documents of a simulated site (`iotw simulate`: 30 minutes, 40 agents, 1,200 calls an
 /// hour; SIP, T-Library, calls, journeys and flows), decoded without enrichment.
 pub fn site_documents() -> Vec<Event> {
