@@ -2,7 +2,7 @@
 //! that parse are evaluated on documents built from the rest of the input (values taken from
 //! traffic), and a rule runs over a stream of them, alone and in a stage, without panicking;
 //! the stage (fields found by one walk, rules picked by an index) raises exactly what the rule
-//! alone (fields looked up by name) raises.
+//! alone (fields looked up by name) raises, containers stepped over by their extents.
 #![no_main]
 use iotw_event::Event;
 use libfuzzer_sys::fuzz_target;
@@ -26,6 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let mut stage = iotw_fireman::Stage::new(parsed.into_iter().collect());
     for (i, line) in rest.lines().take(64).enumerate() {
         let mut e = Event::new("sip", "event", (i as i64) * 700_000_000, &[line.as_bytes()]);
+        // Containers before the read fields, which the walk steps over by their extents.
+        e.obj("event").consts("category", &["network"]).end();
+        e.obj("x").arr("l").item_str(line).item_obj().str("y", line).end().end().end();
         e.obj("a").str("b", line).u64("n", line.len() as u64).end();
         e.obj("sip").str("method", line).end();
         let _ = filter.matches(&e);

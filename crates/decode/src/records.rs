@@ -17,19 +17,19 @@ pub struct EndpointCache {
     dirs: [Option<Cached>; 2],
 }
 
-/// The protocol the members were written for, and the members.
-type Cached = (&'static str, Box<[u8]>);
+/// The protocol the members were written for, the members, and the containers in them.
+type Cached = (&'static str, Box<[u8]>, Box<[iotw_event::Extent]>);
 
 impl EndpointCache {
     /// Writes what [`set_endpoints`] writes, from the cache when it holds it.
     pub fn write(&mut self, e: &mut Event, m: &FlowMeta, dir: Dir, protocol: &'static str) {
         let slot = &mut self.dirs[dir.index()];
         match slot {
-            Some((p, members)) if *p == protocol => e.append_members(members),
+            Some((p, members, extents)) if *p == protocol => e.append_members_with(members, extents),
             _ => {
                 let mark = e.mark();
                 set_endpoints(e, m, dir, Some(protocol));
-                *slot = Some((protocol, e.members_since(mark).into()));
+                *slot = Some((protocol, e.members_since(mark).into(), e.extents_since(mark).into()));
             }
         }
     }

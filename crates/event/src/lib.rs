@@ -66,8 +66,11 @@ const MAX_SPARE: usize = 4096;
 /// A new document's buffer: a shipped document's when one was handed back.
 const BODY_CAPACITY: usize = 2048;
 
+/// A shipped document's buffers: its text and its containers' extents.
+type Spare = (Vec<u8>, Vec<Extent>);
+
 thread_local! {
-    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPARE: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Hands the buffers of shipped documents to this thread, whose next documents reuse them:
@@ -80,15 +83,27 @@ pub fn recycle(events: impl IntoIterator<Item = Event>) {
             if s.len() >= MAX_SPARE {
                 break;
             }
-            let mut body = e.body;
+            let (mut body, mut extents) = (e.body, e.extents);
             body.clear();
-            s.push(body);
+            extents.clear();
+            s.push((body, extents));
         }
     });
 }
 
 /// Deepest nesting the builder tracks (objects and arrays).
 const MAX_DEPTH: u32 = 32;
+
+/// Where an object or array lies in a document's members: `start` is the offset of its
+/// opening bracket, `end` one past its closing bracket (see [`Event::extents`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// [`Event::innermost`] when no recorded container is open.
+const NO_EXTENT: u32 = u32::MAX;
 
 /// A place in a document being written (see [`Event::here`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +147,15 @@ pub struct Event {
     tags: Vec<Tag>,
     /// Whether the producer tagged every value of the roles it writes ([`Event::tags_complete`]).
     tags_complete: bool,
+    /// The containers opened with `obj`, `arr` and `item_obj`, in the order opened (so by
+    /// offset). While a container is open, its `end` holds the index of the container
+    /// around it (or [`NO_EXTENT`]), which is closed next.
+    extents: Vec<Extent>,
+    /// The innermost open container's index in `extents`, or [`NO_EXTENT`].
+    innermost: u32,
+    /// False once `extents` may not match the text (a body past 4 GiB, nesting past
+    /// [`MAX_DEPTH`]): they are not offered then.
+    extents_valid: bool,
 }
 
 /// A value in a document that its producer pointed out by role (a phone number as the
@@ -159,6 +183,9 @@ impl Clone for Event {
             pending: self.pending.clone(),
             tags: self.tags.clone(),
             tags_complete: self.tags_complete,
+            extents: self.extents.clone(),
+            innermost: self.innermost,
+            extents_valid: self.extents_valid,
         }
     }
 
@@ -177,6 +204,9 @@ impl Clone for Event {
         self.pending.clone_from(&o.pending);
         self.tags.clone_from(&o.tags);
         self.tags_complete = o.tags_complete;
+        self.extents.clone_from(&o.extents);
+        self.innermost = o.innermost;
+        self.extents_valid = o.extents_valid;
     }
 }
 
@@ -271,7 +301,8 @@ impl Event {
     /// from it and the dataset alone.
     pub fn new(dataset: &'static str, kind: &'static str, ts: Nanos, identity: &[&[u8]]) -> Self {
         let id = id_of(dataset, identity);
-        let mut body = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| Vec::with_capacity(BODY_CAPACITY));
+        let (mut body, extents) =
+            SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| (Vec::with_capacity(BODY_CAPACITY), Vec::new()));
         body.extend_from_slice(b"\"@timestamp\":\"");
         write_rfc3339_micros(&mut body, ts);
         body.push(b'"');
@@ -289,6 +320,9 @@ impl Event {
             pending: None,
             tags: Vec::new(),
             tags_complete: false,
+            extents,
+            innermost: NO_EXTENT,
+            extents_valid: true,
         }
     }
 
@@ -317,6 +351,13 @@ impl Event {
 
     #[inline]
     fn open(&mut self, bracket: u8) {
+        match (u32::try_from(self.body.len()), u32::try_from(self.extents.len())) {
+            (Ok(start), Ok(i)) if self.depth + 1 < MAX_DEPTH && i != NO_EXTENT => {
+                self.extents.push(Extent { start, end: self.innermost });
+                self.innermost = i;
+            }
+            _ => self.extents_valid = false,
+        }
         self.body.push(bracket);
         debug_assert!(self.depth + 1 < MAX_DEPTH, "documents nest at most {MAX_DEPTH} deep");
         self.depth = (self.depth + 1).min(MAX_DEPTH - 1);
@@ -375,8 +416,31 @@ impl Event {
         if self.depth > 0 {
             self.body.push(if self.in_array() { b']' } else { b'}' });
             self.depth -= 1;
+            self.close_extent();
         }
         self
+    }
+
+    /// Records where the innermost open container ends (just written).
+    #[inline]
+    fn close_extent(&mut self) {
+        let end = u32::try_from(self.body.len());
+        match (self.extents.get_mut(self.innermost as usize), end) {
+            (Some(x), Ok(end)) => {
+                self.innermost = x.end;
+                x.end = end;
+            }
+            _ => self.extents_valid = false,
+        }
+    }
+
+    /// Where the objects and arrays of a finished document lie in its members
+    /// ([`Event::finished_members`]), ordered by where they start: to skip a container
+    /// without reading it. Containers copied in as text ([`Event::replay`], ...) are not
+    /// among them. `None` when the document is not finished or its text was rewritten.
+    pub fn extents(&self) -> Option<&[Extent]> {
+        self.finished_members()?;
+        (self.extents_valid && self.innermost == NO_EXTENT).then_some(self.extents.as_slice())
     }
 
     #[inline(always)]
@@ -468,6 +532,11 @@ impl Event {
         Some(self.tags.iter().filter_map(|t| Some((t.role, body.get(t.range.clone())?))))
     }
 
+    fn forget_extents(&mut self) {
+        self.extents.clear();
+        self.innermost = NO_EXTENT;
+    }
+
     fn forget_tags(&mut self) {
         self.tags.clear();
         self.tags_complete = false;
@@ -530,7 +599,8 @@ impl Event {
     /// trusted to need no escaping, so written in one go.
     #[inline]
     pub fn consts(&mut self, key: &'static str, v: &[&'static str]) -> &mut Self {
-        let out = self.key(key);
+        let start = self.key(key).len();
+        let out = &mut self.body;
         out.push(b'[');
         for (i, s) in v.iter().enumerate() {
             debug_assert!(!json::needs_escaping(s), "constant {s:?} needs escaping");
@@ -542,6 +612,8 @@ impl Event {
             out.push(b'"');
         }
         out.push(b']');
+        let end = self.body.len();
+        self.adopt_extents(start, &[Extent { start: 0, end: (end - start) as u32 }]);
         self
     }
 
@@ -583,6 +655,44 @@ impl Event {
         self.body.extend_from_slice(members);
     }
 
+    /// [`Event::append_members`] with the containers in them, as [`Event::extents_since`]
+    /// gave them for the same mark.
+    pub fn append_members_with(&mut self, members: &[u8], extents: &[Extent]) {
+        let at = self.body.len();
+        self.append_members(members);
+        self.adopt_extents(at, extents);
+    }
+
+    /// The containers written since `from` (a [`Event::mark`] or [`Event::written_len`]),
+    /// with offsets from `from`: to copy with the text written since then. Empty when one
+    /// of them is still open or the extents are not kept.
+    pub fn extents_since(&self, from: usize) -> Vec<Extent> {
+        let Ok(from) = u32::try_from(from) else { return Vec::new() };
+        let first = self.extents.partition_point(|x| x.start < from);
+        let open_after = self.innermost != NO_EXTENT && self.innermost as usize >= first;
+        if !self.extents_valid || open_after {
+            return Vec::new();
+        }
+        let since = self.extents.get(first..).unwrap_or_default();
+        since.iter().map(|x| Extent { start: x.start - from, end: x.end - from }).collect()
+    }
+
+    /// Records containers copied in as text at offset `at` (offsets in `extents` from there).
+    fn adopt_extents(&mut self, at: usize, extents: &[Extent]) {
+        let Ok(at) = u32::try_from(at) else {
+            self.extents_valid = false;
+            return;
+        };
+        for x in extents {
+            match (at.checked_add(x.start), at.checked_add(x.end)) {
+                (Some(start), Some(end)) if (end as usize) <= self.body.len() => {
+                    self.extents.push(Extent { start, end })
+                }
+                _ => self.extents_valid = false,
+            }
+        }
+    }
+
     /// Writes a member whose value is JSON text made elsewhere (trusted to be valid JSON).
     pub fn raw(&mut self, key: impl Key, json: &[u8]) -> &mut Self {
         self.key(key).extend_from_slice(json);
@@ -596,6 +706,7 @@ impl Event {
         let Some(members) = self.finished_members() else { return false };
         if let Some(new) = f(members) {
             self.forget_tags();
+            self.forget_extents();
             self.body = new;
             self.filled = u32::from(!self.body.is_empty());
         }
@@ -619,6 +730,21 @@ impl Event {
         for t in &mut self.tags {
             let shift = |p: usize| if p > close || (p == close && t.range.start >= close) { p + add } else { p };
             t.range = shift(t.range.start)..shift(t.range.end);
+        }
+        // Containers after the brace move; those around it (it included) end later.
+        match u32::try_from(self.body.len() + add) {
+            Ok(_) => {
+                let (close32, add32) = (close as u32, add as u32);
+                for x in &mut self.extents {
+                    if x.start > close32 {
+                        x.start += add32;
+                    }
+                    if x.end > close32 {
+                        x.end += add32;
+                    }
+                }
+            }
+            Err(_) => self.extents_valid = false,
         }
         let old_len = self.body.len();
         self.body.resize(old_len + add, 0);
@@ -659,6 +785,17 @@ impl Event {
         self
     }
 
+    /// [`Event::replay`] with the containers in `members`, as [`Event::extents_since`] gave
+    /// them for where `members` began.
+    pub fn replay_with(&mut self, members: &[u8], extents: &[Extent]) -> &mut Self {
+        if members.is_empty() {
+            return self;
+        }
+        self.replay(members);
+        self.adopt_extents(self.body.len() - members.len(), extents);
+        self
+    }
+
     /// Sets a field by its dotted name (`set("source.geo.name", ..)` is
     /// `{"source":{"geo":{"name":..}}}` in the document), over whatever was written before.
     /// For enrichers and rules; decoders write in place.
@@ -683,6 +820,7 @@ impl Event {
         }
         let Some(content) = json::object_content(&out) else { return };
         self.forget_tags();
+        self.forget_extents();
         self.body.clear();
         self.body.extend_from_slice(content);
         self.patches.clear();
@@ -999,5 +1137,113 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id, "parts are length-delimited");
         assert_eq!(a.id.len(), 20);
+    }
+
+    /// Every object and array in a document's members, by a plain scan of the text: where
+    /// each opens and closes.
+    fn containers(b: &[u8]) -> Vec<Extent> {
+        let (mut open, mut all) = (Vec::new(), Vec::new());
+        let (mut in_str, mut esc) = (false, false);
+        for (i, &c) in b.iter().enumerate() {
+            if in_str {
+                (in_str, esc) = match (esc, c) {
+                    (true, _) => (true, false),
+                    (false, b'\\') => (true, true),
+                    (false, b'"') => (false, false),
+                    _ => (true, false),
+                };
+                continue;
+            }
+            match c {
+                b'"' => in_str = true,
+                b'{' | b'[' => {
+                    open.push(all.len());
+                    all.push(Extent { start: i as u32, end: 0 });
+                }
+                b'}' | b']' => {
+                    let k = open.pop().unwrap();
+                    all[k].end = i as u32 + 1;
+                }
+                _ => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn extents_are_where_the_containers_are() {
+        // A value written once and copied, as the SIP and endpoint caches do.
+        let mut first = Event::new("sip", "event", 1, &[b"a"]);
+        first.obj("sip");
+        let from = first.here();
+        let at_before = first.written_len();
+        first.obj("from").str("display_info", "A \"quoted\" {name}").obj("uri").str("user", "[x]").end().end();
+        let copied = first.written_since(from).to_vec();
+        let at = first.written_len() - copied.len();
+        assert!(at >= at_before);
+        let copied_extents = first.extents_since(at);
+        first.end();
+        let mark = first.mark();
+        first.obj("source").str("ip", "10.0.0.1").end().obj("related").arr("ip").item_str("10.0.0.1").end().end();
+        let members = first.members_since(mark).to_vec();
+        let member_extents = first.extents_since(mark);
+        first.obj("event").consts("category", &["network"]).end();
+        assert_eq!(first.extents(), Some(containers(first.finished_members().unwrap()).as_slice()));
+
+        let mut e = Event::new("sip", "event", 2, &[b"b"]);
+        e.obj("event").consts("type", &["protocol", "start"]).end();
+        e.obj("sip").str("method", "INVITE");
+        e.replay_with(&copied, &copied_extents);
+        e.obj("to").replay_with(&copied, &copied_extents).end();
+        e.arr("via").item_obj().str("branch", "z9").end().item_str("x").end();
+        e.end();
+        e.append_members_with(&members, &member_extents);
+        let want = containers(e.finished_members().unwrap());
+        assert_eq!(e.extents(), Some(want.as_slice()));
+        assert_eq!(want.len(), 13);
+
+        // Inserting into an object moves what follows it and stretches what holds it.
+        assert!(e.insert_into("sip", br#""geo":{"name":"x"}"#));
+        let got = e.extents().unwrap().to_vec();
+        let now = containers(e.finished_members().unwrap());
+        assert!(got.iter().all(|x| now.contains(x)), "{got:?} not all in {now:?}");
+        assert_eq!(got.len() + 1, now.len(), "only the inserted object is not recorded");
+
+        // Not finished, or rewritten: none offered.
+        let mut open = Event::new("sip", "event", 3, &[b"c"]);
+        open.obj("event").end().obj("sip");
+        assert_eq!(open.extents(), None);
+        e.set("sip.x", 1);
+        assert_eq!(e.extents(), None);
+        let mut r = first.clone();
+        r.rewrite(|whole, out| {
+            out.extend_from_slice(whole);
+            true
+        });
+        assert_eq!(r.extents(), Some(&[][..]));
+    }
+
+    #[test]
+    fn members_read_the_same_with_and_without_extents() {
+        let mut e = Event::new("sip", "event", 1, &[b"a"]);
+        e.obj("event").consts("category", &["network"]).end();
+        e.obj("sip").str("a", "\\\"").obj("b").arr("c").item_obj().str("d", "}").end().end().end();
+        e.str("long", &"x\"".repeat(40)).u64("n", 7).end();
+        let body = e.finished_members().unwrap();
+        let extents = e.extents().unwrap();
+        let plain: Vec<_> = json::Members::new(body).map(|m| m.whole).collect();
+        let fast: Vec<_> = json::Members::with_extents(body, 0, extents).map(|m| m.whole).collect();
+        assert_eq!(plain, fast);
+        let sip = json::object_content(json::Members::new(body).find(|m| m.key == b"sip").unwrap().value).unwrap();
+        let at = sip.as_ptr() as usize - body.as_ptr() as usize;
+        let plain: Vec<_> = json::Members::new(sip).map(|m| m.whole).collect();
+        let fast: Vec<_> = json::Members::with_extents(sip, at, extents).map(|m| m.whole).collect();
+        assert_eq!(plain, fast);
+        assert_eq!(plain.len(), 4);
+        // A wrong extent is not believed: the member is read through instead.
+        let wrong: Vec<Extent> = extents.iter().map(|x| Extent { start: x.start, end: x.end - 1 }).collect();
+        let checked: Vec<_> = json::Members::with_extents(body, 0, &wrong).map(|m| m.whole).collect();
+        let plain: Vec<_> = json::Members::new(body).map(|m| m.whole).collect();
+        assert_eq!(checked, plain);
     }
 }

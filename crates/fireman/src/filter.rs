@@ -400,17 +400,21 @@ impl FieldSet {
     }
 
     /// The JSON text of every field of the set in a document's members, by index.
-    fn index<'a>(&self, content: &'a [u8]) -> Vec<Option<&'a [u8]>> {
+    /// `extents` are the members' containers ([`Event::extents`]; empty when not known),
+    /// so that the walk skips what the set does not name without reading it.
+    fn index<'a>(&self, content: &'a [u8], extents: &'a [iotw_event::Extent]) -> Vec<Option<&'a [u8]>> {
         let mut out = vec![None; self.len()];
-        self.walk(content, 0, &mut out, 0);
+        self.walk(Within { content, extents }, content, 0, &mut out, 0);
         out
     }
 
-    fn walk<'a>(&self, object: &'a [u8], node: usize, out: &mut [Option<&'a [u8]>], depth: usize) {
+    fn walk<'a>(&self, doc: Within<'a>, object: &'a [u8], node: usize, out: &mut [Option<&'a [u8]>], depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
-        for m in Members::new(object) {
+        // `object` lies inside `doc.content`: where, is the distance between their starts.
+        let at = object.as_ptr() as usize - doc.content.as_ptr() as usize;
+        for m in Members::with_extents(object, at, doc.extents) {
             let Some(n) = self.step(node, m.key) else { continue };
             let Some(found) = self.nodes.get(n) else { continue };
             if let Some(slot) = found.id.and_then(|i| out.get_mut(i)) {
@@ -418,11 +422,18 @@ impl FieldSet {
             }
             if !found.children.is_empty() {
                 if let Some(inner) = object_content(m.value) {
-                    self.walk(inner, n, out, depth + 1);
+                    self.walk(doc, inner, n, out, depth + 1);
                 }
             }
         }
     }
+}
+
+/// The members of a document being walked, and their containers.
+#[derive(Debug, Clone, Copy)]
+struct Within<'a> {
+    content: &'a [u8],
+    extents: &'a [iotw_event::Extent],
 }
 
 /// A document's fields, each read once however many rules ask.
@@ -502,9 +513,10 @@ impl<'e> Doc<'e> {
     }
 
     /// A document whose fields in `set` are found by one walk of `content` (its members,
-    /// [`Event::finished_members`] or the inside of [`Event::to_json`]).
-    pub fn indexed(e: &'e Event, content: &'e [u8], set: &'e FieldSet) -> Self {
-        let raw = set.index(content);
+    /// [`Event::finished_members`] with their [`Event::extents`], or the inside of
+    /// [`Event::to_json`] with no extents).
+    pub fn indexed(e: &'e Event, content: &'e [u8], extents: &'e [iotw_event::Extent], set: &'e FieldSet) -> Self {
+        let raw = set.index(content, extents);
         Doc {
             e,
             by_id: vec![None; raw.len()],

@@ -201,14 +201,14 @@ impl Stage {
         }
         self.clock = self.clock.max(e.ts);
         let whole;
-        let content = match e.finished_members() {
-            Some(c) => c,
+        let (content, extents) = match e.finished_members() {
+            Some(c) => (c, e.extents().unwrap_or_default()),
             None => {
                 whole = e.to_json().into_bytes();
-                iotw_event::json::object_content(&whole).unwrap_or_default()
+                (iotw_event::json::object_content(&whole).unwrap_or_default(), &[][..])
             }
         };
-        let mut doc = filter::Doc::indexed(e, content, &self.fields);
+        let mut doc = filter::Doc::indexed(e, content, extents, &self.fields);
         self.index.candidates(&mut doc, &mut self.candidate);
         let mut out = Vec::new();
         let passing = e.ts.saturating_sub(1);

@@ -104,7 +104,7 @@ fn cached_name_addr(e: &mut Event, v: &str, contact: bool, role: Option<&'static
         let Ok(mut cache) = cache.try_borrow_mut() else { return write(e) };
         let slot = cache.slot(v, contact);
         if slot.contact == contact && slot.text == v.as_bytes() {
-            e.replay(&slot.json);
+            e.replay_with(&slot.json, &slot.extents);
             if let (Some(user), Some(r)) = (&slot.user, role) {
                 let at = e.written_len() - slot.json.len();
                 e.tag(r, at + user.start..at + user.end);
@@ -119,9 +119,11 @@ fn cached_name_addr(e: &mut Event, v: &str, contact: bool, role: Option<&'static
         slot.user = e.tags_since(from_len).next().map(|t| t.range.start - at..t.range.end - at);
         slot.text.clear();
         slot.json.clear();
+        slot.extents.clear();
         if json.len() <= NameAddrCache::MAX_JSON {
             slot.text.extend_from_slice(v.as_bytes());
             slot.json.extend_from_slice(json);
+            slot.extents.extend(e.extents_since(at));
             slot.contact = contact;
         }
     });
@@ -144,6 +146,8 @@ struct CachedNameAddr {
     json: Vec<u8>,
     /// Where the user part's value lies in `json`, to tag it again.
     user: Option<std::ops::Range<usize>>,
+    /// The containers in `json` (see [`Event::extents`]).
+    extents: Vec<iotw_event::Extent>,
 }
 
 impl NameAddrCache {
