@@ -105,6 +105,20 @@ pub struct Extent {
 /// [`Event::innermost`] when no recorded container is open.
 const NO_EXTENT: u32 = u32::MAX;
 
+/// Whether documents record their extents: see [`keep_extents`].
+static KEEP_EXTENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether documents made from now on record where their objects and arrays lie
+/// ([`Event::extents`]). A process that runs rules over its documents turns it on (the walk
+/// of a document then steps over what no rule reads); while it is off, writing a container
+/// costs nothing more.
+pub fn keep_extents(on: bool) {
+    KEEP_EXTENTS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Extents are recorded in documents shorter than this; a longer one has none.
+const EXTENT_LIMIT: usize = (u32::MAX / 2) as usize;
+
 /// A place in a document being written (see [`Event::here`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Here {
@@ -322,7 +336,7 @@ impl Event {
             tags_complete: false,
             extents,
             innermost: NO_EXTENT,
-            extents_valid: true,
+            extents_valid: KEEP_EXTENTS.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -351,12 +365,15 @@ impl Event {
 
     #[inline]
     fn open(&mut self, bracket: u8) {
-        match (u32::try_from(self.body.len()), u32::try_from(self.extents.len())) {
-            (Ok(start), Ok(i)) if self.depth + 1 < MAX_DEPTH && i != NO_EXTENT => {
-                self.extents.push(Extent { start, end: self.innermost });
-                self.innermost = i;
+        if self.extents_valid {
+            // Below EXTENT_LIMIT, offsets and indexes fit an Extent (each takes two bytes).
+            let (start, i) = (self.body.len(), self.extents.len());
+            if start < EXTENT_LIMIT && self.depth + 1 < MAX_DEPTH {
+                self.extents.push(Extent { start: start as u32, end: self.innermost });
+                self.innermost = i as u32;
+            } else {
+                self.extents_valid = false;
             }
-            _ => self.extents_valid = false,
         }
         self.body.push(bracket);
         debug_assert!(self.depth + 1 < MAX_DEPTH, "documents nest at most {MAX_DEPTH} deep");
@@ -424,11 +441,14 @@ impl Event {
     /// Records where the innermost open container ends (just written).
     #[inline]
     fn close_extent(&mut self) {
-        let end = u32::try_from(self.body.len());
-        match (self.extents.get_mut(self.innermost as usize), end) {
-            (Some(x), Ok(end)) => {
+        if !self.extents_valid {
+            return;
+        }
+        let end = self.body.len();
+        match self.extents.get_mut(self.innermost as usize) {
+            Some(x) if end < EXTENT_LIMIT => {
                 self.innermost = x.end;
-                x.end = end;
+                x.end = end as u32;
             }
             _ => self.extents_valid = false,
         }
@@ -679,6 +699,9 @@ impl Event {
 
     /// Records containers copied in as text at offset `at` (offsets in `extents` from there).
     fn adopt_extents(&mut self, at: usize, extents: &[Extent]) {
+        if !self.extents_valid {
+            return;
+        }
         let Ok(at) = u32::try_from(at) else {
             self.extents_valid = false;
             return;
@@ -733,7 +756,7 @@ impl Event {
         }
         // Containers after the brace move; those around it (it included) end later.
         match u32::try_from(self.body.len() + add) {
-            Ok(_) => {
+            Ok(_) if self.extents_valid => {
                 let (close32, add32) = (close as u32, add as u32);
                 for x in &mut self.extents {
                     if x.start > close32 {
@@ -744,6 +767,7 @@ impl Event {
                     }
                 }
             }
+            Ok(_) => {}
             Err(_) => self.extents_valid = false,
         }
         let old_len = self.body.len();
@@ -1172,6 +1196,7 @@ mod tests {
 
     #[test]
     fn extents_are_where_the_containers_are() {
+        keep_extents(true);
         // A value written once and copied, as the SIP and endpoint caches do.
         let mut first = Event::new("sip", "event", 1, &[b"a"]);
         first.obj("sip");
@@ -1225,6 +1250,7 @@ mod tests {
 
     #[test]
     fn members_read_the_same_with_and_without_extents() {
+        keep_extents(true);
         let mut e = Event::new("sip", "event", 1, &[b"a"]);
         e.obj("event").consts("category", &["network"]).end();
         e.obj("sip").str("a", "\\\"").obj("b").arr("c").item_obj().str("d", "}").end().end().end();

@@ -58,6 +58,10 @@ struct Pending {
 
 impl Stage {
     pub fn new(rules: Vec<Rule>) -> Self {
+        if !rules.is_empty() {
+            // Documents made from now on record their containers, which the walk steps over.
+            iotw_event::keep_extents(true);
+        }
         let fields = filter::FieldSet::new(rules.iter().flat_map(Rule::fields));
         let mut engines: Vec<Engine> = rules.into_iter().map(Engine::new).collect();
         engines.iter_mut().for_each(|e| e.bind(&fields));

@@ -38,6 +38,9 @@ fn rules() -> Vec<iotw_fireman::Rule> {
 
 fn main() {
     let runs: usize = std::env::args().skip(1).find(|a| !a.starts_with('-')).and_then(|a| a.parse().ok()).unwrap_or(5);
+    // As in a capture run with rules, the documents record their containers (see
+    // `iotw_event::keep_extents`).
+    iotw_event::keep_extents(true);
     let docs = common::site_documents();
     println!("{} documents of a simulated site (30 min, 40 agents); 100 rules", docs.len());
     let mut rates = Vec::new();
