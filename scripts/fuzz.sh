@@ -2,7 +2,7 @@
 # Runs every fuzz target for SECONDS each (default 600), JOBS at a time (default 2), on the
 # stable toolchain (no sanitizer: `-s none`; debug assertions and overflow checks on).
 # Seeds: the test captures for the file reader. Crashes land in fuzz/artifacts/<target>/ and
-# must become named regression tests. Needs: cargo install cargo-fuzz --locked
+# must become named regression tests. Installs cargo-fuzz (crates.io) when it is missing.
 # Usage: scripts/fuzz.sh [SECONDS] [JOBS] [TARGET ...]
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -11,6 +11,7 @@ jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(capture_file wire defrag reassembly filter query sip http tls tls_decrypt dns enrich pipeline kvlist tlib tlib_message tlib_log fireman)
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo fuzz build -O -a -s none
 (cd .. && cargo build --release --quiet)
 # Hex lines on stdin (tshark's payload fields or follow output) to seed files in DIR.
