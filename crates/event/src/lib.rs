@@ -456,8 +456,10 @@ impl Event {
 
     /// Where the objects and arrays of a finished document lie in its members
     /// ([`Event::finished_members`]), ordered by where they start: to skip a container
-    /// without reading it. Containers copied in as text ([`Event::replay`], ...) are not
-    /// among them. `None` when the document is not finished or its text was rewritten.
+    /// without reading it. Containers written as text ([`Event::raw`], [`Event::value`],
+    /// [`Event::replay`] without its extents) are not among them. `None` when the document
+    /// is not finished, was rewritten, or was made while extents were not kept
+    /// ([`keep_extents`]).
     pub fn extents(&self) -> Option<&[Extent]> {
         self.finished_members()?;
         (self.extents_valid && self.innermost == NO_EXTENT).then_some(self.extents.as_slice())
