@@ -91,10 +91,9 @@ fn write_escaped(out: &mut Vec<u8>, b: &[u8]) {
 fn needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     // Bytes below 0x20 (ASCII only: bytes with the high bit set never need escaping).
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    control | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) != 0
+    control | quote_or_backslash(w) != 0
 }
 
 #[inline]
