@@ -7,6 +7,7 @@
 //! table), [`geotag::Geotag`] (phone numbers and UK postcodes -> place) and [`mask::Mask`]
 //! (personal data kept, hashed, truncated or dropped, after the places are written).
 
+mod blocks;
 pub mod geotag;
 pub mod ipgeo;
 pub mod journey;

@@ -12,6 +12,7 @@
 //! - drop: a value that is only the number or postcode loses its field; within longer text
 //!   the match becomes `[masked]`.
 
+use crate::blocks;
 use crate::phone::{self, Class, Dialling};
 use crate::places;
 use crate::Enricher;
@@ -149,11 +150,11 @@ impl Mask {
         Ok(Mask { policy, in_place, key, hashes: RefCell::default(), dialling })
     }
 
-    fn hash(&self, canonical: &str, out: &mut String) {
+    fn hash(&self, canonical: &[u8], out: &mut String) {
         // Up to 16 bytes (an E.164 number with its `+`, a postcode) are a cache key.
         let key = (canonical.len() <= 15).then(|| {
             let mut k = [0u8; 16];
-            k[..canonical.len()].copy_from_slice(canonical.as_bytes());
+            k[..canonical.len()].copy_from_slice(canonical);
             k[15] = canonical.len() as u8;
             u128::from_le_bytes(k)
         });
@@ -166,7 +167,7 @@ impl Mask {
         h[1] = b':';
         if let Some(k) = &self.key {
             let mut m = k.clone();
-            m.update(canonical.as_bytes());
+            m.update(canonical);
             let d = m.finalize().into_bytes();
             for (i, b) in d.iter().take(10).enumerate() {
                 h[2 + 2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
@@ -188,7 +189,7 @@ impl Mask {
         match action {
             Action::Keep => out.push_str(text),
             Action::Drop => return None,
-            Action::Hash => self.hash(text, out),
+            Action::Hash => self.hash(text.as_bytes(), out),
             Action::Truncate => out.push_str(text.get(..text.floor_char_boundary(4)).unwrap_or_default()),
         }
         Some(())
@@ -200,11 +201,15 @@ impl Mask {
         let b = text.as_bytes();
         let mut copied = 0;
         let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
+        while let Some(&c) = b.get(i) {
+            let alnum = c.is_ascii_alphanumeric();
+            if !alnum && c != b'+' && c != b'(' {
+                i += 1;
+                continue;
+            }
             // Right after a masked value counts as a word start too: what follows is judged as
             // it will read in the output.
-            let boundary = i == 0 || (copied == i && i > 0) || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            let boundary = i == 0 || copied == i || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
             if boundary && (c.is_ascii_digit() || c == b'+' || c == b'(') && self.policy.phone != Action::Keep {
                 if let Some((end, digits)) = number_end(b, i) {
                     if digits < 9 {
@@ -233,7 +238,7 @@ impl Mask {
                     match self.policy.postcode {
                         Action::Hash => {
                             let canon = format!("{}{}", f.outward, f.inward).to_ascii_uppercase();
-                            self.hash(&canon, out);
+                            self.hash(canon.as_bytes(), out);
                         }
                         Action::Truncate => out.push_str(&f.outward.to_ascii_uppercase()),
                         _ => out.push_str("[masked]"),
@@ -249,7 +254,13 @@ impl Mask {
                     continue;
                 }
             }
+            // Nothing starts inside a word.
             i += 1;
+            if alnum {
+                while b.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                    i += 1;
+                }
+            }
         }
         out.push_str(text.get(copied..).unwrap_or_default());
         true
@@ -277,7 +288,13 @@ impl Mask {
 
     fn phone_replacement(&self, p: &phone::Phone, out: &mut String) {
         match self.policy.phone {
-            Action::Hash => self.hash(&format!("+{}", p.e164_digits()), out),
+            Action::Hash => {
+                let digits = p.e164_digits().as_bytes();
+                let mut e164 = [b'+'; 24];
+                let n = digits.len().min(e164.len() - 1);
+                e164[1..=n].copy_from_slice(&digits[..n]);
+                self.hash(&e164[..=n], out);
+            }
             Action::Truncate => {
                 if !p.is_uk() {
                     out.push('+');
@@ -452,93 +469,38 @@ fn number_end(b: &[u8], i: usize) -> Option<(usize, usize)> {
     Some((end, digits))
 }
 
-/// Masks the text values of a document's members in place. One pass over the bytes finds
-/// the strings that may hold a number (nine digits with only separators between them) or a
-/// postcode (a digit and two letters ending a word); only those are searched. `Some(None)`
-/// when nothing changed; `None` when the text is not JSON as iotw writes it (the caller then
-/// takes the slow, structural way).
+/// Masks the text values of a document's members in place. Only the strings that may hold a
+/// number (nine digits with only separators between them) or a postcode (a digit and two
+/// letters ending a word) are searched; [`blocks`] finds them without reading the others.
+/// `Some(None)` when nothing changed; `None` when the text is not JSON as iotw writes it (the
+/// caller then takes the slow, structural way).
 fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
     let phones = m.policy.phone != Action::Keep;
     let postcodes = m.policy.postcode != Action::Keep;
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
-    let n = members.len();
-    let mut i = 0;
-    // Between strings: straight to the next quote.
-    while let Some(q) = memchr::memchr(b'"', members.get(i..)?) {
-        let start = i + q + 1;
-        let (mut j, mut run, mut candidate, mut escaped) = (start, 0u32, false, false);
-        loop {
-            let c = *members.get(j)?;
-            match CLASS[usize::from(c)] {
-                DIGIT => {
-                    run += 1;
-                    candidate |= phones && run >= 9;
-                    candidate |= postcodes
-                        && CLASS[usize::from(members.get(j + 1).copied().unwrap_or(b' '))] == LETTER
-                        && CLASS[usize::from(members.get(j + 2).copied().unwrap_or(b' '))] == LETTER
-                        && !matches!(CLASS[usize::from(members.get(j + 3).copied().unwrap_or(b' '))], LETTER | DIGIT);
-                }
-                SEPARATOR => {}
-                QUOTE => break,
-                BACKSLASH => {
-                    escaped = true;
-                    run = 0;
-                    j += 2;
-                    continue;
-                }
-                _ => run = 0,
-            }
-            j += 1;
-        }
-        i = j + 1;
-        if !candidate {
-            continue;
-        }
-        let text = if escaped {
-            json::str_value(members.get(start - 1..=j)?)?
-        } else {
-            std::borrow::Cow::Borrowed(std::str::from_utf8(members.get(start..j)?).ok()?)
+    blocks::candidate_strings(members, phones, postcodes, |start, end| {
+        let quoted = members.get(start..end)?;
+        let inner = quoted.get(1..quoted.len() - 1)?;
+        let text = match memchr::memchr(b'\\', inner) {
+            Some(_) => json::str_value(quoted)?,
+            None => std::borrow::Cow::Borrowed(std::str::from_utf8(inner).ok()?),
         };
         buf.clear();
         m.scan(&text, buf);
         if buf.as_str() != text.as_ref() {
-            let o = out.get_or_insert_with(|| Vec::with_capacity(n + 64));
-            o.extend_from_slice(members.get(copied..start - 1)?);
+            let o = out.get_or_insert_with(|| Vec::with_capacity(members.len() + 64));
+            o.extend_from_slice(members.get(copied..start)?);
             json::write_str(o, buf);
-            copied = j + 1;
+            copied = end;
         }
-    }
+        Some(())
+    })?;
     if let Some(o) = out.as_mut() {
         o.extend_from_slice(members.get(copied..)?);
     }
     Some(out)
 }
-
-const OTHER: u8 = 0;
-const DIGIT: u8 = 1;
-const LETTER: u8 = 2;
-const SEPARATOR: u8 = 3;
-const QUOTE: u8 = 4;
-const BACKSLASH: u8 = 5;
-
-/// Each byte's class for [`mask_strings`].
-static CLASS: [u8; 256] = {
-    let mut t = [OTHER; 256];
-    let mut c = 0;
-    while c < 256 {
-        t[c] = match c as u8 {
-            b'0'..=b'9' => DIGIT,
-            b'a'..=b'z' | b'A'..=b'Z' => LETTER,
-            b' ' | b'-' | b'.' | b'(' | b')' | b'+' => SEPARATOR,
-            b'"' => QUOTE,
-            b'\\' => BACKSLASH,
-            _ => OTHER,
-        };
-        c += 1;
-    }
-    t
-};
 
 impl Enricher for Mask {
     fn name(&self) -> &'static str {
@@ -569,5 +531,256 @@ impl Enricher for Mask {
             }
             None => false,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The way [`mask_strings`] read documents before [`blocks`]: byte by byte, every string. One pass over the bytes finds
+    /// the strings that may hold a number (nine digits with only separators between them) or a
+    /// postcode (a digit and two letters ending a word); only those are searched. `Some(None)`
+    /// when nothing changed; `None` when the text is not JSON as iotw writes it (the caller then
+    /// takes the slow, structural way).
+    fn mask_strings_bytewise(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
+        let phones = m.policy.phone != Action::Keep;
+        let postcodes = m.policy.postcode != Action::Keep;
+        let mut out: Option<Vec<u8>> = None;
+        let mut copied = 0;
+        let n = members.len();
+        let mut i = 0;
+        // Between strings: straight to the next quote.
+        while let Some(q) = memchr::memchr(b'"', members.get(i..)?) {
+            let start = i + q + 1;
+            let (mut j, mut run, mut candidate, mut escaped) = (start, 0u32, false, false);
+            loop {
+                let c = *members.get(j)?;
+                match CLASS[usize::from(c)] {
+                    DIGIT => {
+                        run += 1;
+                        candidate |= phones && run >= 9;
+                        candidate |= postcodes
+                            && CLASS[usize::from(members.get(j + 1).copied().unwrap_or(b' '))] == LETTER
+                            && CLASS[usize::from(members.get(j + 2).copied().unwrap_or(b' '))] == LETTER
+                            && !matches!(
+                                CLASS[usize::from(members.get(j + 3).copied().unwrap_or(b' '))],
+                                LETTER | DIGIT
+                            );
+                    }
+                    SEPARATOR => {}
+                    QUOTE => break,
+                    BACKSLASH => {
+                        escaped = true;
+                        run = 0;
+                        j += 2;
+                        continue;
+                    }
+                    _ => run = 0,
+                }
+                j += 1;
+            }
+            i = j + 1;
+            if !candidate {
+                continue;
+            }
+            let text = if escaped {
+                json::str_value(members.get(start - 1..=j)?)?
+            } else {
+                std::borrow::Cow::Borrowed(std::str::from_utf8(members.get(start..j)?).ok()?)
+            };
+            buf.clear();
+            m.scan(&text, buf);
+            if buf.as_str() != text.as_ref() {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(n + 64));
+                o.extend_from_slice(members.get(copied..start - 1)?);
+                json::write_str(o, buf);
+                copied = j + 1;
+            }
+        }
+        if let Some(o) = out.as_mut() {
+            o.extend_from_slice(members.get(copied..)?);
+        }
+        Some(out)
+    }
+
+    const OTHER: u8 = 0;
+    const DIGIT: u8 = 1;
+    const LETTER: u8 = 2;
+    const SEPARATOR: u8 = 3;
+    const QUOTE: u8 = 4;
+    const BACKSLASH: u8 = 5;
+
+    /// Each byte's class for [`mask_strings`].
+    static CLASS: [u8; 256] = {
+        let mut t = [OTHER; 256];
+        let mut c = 0;
+        while c < 256 {
+            t[c] = match c as u8 {
+                b'0'..=b'9' => DIGIT,
+                b'a'..=b'z' | b'A'..=b'Z' => LETTER,
+                b' ' | b'-' | b'.' | b'(' | b')' | b'+' => SEPARATOR,
+                b'"' => QUOTE,
+                b'\\' => BACKSLASH,
+                _ => OTHER,
+            };
+            c += 1;
+        }
+        t
+    };
+
+    /// [`Mask::scan`] as it was, a byte at a time: the reference for the word-skipping one.
+    fn scan_bytewise(m: &Mask, text: &str, out: &mut String) -> bool {
+        let b = text.as_bytes();
+        let mut copied = 0;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            // Right after a masked value counts as a word start too: what follows is judged as
+            // it will read in the output.
+            let boundary = i == 0 || (copied == i && i > 0) || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            if boundary && (c.is_ascii_digit() || c == b'+' || c == b'(') && m.policy.phone != Action::Keep {
+                if let Some((end, digits)) = number_end(b, i) {
+                    if digits < 9 {
+                        // No number starts anywhere in this run of digits.
+                        i = end;
+                        continue;
+                    }
+                    if let Some((end, p)) = m.longest_number(text, i, end) {
+                        if m.policy.phone == Action::Drop && i == 0 && end == b.len() {
+                            return false;
+                        }
+                        out.push_str(text.get(copied..i).unwrap_or_default());
+                        m.phone_replacement(&p, out);
+                        copied = end;
+                        i = end;
+                        continue;
+                    }
+                }
+            }
+            if boundary && c.is_ascii_alphabetic() && m.policy.postcode != Action::Keep {
+                if let Some(f) = places::postcodes().match_at(text, i) {
+                    if m.policy.postcode == Action::Drop && i == 0 && f.end == b.len() {
+                        return false;
+                    }
+                    out.push_str(text.get(copied..i).unwrap_or_default());
+                    match m.policy.postcode {
+                        Action::Hash => {
+                            let canon = format!("{}{}", f.outward, f.inward).to_ascii_uppercase();
+                            m.hash(canon.as_bytes(), out);
+                        }
+                        Action::Truncate => out.push_str(&f.outward.to_ascii_uppercase()),
+                        _ => out.push_str("[masked]"),
+                    }
+                    // A cut postcode must not join what follows into another one ("SK19 1SA
+                    // 1SA" must not become "SK19 1SA"): inward codes right after it go too.
+                    let mut end = f.end;
+                    while let Some(next) = inward_after(b, end) {
+                        end = next;
+                    }
+                    copied = end;
+                    i = end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        out.push_str(text.get(copied..).unwrap_or_default());
+        true
+    }
+
+    #[test]
+    fn scanning_by_words_equals_scanning_every_byte() {
+        let pieces: Vec<&str> = concat!(
+            "0|1|4|7|9|01132 496|0113|496 0000| |  |-|.|(|)|+|+44|(0)|0044|AB|x|LS1 4AP|ls14ap|1AA|SW1A|M1|",
+            "EC1A 1BB|4AP|a1bc|9ZZ9|é|:|/|@|sip:|tel:|07700900123|anonymous|;|\\t"
+        )
+        .split('|')
+        .collect();
+        let mut policies = Vec::new();
+        for (phone, postcode) in [
+            (Action::Hash, Action::Truncate),
+            (Action::Hash, Action::Hash),
+            (Action::Drop, Action::Drop),
+            (Action::Truncate, Action::Keep),
+            (Action::Keep, Action::Drop),
+        ] {
+            policies.push(Policy { phone, postcode, user_data: Action::Keep, fields: vec![] });
+        }
+        let masks: Vec<Mask> = policies
+            .into_iter()
+            .map(|p| Mask::new(p, Some(b"test"), Dialling { outside_line: "9".into() }).unwrap())
+            .collect();
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut changed = 0;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for k in 0..state % 16 {
+                text.push_str(pieces[((state >> (k * 4)) as usize ^ (k as usize * 7)) % pieces.len()]);
+            }
+            for m in &masks {
+                let (mut want, mut got) = (String::new(), String::new());
+                let (w, g) = (scan_bytewise(m, &text, &mut want), m.scan(&text, &mut got));
+                assert_eq!((g, &got), (w, &want), "{text:?}");
+                changed += usize::from(want != text);
+            }
+        }
+        assert!(changed > 5_000, "{changed}");
+    }
+
+    /// Documents as a simulated site makes them are masked the same as by a byte-by-byte
+    /// reading of every string.
+    #[test]
+    fn masking_by_blocks_equals_masking_every_string() {
+        let texts = [
+            "call from 01132 496000 about LS1 4AP",
+            "+44 (0)20 7946 0958",
+            "07700 900123",
+            "sip:01134960000@10.0.0.1:5060;user=phone",
+            "<tel:+441632960001>;tag=9fxced76sl",
+            "SW1A 1AA\\ and \\\"EC1A 1BB\\\"",
+            "2026-11-27T10:00:00.123456Z",
+            "10.10.1.23",
+            "caf\\u00e9 1AA",
+            "no numbers here, but 12345678 and 1 2 3 4 5 6 7 8",
+        ];
+        let policies = [
+            Policy::preset("standard").unwrap(),
+            {
+                let mut p = Policy::preset("standard").unwrap();
+                p.postcode = Action::Hash;
+                p
+            },
+            {
+                let mut p = Policy::preset("standard").unwrap();
+                p.phone = Action::Keep;
+                p
+            },
+        ];
+        let mut changed = 0;
+        for policy in policies {
+            let m = Mask::new(policy, Some(b"test"), Dialling::default()).unwrap();
+            for a in 0..texts.len() {
+                for pad in [0, 7, 40, 61] {
+                    let members = format!(
+                        "\"@timestamp\":\"2026-11-27T10:00:00Z\",\"{}\":\"{}{}\",\"n\":{},\"o\":{{\"x\":\"{}\"}}",
+                        texts[(a + 1) % texts.len()],
+                        "p".repeat(pad),
+                        texts[a],
+                        a * 1_000_000_007,
+                        texts[(a + 3) % texts.len()],
+                    );
+                    let (mut b1, mut b2) = (String::new(), String::new());
+                    let want = mask_strings_bytewise(&m, members.as_bytes(), &mut b1);
+                    let got = mask_strings(&m, members.as_bytes(), &mut b2);
+                    assert_eq!(got, want, "{members}");
+                    changed += usize::from(matches!(want, Some(Some(_))));
+                }
+            }
+        }
+        assert!(changed > 50, "{changed}");
     }
 }

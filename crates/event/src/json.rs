@@ -249,7 +249,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `b[i]` opens a string: the index just past its closing quote.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
+pub fn string_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }

@@ -1,0 +1,479 @@
+//! The strings of a document that may hold a phone number or a postcode, found 64 bytes at a
+//! time instead of byte by byte.
+//!
+//! Each 64-byte block is classified once (digits, ASCII letters, number separators, quotes,
+//! backslashes) into one bit mask per class, 16 bytes per vector instruction on x86-64. What
+//! is inside a string follows from the unescaped quotes (a running XOR of their bits), and
+//! the two shapes the masking stage looks for are bit patterns:
+//! - a phone number: a run of digits and separators (` -.()+`) with at least nine digits;
+//! - a postcode's inward code: a digit, two letters, then neither a letter nor a digit.
+//!
+//! Only the strings where one of them starts are handed on; everything else is passed over.
+//! The test is a filter, never the decision: the caller searches each string it gets.
+
+use iotw_event::json;
+
+/// One bit mask per class; bit `i` stands for byte `i` of the block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Classes {
+    pub digit: u64,
+    pub letter: u64,
+    /// The bytes that may sit between the digits of a number: space, `-`, `.`, `(`, `)`, `+`.
+    pub sep: u64,
+    pub quote: u64,
+    pub backslash: u64,
+}
+
+impl Classes {
+    /// A block of spaces (what lies past the end of a text).
+    const SPACES: Classes = Classes { digit: 0, letter: 0, sep: u64::MAX, quote: 0, backslash: 0 };
+}
+
+/// The classes of up to 64 bytes by `full`; bytes past the end of `block` count as spaces.
+#[inline(always)]
+fn classify(block: &[u8], full: impl Fn(&[u8; 64]) -> Classes) -> Classes {
+    match <&[u8; 64]>::try_from(block) {
+        Ok(b) => full(b),
+        Err(_) => {
+            let mut padded = [b' '; 64];
+            let n = block.len().min(64);
+            padded[..n].copy_from_slice(&block[..n]);
+            full(&padded)
+        }
+    }
+}
+
+/// With AVX2 (checked at run time): 32 bytes per instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn classify_avx2(b: &[u8; 64]) -> Classes {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+        _mm256_set_epi64x, _mm256_sub_epi8,
+    };
+    let splat = |c: u8| _mm256_set1_epi8(c as i8);
+    let within = |v: __m256i, from: u8, count: u8| {
+        let x = _mm256_sub_epi8(v, splat(from));
+        _mm256_cmpeq_epi8(_mm256_min_epu8(x, splat(count - 1)), x)
+    };
+    let bits = |m: __m256i| u64::from(_mm256_movemask_epi8(m) as u32);
+    let mut c = Classes::default();
+    for (k, chunk) in b.chunks_exact(32).enumerate() {
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&chunk[at..at + 8]);
+            i64::from_le_bytes(w)
+        };
+        let v = _mm256_set_epi64x(word(24), word(16), word(8), word(0));
+        let eq = |ch: u8| _mm256_cmpeq_epi8(v, splat(ch));
+        let shift = 32 * k;
+        c.digit |= bits(within(v, b'0', 10)) << shift;
+        c.letter |= bits(within(_mm256_or_si256(v, splat(0x20)), b'a', 26)) << shift;
+        let sep = _mm256_or_si256(
+            _mm256_or_si256(_mm256_or_si256(eq(b' '), eq(b'-')), _mm256_or_si256(eq(b'.'), eq(b'('))),
+            _mm256_or_si256(eq(b')'), eq(b'+')),
+        );
+        c.sep |= bits(sep) << shift;
+        c.quote |= bits(eq(b'"')) << shift;
+        c.backslash |= bits(eq(b'\\')) << shift;
+    }
+    c
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn classify_full(b: &[u8; 64]) -> Classes {
+    // SAFETY: SSE2 is part of every x86-64 processor (the target's baseline), so the one
+    // feature `classify_sse2` needs is always there. Nothing else in it is unsafe.
+    unsafe { classify_sse2(b) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn classify_sse2(b: &[u8; 64]) -> Classes {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_sub_epi8,
+    };
+    let splat = |c: u8| _mm_set1_epi8(c as i8);
+    // Bytes in `from..from + count`, by wrapping subtraction and an unsigned comparison.
+    let within = |v: __m128i, from: u8, count: u8| {
+        let x = _mm_sub_epi8(v, splat(from));
+        _mm_cmpeq_epi8(_mm_min_epu8(x, splat(count - 1)), x)
+    };
+    let bits = |m: __m128i| u64::from(_mm_movemask_epi8(m) as u16);
+    let mut c = Classes::default();
+    for (k, chunk) in b.chunks_exact(16).enumerate() {
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&chunk[at..at + 8]);
+            i64::from_le_bytes(w)
+        };
+        let v = _mm_set_epi64x(word(8), word(0));
+        let eq = |ch: u8| _mm_cmpeq_epi8(v, splat(ch));
+        let shift = 16 * k;
+        c.digit |= bits(within(v, b'0', 10)) << shift;
+        c.letter |= bits(within(_mm_or_si128(v, splat(0x20)), b'a', 26)) << shift;
+        let sep = _mm_or_si128(
+            _mm_or_si128(_mm_or_si128(eq(b' '), eq(b'-')), _mm_or_si128(eq(b'.'), eq(b'('))),
+            _mm_or_si128(eq(b')'), eq(b'+')),
+        );
+        c.sep |= bits(sep) << shift;
+        c.quote |= bits(eq(b'"')) << shift;
+        c.backslash |= bits(eq(b'\\')) << shift;
+    }
+    c
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn classify_full(b: &[u8; 64]) -> Classes {
+    classify_bytewise(b)
+}
+
+/// The same, a byte at a time: the reference the vector version is tested against, and
+/// the version for other processors.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn classify_bytewise(b: &[u8; 64]) -> Classes {
+    let mut c = Classes::default();
+    for (i, &x) in b.iter().enumerate() {
+        let bit = 1u64 << i;
+        match x {
+            b'0'..=b'9' => c.digit |= bit,
+            b'a'..=b'z' | b'A'..=b'Z' => c.letter |= bit,
+            b' ' | b'-' | b'.' | b'(' | b')' | b'+' => c.sep |= bit,
+            b'"' => c.quote |= bit,
+            b'\\' => c.backslash |= bit,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Bit `i` is the XOR of bits `0..=i`: with quotes as input, the bytes from an opening quote
+/// up to (not including) its closing one.
+fn prefix_xor(mut x: u64) -> u64 {
+    for s in [1, 2, 4, 8, 16, 32] {
+        x ^= x << s;
+    }
+    x
+}
+
+/// The lowest `n` bits set (`n` up to 128).
+fn low128(n: u32) -> u128 {
+    if n >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << n) - 1
+    }
+}
+
+fn wide(cur: u64, next: u64) -> u128 {
+    u128::from(cur) | (u128::from(next) << 64)
+}
+
+/// Calls `each(start, end)` for every string of `members` (the text between an object's
+/// braces, as iotw writes it) that may hold a phone number (`phones`) or a postcode
+/// (`postcodes`); `start` is its opening quote, `end` the index just past its closing one,
+/// in order. Every string that holds one is among them. `None` when `each` says so, or when
+/// the text is not JSON as written (a string left open, a backslash outside a string).
+pub(crate) fn candidate_strings(
+    members: &[u8],
+    phones: bool,
+    postcodes: bool,
+    each: impl FnMut(usize, usize) -> Option<()>,
+) -> Option<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: this processor has AVX2, checked just above.
+        #[allow(unsafe_code)]
+        return unsafe { candidate_strings_avx2(members, phones, postcodes, each) };
+    }
+    candidates_by(members, phones, postcodes, each, classify_full)
+}
+
+/// [`candidate_strings`] compiled for AVX2, so that [`classify_avx2`] is inlined.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn candidate_strings_avx2(
+    members: &[u8],
+    phones: bool,
+    postcodes: bool,
+    each: impl FnMut(usize, usize) -> Option<()>,
+) -> Option<()> {
+    candidates_by(members, phones, postcodes, each, |b| classify_avx2(b))
+}
+
+#[inline(always)]
+fn candidates_by(
+    members: &[u8],
+    phones: bool,
+    postcodes: bool,
+    mut each: impl FnMut(usize, usize) -> Option<()>,
+    full: impl Fn(&[u8; 64]) -> Classes + Copy,
+) -> Option<()> {
+    let n = members.len();
+    let block = |k: usize| match members.get(k * 64..) {
+        Some(rest) if !rest.is_empty() => classify(&rest[..rest.len().min(64)], full),
+        _ => Classes::SPACES,
+    };
+    let mut cur = block(0);
+    // What the previous block leaves to this one: its last byte was a backslash that escapes
+    // this block's first byte; it ended inside a string (all ones) or not; its last byte
+    // belongs to a run of digits and separators (already judged there).
+    let (mut escape_carry, mut inside, mut run_carry) = (false, 0u64, false);
+    let mut last_open = None;
+    let mut judged_until = 0;
+    for k in 0..n.div_ceil(64) {
+        let base = k * 64;
+        let next = block(k + 1);
+
+        let mut escaped = u64::from(escape_carry);
+        escape_carry = false;
+        let mut backslashes = cur.backslash;
+        while backslashes != 0 {
+            let i = backslashes.trailing_zeros();
+            backslashes &= backslashes - 1;
+            if escaped >> i & 1 == 0 {
+                match i {
+                    63 => escape_carry = true,
+                    _ => escaped |= 1 << (i + 1),
+                }
+            }
+        }
+        let quotes = cur.quote & !escaped;
+        let in_string = prefix_xor(quotes) ^ inside;
+        inside = 0u64.wrapping_sub(in_string >> 63);
+        if cur.backslash & !in_string != 0 {
+            return None;
+        }
+        let opens = quotes & in_string;
+
+        let mut hits = 0u64;
+        if postcodes {
+            let (d, l) = (wide(cur.digit, next.digit), wide(cur.letter, next.letter));
+            hits |= (d & (l >> 1) & (l >> 2) & !((d | l) >> 3)) as u64;
+        }
+        let runs = cur.digit | cur.sep;
+        if phones {
+            let x = wide(runs, next.digit | next.sep);
+            let d = wide(cur.digit, next.digit);
+            // Where nine bytes of a run begin.
+            let two = x & (x >> 1);
+            let four = two & (two >> 2);
+            let nine = (four & (four >> 4) & (x >> 8)) as u64;
+            let mut starts = nine & in_string;
+            if run_carry {
+                // The run the previous block ended in was judged there, as a whole.
+                starts &= !(low128((!runs).trailing_zeros()) as u64);
+            }
+            // The lowest start left is always the first byte of its run.
+            while starts != 0 {
+                let w = starts.trailing_zeros();
+                let len = (!(x >> w)).trailing_zeros();
+                let end = w + len;
+                // A run that goes on past the next block is taken without counting.
+                if end >= 128 || ((d >> w) & low128(len)).count_ones() >= 9 {
+                    hits |= 1 << w;
+                }
+                starts &= !(low128(end) as u64);
+            }
+        }
+        run_carry = runs >> 63 == 1;
+
+        hits &= in_string;
+        while hits != 0 {
+            let p = hits.trailing_zeros();
+            hits &= hits - 1;
+            if base + p as usize >= judged_until {
+                let before = opens & (u64::MAX >> (63 - p));
+                let start = match before {
+                    0 => last_open?,
+                    _ => base + 63 - before.leading_zeros() as usize,
+                };
+                let end = json::string_end(members, start)?;
+                each(start, end)?;
+                judged_until = end;
+            }
+        }
+        if opens != 0 {
+            last_open = Some(base + 63 - opens.leading_zeros() as usize);
+        }
+        cur = next;
+    }
+    (inside == 0 && !escape_carry).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift), so a failure can be replayed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn vector_classes_equal_bytewise_ones() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..2000 {
+            let mut b = [0u8; 64];
+            for x in &mut b {
+                // Half the rounds in ASCII, half over every byte value.
+                let r = rng.next() as u8;
+                *x = if round % 2 == 0 { r & 0x7f } else { r };
+            }
+            assert_eq!(classify_full(&b), classify_bytewise(&b), "{b:?}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                #[allow(unsafe_code)]
+                // SAFETY: checked just above.
+                let avx2 = unsafe { classify_avx2(&b) };
+                assert_eq!(avx2, classify_bytewise(&b), "{b:?}");
+            }
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        for chunk in all.chunks(64) {
+            let b: &[u8; 64] = chunk.try_into().unwrap();
+            assert_eq!(classify_full(b), classify_bytewise(b));
+        }
+    }
+
+    /// The strings a byte-by-byte reading finds (the way masking read documents before):
+    /// a run of nine digits among separators, or a digit followed by two letters and then
+    /// no letter or digit.
+    fn candidates_bytewise(members: &[u8], phones: bool, postcodes: bool) -> Option<Vec<(usize, usize)>> {
+        let class = |c: Option<&u8>| match c.copied().unwrap_or(b' ') {
+            b'0'..=b'9' => 'd',
+            b'a'..=b'z' | b'A'..=b'Z' => 'l',
+            b' ' | b'-' | b'.' | b'(' | b')' | b'+' => 's',
+            b'"' => 'q',
+            b'\\' => 'b',
+            _ => 'o',
+        };
+        let mut found = Vec::new();
+        let mut i = 0;
+        while let Some(q) = memchr::memchr(b'"', members.get(i..)?) {
+            let start = i + q;
+            let (mut j, mut run, mut candidate) = (start + 1, 0, false);
+            loop {
+                match class(Some(members.get(j)?)) {
+                    'd' => {
+                        run += 1;
+                        candidate |= phones && run >= 9;
+                        candidate |= postcodes
+                            && class(members.get(j + 1)) == 'l'
+                            && class(members.get(j + 2)) == 'l'
+                            && !matches!(class(members.get(j + 3)), 'l' | 'd');
+                    }
+                    's' => {}
+                    'q' => break,
+                    'b' => {
+                        run = 0;
+                        j += 2;
+                        continue;
+                    }
+                    _ => run = 0,
+                }
+                j += 1;
+            }
+            i = j + 1;
+            if candidate {
+                found.push((start, i));
+            }
+        }
+        Some(found)
+    }
+
+    fn candidates(members: &[u8], phones: bool, postcodes: bool) -> Option<Vec<(usize, usize)>> {
+        let mut found = Vec::new();
+        candidate_strings(members, phones, postcodes, |s, e| {
+            found.push((s, e));
+            Some(())
+        })?;
+        Some(found)
+    }
+
+    /// Random members in iotw's JSON, with strings made of the pieces the filter reacts to,
+    /// of every length, across block edges.
+    fn document(rng: &mut Rng) -> String {
+        let pieces: Vec<&str> = concat!(
+            "0|1|7|9|01132 496|0113| |-|.|(|)|+|+44|AB|x|LS1 4AP|1AA|SW1A|\\\"|\\\\|\\n|\\u00e9|é|—|:|/|@|sip:|",
+            "2026-11-27T10:00:00.123Z|10.10.1.23|07700900123|4AP|a1bc|9ZZ9"
+        )
+        .split('|')
+        .collect();
+        let mut s = String::new();
+        let members = 1 + rng.next() % 12;
+        for m in 0..members {
+            if m > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("\"k{m}\":"));
+            match rng.next() % 5 {
+                0 => s.push_str(&format!("{}", rng.next() % 100_000_000_000)),
+                1 => s.push_str("{\"ip\":\"10.0.0.1\",\"port\":5060}"),
+                _ => {
+                    s.push('"');
+                    for _ in 0..rng.next() % 40 {
+                        s.push_str(rng.pick(&pieces));
+                    }
+                    s.push('"');
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn every_string_a_bytewise_reading_finds_is_found() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut flagged = 0;
+        for _ in 0..20_000 {
+            let doc = document(&mut rng);
+            for (phones, postcodes) in [(true, true), (true, false), (false, true)] {
+                let want = candidates_bytewise(doc.as_bytes(), phones, postcodes).unwrap();
+                let got = candidates(doc.as_bytes(), phones, postcodes).unwrap();
+                flagged += want.len();
+                // A superset, in order; the strings handed on are whole strings.
+                assert!(want.iter().all(|w| got.contains(w)), "{doc}\nwant {want:?}\ngot {got:?}");
+                assert!(got.windows(2).all(|w| w[0].1 <= w[1].0), "{got:?}");
+                for &(s, e) in &got {
+                    assert_eq!(doc.as_bytes()[s], b'"');
+                    assert_eq!(json::string_end(doc.as_bytes(), s), Some(e));
+                }
+            }
+        }
+        // The generator does make strings to find.
+        assert!(flagged > 10_000, "{flagged}");
+    }
+
+    #[test]
+    fn a_long_run_of_digits_across_blocks_is_found() {
+        for at in 0..140 {
+            for len in [9, 10, 63, 64, 65, 130, 300] {
+                let doc = format!("\"a\":\"{}{}\",\"b\":1", "x".repeat(at), "1".repeat(len));
+                let got = candidates(doc.as_bytes(), true, false).unwrap();
+                assert_eq!(got, vec![(4, doc.len() - 6)], "at {at} len {len}");
+                let eight = format!("\"a\":\"{}{}\"", "x".repeat(at), "1 2.3-4(5)6+7 8");
+                assert_eq!(candidates(eight.as_bytes(), true, false).unwrap(), vec![], "{eight}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_json_as_written_is_refused() {
+        for bad in ["\"a\":\"open", "\"a\":1\\", "\"a\":\"x\\"] {
+            assert_eq!(candidates(bad.as_bytes(), true, true), None, "{bad}");
+        }
+        assert_eq!(candidates(b"", true, true), Some(vec![]));
+    }
+}
