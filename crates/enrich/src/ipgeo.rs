@@ -460,6 +460,16 @@ impl Enricher for IpGeo {
     }
 
     fn enrich(&self, e: &mut Event) {
+        if let Some(endpoints) = leading_endpoints(e) {
+            // The destination first: what is added to the source moves it.
+            for (ip, value) in endpoints.into_iter().rev() {
+                let members = self.members(ip);
+                if !members.is_empty() {
+                    e.insert_into_value(value, &members);
+                }
+            }
+            return;
+        }
         for (side, finder) in ["source", "destination"].into_iter().zip(&self.finders) {
             let Some(ip) = ip_of(e, side, finder) else { continue };
             let members = self.members(ip);
@@ -479,6 +489,26 @@ impl Enricher for IpGeo {
     }
 }
 
+/// The endpoint objects where decoders write them (docs/events.md): right after
+/// `@timestamp`, the source and then the destination, each starting with its address. Their
+/// addresses and where their values lie among the document's members; `None` when the
+/// document is laid out otherwise (the caller then searches it).
+fn leading_endpoints(e: &Event) -> Option<[(IpAddr, std::ops::Range<usize>); 2]> {
+    let c = e.finished_members()?;
+    let mut members = iotw_event::json::Members::new(c);
+    if members.next()?.key != b"@timestamp" {
+        return None;
+    }
+    let mut endpoint = |side: &[u8]| {
+        let m = members.next().filter(|m| m.key == side)?;
+        let rest = m.value.strip_prefix(b"{\"ip\":\"")?;
+        let ip = std::str::from_utf8(rest.get(..memchr::memchr(b'"', rest)?)?).ok()?.parse().ok()?;
+        let start = m.value.as_ptr() as usize - c.as_ptr() as usize;
+        Some((ip, start..start + m.value.len()))
+    };
+    Some([endpoint(b"source")?, endpoint(b"destination")?])
+}
+
 /// The address of an endpoint object.
 fn ip_of(e: &Event, side: &str, finder: &memchr::memmem::Finder<'_>) -> Option<IpAddr> {
     match e.finished_members() {
@@ -491,5 +521,39 @@ fn ip_of(e: &Event, side: &str, finder: &memchr::memmem::Finder<'_>) -> Option<I
             std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()
         }
         None => e.get_str(&format!("{side}.ip"))?.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_found_where_decoders_write_them_and_nowhere_else() {
+        let finished = |e: &mut Event| {
+            e.obj("event").str("kind", "event").end();
+        };
+        let mut decoded = Event::new("sip", "event", 0, &[]);
+        decoded.obj("source").str("ip", "10.0.0.1").u64("port", 5060).end();
+        decoded.obj("destination").str("ip", "2001:db8::1").end();
+        finished(&mut decoded);
+        let [(s, sv), (d, dv)] = leading_endpoints(&decoded).unwrap();
+        assert_eq!((s.to_string(), d.to_string()), ("10.0.0.1".into(), "2001:db8::1".into()));
+        let text = decoded.finished_members().unwrap();
+        assert_eq!(&text[sv], br#"{"ip":"10.0.0.1","port":5060}"#);
+        assert_eq!(&text[dv], br#"{"ip":"2001:db8::1"}"#);
+
+        let mut only_source = Event::new("sip", "event", 0, &[]);
+        only_source.obj("source").str("ip", "10.0.0.1").end();
+        finished(&mut only_source);
+        let mut port_first = Event::new("sip", "event", 0, &[]);
+        port_first.obj("source").u64("port", 1).str("ip", "10.0.0.1").end();
+        port_first.obj("destination").str("ip", "10.0.0.2").end();
+        finished(&mut port_first);
+        let mut unfinished = Event::new("sip", "event", 0, &[]);
+        unfinished.obj("source").str("ip", "10.0.0.1").end().obj("destination").str("ip", "10.0.0.2").end();
+        for e in [only_source, port_first, unfinished] {
+            assert!(leading_endpoints(&e).is_none(), "{}", e.to_json());
+        }
     }
 }

@@ -30,15 +30,36 @@ fn documents_get_ecs_geo_and_as_fields_and_private_addresses_their_site() {
     let asn = GeoDb::open(&data("GeoLite2-ASN-Test.mmdb")).unwrap_or_else(|e| panic!("{e}"));
     let site = Site::new("10.10.0.0/16", "Leeds contact centre", Some((53.8, -1.55))).unwrap_or_else(|e| panic!("{e}"));
     let geo = IpGeo::new(vec![city], vec![asn], vec![site]);
-    let mut e = Event::new("flow", "event", 0, &[]);
-    e.obj("source").str("ip", "81.2.69.160").end();
-    e.obj("destination").str("ip", "10.10.0.10").end();
-    geo.enrich(&mut e);
-    assert_eq!(e.get_str("source.geo.city_name").as_deref(), Some("London"));
-    assert_eq!(e.get_str("source.geo.country_iso_code").as_deref(), Some("GB"));
-    assert!(e.get("source.geo.location.lat").is_some());
-    assert_eq!(e.get_str("destination.geo.name").as_deref(), Some("Leeds contact centre"));
-    assert_eq!(e.get("destination.geo.location.lon").and_then(|v| v.as_f64()), Some(-1.55));
+    // Documents laid out as decoders write them (finished, endpoints first) are enriched in
+    // place; others (still open, another order) the slower way. All get the same fields.
+    fn endpoints(e: &mut Event, order: [(&'static str, &str); 2]) {
+        for (side, ip) in order {
+            e.obj(side).str("ip", ip).u64("port", 5060).end();
+        }
+    }
+    let sides = [("source", "81.2.69.160"), ("destination", "10.10.0.10")];
+    let mut open = Event::new("flow", "event", 0, &[]);
+    endpoints(&mut open, sides);
+    let mut decoded = Event::new("flow", "event", 0, &[]);
+    endpoints(&mut decoded, sides);
+    decoded.obj("event").str("kind", "event").end().str("message", "m");
+    let mut reordered = Event::new("flow", "event", 0, &[]);
+    reordered.obj("event").str("kind", "event").end();
+    endpoints(&mut reordered, [sides[1], sides[0]]);
+    for (name, mut e) in [("open", open), ("decoded", decoded), ("reordered", reordered)] {
+        geo.enrich(&mut e);
+        assert_eq!(e.get_str("source.geo.city_name").as_deref(), Some("London"), "{name}");
+        assert_eq!(e.get_str("source.geo.country_iso_code").as_deref(), Some("GB"), "{name}");
+        assert!(e.get("source.geo.location.lat").is_some(), "{name}");
+        assert_eq!(e.get("source.port").and_then(|v| v.as_u64()), Some(5060), "{name}");
+        assert_eq!(e.get_str("destination.geo.name").as_deref(), Some("Leeds contact centre"), "{name}");
+        assert_eq!(e.get("destination.geo.location.lon").and_then(|v| v.as_f64()), Some(-1.55), "{name}");
+        let text = e.to_json();
+        assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok(), "{name}");
+        if name == "decoded" {
+            assert!(e.finished_members().is_some(), "enriched in place, still finished");
+        }
+    }
     // A private address outside the site table is not looked up and gets nothing.
     let mut e = Event::new("flow", "event", 0, &[]);
     e.obj("source").str("ip", "192.168.1.1").end();

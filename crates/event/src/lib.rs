@@ -746,10 +746,22 @@ impl Event {
             return false;
         }
         let Some(m) = json::Members::new(&self.body).find(|m| m.key == key.as_bytes()) else { return false };
-        let Some(inner) = json::object_content(m.value) else { return false };
+        let start = m.value.as_ptr() as usize - self.body.as_ptr() as usize;
+        self.insert_into_value(start..start + m.value.len(), members)
+    }
+
+    /// Adds members to the end of the object value that lies at `value` of the members of
+    /// a finished document, as a [`json::Members`] walk of [`Event::finished_members`] gives
+    /// it: for a caller that has already found the object. False (nothing written) when the
+    /// document is still being built or `value` is not an object.
+    pub fn insert_into_value(&mut self, value: std::ops::Range<usize>, members: &[u8]) -> bool {
+        if self.depth != 0 || self.pending.is_some() || members.is_empty() {
+            return false;
+        }
+        let Some(inner) = self.body.get(value.clone()).and_then(json::object_content) else { return false };
         let empty = inner.iter().all(u8::is_ascii_whitespace);
         // The value's closing brace, as an offset into the body.
-        let close = m.value.as_ptr() as usize - self.body.as_ptr() as usize + m.value.len() - 1;
+        let close = value.end - 1;
         let add = members.len() + usize::from(!empty);
         // What lies after the insertion moves by `add`; a value around it grows.
         for t in &mut self.tags {
