@@ -1,7 +1,8 @@
 //! Enrichment over text from the wire: the input (as UTF-8, lossily) is read as a phone
 //! number, searched for postcodes, and put into a T-Library-shaped document (ANI, DNIS, a
 //! SIP URI, attached data, free text) that is geotagged and then masked with the `standard`
-//! and `strict` presets. Every document must stay valid JSON, and masking twice must change
+//! and `strict` presets. Every document must stay valid JSON; masking a finished document in
+//! place must give what masking it the structural way gives; and masking twice must change
 //! nothing the first pass left (a masked value is never found again as a number).
 #![no_main]
 #[path = "common.rs"]
@@ -48,17 +49,35 @@ fn run(s: &Stages, data: &[u8]) {
     let half = text.len() / 2;
     let (a, b) = text.split_at(text.floor_char_boundary(half));
     for preset in [&s.standard, &s.strict] {
-        let mut e = Event::new("genesys", "event", 0, &[data]);
-        e.obj("source").str("ip", "10.0.0.1").end();
-        e.obj("genesys").str("ani", a).str("dnis", b).str("other_dn", &text);
-        e.obj("user_data").str("PostCode", &text).str("CallbackNumber", b).u64("Handle", 7).end().end();
-        e.str("message", &format!("call {text} -> sip:{a}@host"));
-        let mut out = vec![e];
-        s.geotag.enrich(&mut out[0]);
-        preset.enrich(&mut out[0]);
+        // The same members, once still open and once finished (with an `event` object, as
+        // decoders leave documents): masked the structural way and in place.
+        let build = |finished: bool| {
+            let mut e = Event::new("genesys", "event", 0, &[data]);
+            e.obj("source").str("ip", "10.0.0.1").end();
+            e.obj("genesys").str("ani", a).str("dnis", b).str("other_dn", &text);
+            e.obj("user_data").str("PostCode", &text).str("CallbackNumber", b).u64("Handle", 7).end().end();
+            e.str("message", &format!("call {text} -> sip:{a}@host"));
+            if finished {
+                e.obj("event").str("kind", "event").end();
+            }
+            e
+        };
+        let mut out = vec![build(false), build(true)];
+        for e in &mut out {
+            s.geotag.enrich(e);
+            preset.enrich(e);
+        }
         common::assert_valid_documents(&mut out);
-        let once = out[0].to_json();
-        preset.enrich(&mut out[0]);
-        assert_eq!(once, out[0].to_json(), "masking again changed the document");
+        let json = |e: &Event| {
+            let mut v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+            v.as_object_mut().unwrap().remove("event");
+            v
+        };
+        assert_eq!(json(&out[0]), json(&out[1]), "in place and structural masking differ");
+        for e in &mut out {
+            let once = e.to_json();
+            preset.enrich(e);
+            assert_eq!(once, e.to_json(), "masking again changed the document");
+        }
     }
 }

@@ -25,6 +25,10 @@ use std::collections::HashMap;
 
 /// Hashes remembered.
 const HASH_CACHE: usize = 1 << 16;
+/// Masked strings remembered (a call's numbers recur in each of its documents), and the
+/// longest string remembered.
+const STRING_CACHE: usize = 1 << 14;
+const STRING_CACHE_LEN: usize = 256;
 
 /// What happens to a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,9 @@ pub struct Mask {
     key: Option<Hmac<Sha256>>,
     /// Hashes made so far (a number recurs across a call's documents), bounded.
     hashes: RefCell<HashMap<u128, [u8; 22], foldhash::fast::RandomState>>,
+    /// For the in-place way: JSON strings as written, and their masked JSON (`None`: left
+    /// as they are), bounded.
+    strings: RefCell<HashMap<Box<[u8]>, Option<Box<[u8]>>, foldhash::fast::RandomState>>,
     dialling: Dialling,
 }
 
@@ -147,7 +154,7 @@ impl Mask {
             && policy.user_data == Action::Keep
             && policy.phone != Action::Drop
             && policy.postcode != Action::Drop;
-        Ok(Mask { policy, in_place, key, hashes: RefCell::default(), dialling })
+        Ok(Mask { policy, in_place, key, hashes: RefCell::default(), strings: RefCell::default(), dialling })
     }
 
     fn hash(&self, canonical: &[u8], out: &mut String) {
@@ -479,19 +486,32 @@ fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec
     let postcodes = m.policy.postcode != Action::Keep;
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
+    let mut strings = m.strings.borrow_mut();
     blocks::candidate_strings(members, phones, postcodes, |start, end| {
         let quoted = members.get(start..end)?;
-        let inner = quoted.get(1..quoted.len() - 1)?;
-        let text = match memchr::memchr(b'\\', inner) {
-            Some(_) => json::str_value(quoted)?,
-            None => std::borrow::Cow::Borrowed(std::str::from_utf8(inner).ok()?),
+        let masked = match strings.get(quoted) {
+            Some(known) => known.as_deref(),
+            None => {
+                let masked = m.mask_string(quoted, buf)?;
+                if quoted.len() > STRING_CACHE_LEN {
+                    if let Some(masked) = &masked {
+                        let o = out.get_or_insert_with(|| Vec::with_capacity(members.len() + 64));
+                        o.extend_from_slice(members.get(copied..start)?);
+                        o.extend_from_slice(masked);
+                        copied = end;
+                    }
+                    return Some(());
+                }
+                if strings.len() >= STRING_CACHE {
+                    strings.clear();
+                }
+                strings.entry(quoted.into()).or_insert(masked).as_deref()
+            }
         };
-        buf.clear();
-        m.scan(&text, buf);
-        if buf.as_str() != text.as_ref() {
+        if let Some(masked) = masked {
             let o = out.get_or_insert_with(|| Vec::with_capacity(members.len() + 64));
             o.extend_from_slice(members.get(copied..start)?);
-            json::write_str(o, buf);
+            o.extend_from_slice(masked);
             copied = end;
         }
         Some(())
@@ -500,6 +520,26 @@ fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec
         o.extend_from_slice(members.get(copied..)?);
     }
     Some(out)
+}
+
+impl Mask {
+    /// The masked form of one JSON string as written (quotes included), as JSON; `None`
+    /// inside when it stays as it is, `None` outside when it is not a JSON string.
+    fn mask_string(&self, quoted: &[u8], buf: &mut String) -> Option<Option<Box<[u8]>>> {
+        let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
+        let text = match memchr::memchr(b'\\', inner) {
+            Some(_) => json::str_value(quoted)?,
+            None => std::borrow::Cow::Borrowed(std::str::from_utf8(inner).ok()?),
+        };
+        buf.clear();
+        self.scan(&text, buf);
+        if buf.as_str() == text.as_ref() {
+            return Some(None);
+        }
+        let mut o = Vec::with_capacity(buf.len() + 2);
+        json::write_str(&mut o, buf);
+        Some(Some(o.into_boxed_slice()))
+    }
 }
 
 impl Enricher for Mask {
@@ -777,6 +817,9 @@ mod tests {
                     let want = mask_strings_bytewise(&m, members.as_bytes(), &mut b1);
                     let got = mask_strings(&m, members.as_bytes(), &mut b2);
                     assert_eq!(got, want, "{members}");
+                    // Again: now from the strings remembered.
+                    assert!(!m.strings.borrow().is_empty());
+                    assert_eq!(mask_strings(&m, members.as_bytes(), &mut b2), want, "{members}");
                     changed += usize::from(matches!(want, Some(Some(_))));
                 }
             }
