@@ -30,6 +30,9 @@ const HASH_CACHE: usize = 1 << 16;
 const STRING_CACHE: usize = 1 << 14;
 const STRING_CACHE_LEN: usize = 256;
 
+/// JSON strings as written, and their masked JSON (`None`: left as they are).
+type Remembered = HashMap<Box<[u8]>, Option<Box<[u8]>>, foldhash::fast::RandomState>;
+
 /// What happens to a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -127,7 +130,7 @@ pub struct Mask {
     hashes: RefCell<HashMap<u128, [u8; 22], foldhash::fast::RandomState>>,
     /// For the in-place way: JSON strings as written, and their masked JSON (`None`: left
     /// as they are), bounded.
-    strings: RefCell<HashMap<Box<[u8]>, Option<Box<[u8]>>, foldhash::fast::RandomState>>,
+    strings: RefCell<Remembered>,
     dialling: Dialling,
 }
 
