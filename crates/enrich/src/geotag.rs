@@ -42,21 +42,34 @@ const HEADER_ROLES: &[&str] = &[role::ASSERTED, role::DIVERSION];
 const DATASETS: &[(&str, Option<&str>)] =
     &[("sip", None), ("call", None), ("genesys", Some("genesys.user_data")), ("journey", Some("journey.user_data"))];
 
+/// Numbers remembered per kind of value (a call's numbers recur in each of its documents),
+/// and the longest value remembered.
+const NUMBER_CACHE: usize = 1 << 14;
+const NUMBER_CACHE_LEN: usize = 128;
+
+/// A number and its place, as [`Geotag::phone`] reads them.
+type Read = (Phone, Option<(&'static str, &'static Place)>);
+
+/// JSON values as written, and what they read as (`None`: no number).
+type Remembered = std::collections::HashMap<Box<[u8]>, Option<Read>, foldhash::fast::RandomState>;
+
 /// The UK place tables and how this site dials.
 #[derive(Debug)]
 pub struct Geotag {
     pub dialling: Dialling,
     /// Text fields (dotted names) also searched for postcodes.
     pub postcode_fields: Vec<String>,
+    /// What values read as: bare numbers, and header values, bounded.
+    read: [std::cell::RefCell<Remembered>; 2],
 }
 
 impl Geotag {
     pub fn new(dialling: Dialling, postcode_fields: Vec<String>) -> Self {
-        Geotag { dialling, postcode_fields }
+        Geotag { dialling, postcode_fields, read: Default::default() }
     }
 
     /// The place of a UK geographic number, with the prefix that matched.
-    pub fn place_of(&self, p: &Phone) -> Option<(&str, &Place)> {
+    pub fn place_of(&self, p: &Phone) -> Option<(&'static str, &'static Place)> {
         if p.class != Class::Geographic {
             return None;
         }
@@ -94,11 +107,24 @@ fn header_number(v: &str) -> &str {
 impl Geotag {
     /// A role's number from its JSON value (a header value reduced to its number first),
     /// with its place.
-    fn phone(&self, role: &'static str, raw: &[u8]) -> Option<(Phone, Option<(&str, &Place)>)> {
-        let text = str_value(raw)?;
-        let text = if HEADER_ROLES.contains(&role) { header_number(&text) } else { &text };
-        let p = phone::parse(text, &self.dialling)?;
-        Some((p, self.place_of(&p)))
+    fn phone(&self, role: &'static str, raw: &[u8]) -> Option<Read> {
+        let header = HEADER_ROLES.contains(&role);
+        let mut known = self.read[usize::from(header)].borrow_mut();
+        if let Some(read) = known.get(raw) {
+            return *read;
+        }
+        let read = str_value(raw).and_then(|text| {
+            let text = if header { header_number(&text) } else { &text };
+            let p = phone::parse(text, &self.dialling)?;
+            Some((p, self.place_of(&p)))
+        });
+        if raw.len() <= NUMBER_CACHE_LEN {
+            if known.len() >= NUMBER_CACHE {
+                known.clear();
+            }
+            known.insert(raw.into(), read);
+        }
+        read
     }
 
     /// What a document says whose producer did not tag it (or that was changed since):
@@ -290,6 +316,30 @@ mod tests {
         let place = serde_json::from_str::<serde_json::Value>(&t.to_json()).unwrap_or_default();
         assert_eq!(place["phone"]["outbound"]["geo"]["name"], "Manchester");
         assert_eq!(place["phone"]["outbound"]["area_code"], "0161");
+    }
+
+    #[test]
+    fn numbers_read_again_from_memory_give_the_same_fields() {
+        let tag = Geotag::new(Dialling::default(), Vec::new());
+        // The same text as a bare value and as a header value reads differently.
+        let value = "\"Alice\" <sip:01134960001@h>";
+        let doc = || {
+            let mut sip = Event::new("sip", "event", 0, &[]);
+            sip.obj("sip").obj("from").obj("uri").str("username", "01134960001").end().end();
+            sip.obj("to").obj("uri").str("username", value).end().end();
+            sip.obj("headers").str("p-asserted-identity", value).str("diversion", "<tel:x>").end().end();
+            sip
+        };
+        let (mut first, mut second) = (doc(), doc());
+        tag.enrich(&mut first);
+        assert!(tag.read.iter().all(|m| !m.borrow().is_empty()), "both kinds remembered");
+        tag.enrich(&mut second);
+        assert_eq!(first.to_json(), second.to_json());
+        assert_eq!(roles(&second), pairs(&[("asserted", "+441134960001"), ("caller", "+441134960001")]));
+        let fresh = Geotag::new(Dialling::default(), Vec::new());
+        let mut third = doc();
+        fresh.enrich(&mut third);
+        assert_eq!(first.to_json(), third.to_json());
     }
 
     #[test]
