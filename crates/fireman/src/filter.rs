@@ -414,8 +414,29 @@ impl FieldSet {
         }
         // `object` lies inside `doc.content`: where, is the distance between their starts.
         let at = object.as_ptr() as usize - doc.content.as_ptr() as usize;
+        let Some(children) = self.nodes.get(node).map(|n| &n.children) else { return };
+        // Once every name the set wants here has been met, the rest of the object is not read
+        // (a document names each member once).
+        let all = match children.len() {
+            0 => return,
+            n @ 1..=63 => (1u64 << n) - 1,
+            _ => u64::MAX,
+        };
+        let mut met = 0u64;
         for m in Members::with_extents(object, at, doc.extents) {
-            let Some(n) = self.step(node, m.key) else { continue };
+            let n = match m.key.contains(&b'.') {
+                false => match children.iter().position(|(k, _)| **k == *m.key) {
+                    Some(p) => {
+                        met |= 1u64.checked_shl(p as u32).unwrap_or(0);
+                        children[p].1
+                    }
+                    None => continue,
+                },
+                true => match self.step(node, m.key) {
+                    Some(n) => n,
+                    None => continue,
+                },
+            };
             let Some(found) = self.nodes.get(n) else { continue };
             if let Some(slot) = found.id.and_then(|i| out.get_mut(i)) {
                 slot.get_or_insert(m.value);
@@ -424,6 +445,9 @@ impl FieldSet {
                 if let Some(inner) = object_content(m.value) {
                     self.walk(doc, inner, n, out, depth + 1);
                 }
+            }
+            if met == all && children.len() <= 63 {
+                break;
             }
         }
     }
