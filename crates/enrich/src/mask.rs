@@ -581,96 +581,29 @@ impl Enricher for Mask {
 mod tests {
     use super::*;
 
-    /// The way [`mask_strings`] read documents before [`blocks`]: byte by byte, every string. One pass over the bytes finds
-    /// the strings that may hold a number (nine digits with only separators between them) or a
-    /// postcode (a digit and two letters ending a word); only those are searched. `Some(None)`
-    /// when nothing changed; `None` when the text is not JSON as iotw writes it (the caller then
-    /// takes the slow, structural way).
-    fn mask_strings_bytewise(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
-        let phones = m.policy.phone != Action::Keep;
-        let postcodes = m.policy.postcode != Action::Keep;
+    /// Every string of `members` searched, none passed over: what [`mask_strings`] must give.
+    fn mask_every_string(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
         let mut out: Option<Vec<u8>> = None;
-        let mut copied = 0;
-        let n = members.len();
-        let mut i = 0;
-        // Between strings: straight to the next quote.
+        let (mut copied, mut i) = (0, 0);
         while let Some(q) = memchr::memchr(b'"', members.get(i..)?) {
-            let start = i + q + 1;
-            let (mut j, mut run, mut candidate, mut escaped) = (start, 0u32, false, false);
-            loop {
-                let c = *members.get(j)?;
-                match CLASS[usize::from(c)] {
-                    DIGIT => {
-                        run += 1;
-                        candidate |= phones && run >= 9;
-                        candidate |= postcodes
-                            && CLASS[usize::from(members.get(j + 1).copied().unwrap_or(b' '))] == LETTER
-                            && CLASS[usize::from(members.get(j + 2).copied().unwrap_or(b' '))] == LETTER
-                            && !matches!(
-                                CLASS[usize::from(members.get(j + 3).copied().unwrap_or(b' '))],
-                                LETTER | DIGIT
-                            );
-                    }
-                    SEPARATOR => {}
-                    QUOTE => break,
-                    BACKSLASH => {
-                        escaped = true;
-                        run = 0;
-                        j += 2;
-                        continue;
-                    }
-                    _ => run = 0,
-                }
-                j += 1;
-            }
-            i = j + 1;
-            if !candidate {
-                continue;
-            }
-            let text = if escaped {
-                json::str_value(members.get(start - 1..=j)?)?
-            } else {
-                std::borrow::Cow::Borrowed(std::str::from_utf8(members.get(start..j)?).ok()?)
-            };
+            let start = i + q;
+            let end = json::string_end(members, start)?;
+            let text = json::str_value(members.get(start..end)?)?;
             buf.clear();
             m.scan(&text, buf);
             if buf.as_str() != text.as_ref() {
-                let o = out.get_or_insert_with(|| Vec::with_capacity(n + 64));
-                o.extend_from_slice(members.get(copied..start - 1)?);
+                let o = out.get_or_insert_with(Vec::new);
+                o.extend_from_slice(members.get(copied..start)?);
                 json::write_str(o, buf);
-                copied = j + 1;
+                copied = end;
             }
+            i = end;
         }
         if let Some(o) = out.as_mut() {
             o.extend_from_slice(members.get(copied..)?);
         }
         Some(out)
     }
-
-    const OTHER: u8 = 0;
-    const DIGIT: u8 = 1;
-    const LETTER: u8 = 2;
-    const SEPARATOR: u8 = 3;
-    const QUOTE: u8 = 4;
-    const BACKSLASH: u8 = 5;
-
-    /// Each byte's class for [`mask_strings`].
-    static CLASS: [u8; 256] = {
-        let mut t = [OTHER; 256];
-        let mut c = 0;
-        while c < 256 {
-            t[c] = match c as u8 {
-                b'0'..=b'9' => DIGIT,
-                b'a'..=b'z' | b'A'..=b'Z' => LETTER,
-                b' ' | b'-' | b'.' | b'(' | b')' | b'+' => SEPARATOR,
-                b'"' => QUOTE,
-                b'\\' => BACKSLASH,
-                _ => OTHER,
-            };
-            c += 1;
-        }
-        t
-    };
 
     /// [`Mask::scan`] as it was, a byte at a time: the reference for the word-skipping one.
     fn scan_bytewise(m: &Mask, text: &str, out: &mut String) -> bool {
@@ -817,7 +750,7 @@ mod tests {
                         texts[(a + 3) % texts.len()],
                     );
                     let (mut b1, mut b2) = (String::new(), String::new());
-                    let want = mask_strings_bytewise(&m, members.as_bytes(), &mut b1);
+                    let want = mask_every_string(&m, members.as_bytes(), &mut b1);
                     let got = mask_strings(&m, members.as_bytes(), &mut b2);
                     assert_eq!(got, want, "{members}");
                     // Again: now from the strings remembered.
