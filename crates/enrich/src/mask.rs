@@ -499,23 +499,19 @@ fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec
     let mut strings = m.strings.borrow_mut();
     blocks::candidate_strings(members, phones, postcodes, |start, end| {
         let quoted = members.get(start..end)?;
+        let fresh;
         let masked = match strings.get(quoted) {
             Some(known) => known.as_deref(),
             None => {
-                let masked = m.mask_string(quoted, buf)?;
+                fresh = m.mask_string(quoted, buf)?;
                 if quoted.len() > STRING_CACHE_LEN {
-                    if let Some(masked) = &masked {
-                        let o = out.get_or_insert_with(|| Vec::with_capacity(members.len() + 64));
-                        o.extend_from_slice(members.get(copied..start)?);
-                        o.extend_from_slice(masked);
-                        copied = end;
+                    fresh.as_deref()
+                } else {
+                    if strings.len() >= STRING_CACHE {
+                        strings.clear();
                     }
-                    return Some(());
+                    strings.entry(quoted.into()).or_insert(fresh).as_deref()
                 }
-                if strings.len() >= STRING_CACHE {
-                    strings.clear();
-                }
-                strings.entry(quoted.into()).or_insert(masked).as_deref()
             }
         };
         if let Some(masked) = masked {
@@ -687,7 +683,7 @@ mod tests {
         for policy in policies {
             let m = Mask::new(policy, Some(b"test"), Dialling::default()).unwrap();
             for a in 0..texts.len() {
-                for pad in [0, 7, 40, 61] {
+                for pad in [0, 7, 40, 61, 300] {
                     let members = format!(
                         "\"@timestamp\":\"2026-11-27T10:00:00Z\",\"{}\":\"{}{}\",\"n\":{},\"o\":{{\"x\":\"{}\"}}",
                         texts[(a + 1) % texts.len()],
