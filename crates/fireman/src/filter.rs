@@ -658,18 +658,47 @@ fn in_range(v: &str, bounds: &[(Cmp, String)]) -> bool {
     })
 }
 
-fn has_words(text: &str, want: &[String], all: bool) -> bool {
-    let have = words(text);
-    if all {
-        want.iter().all(|w| have.contains(w))
+/// The words of `text` as [`words`] finds them, but as written (not lowercased) and without
+/// allocating: matching runs for every document, so it compares in place.
+fn word_spans(text: &str) -> impl Iterator<Item = &str> + Clone {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+/// Whether the word `have` lowercases to `want`.
+fn word_is(have: &str, want: &str) -> bool {
+    if have.is_ascii() {
+        have.len() == want.len() && have.bytes().zip(want.bytes()).all(|(a, b)| a.to_ascii_lowercase() == b)
     } else {
-        want.iter().any(|w| have.contains(w))
+        have.to_lowercase() == want
     }
 }
 
+/// Whether `text` holds all (or any) of the words `want` (made by [`words`]).
+fn has_words(text: &str, want: &[String], all: bool) -> bool {
+    let holds = |w: &String| word_spans(text).any(|h| word_is(h, w));
+    if all {
+        want.iter().all(holds)
+    } else {
+        want.iter().any(holds)
+    }
+}
+
+/// Whether `text` holds the words `want` (made by [`words`]) one after the other.
 fn has_phrase(text: &str, want: &[String]) -> bool {
-    let have = words(text);
-    want.is_empty() || have.windows(want.len()).any(|w| w == want)
+    if want.is_empty() {
+        return true;
+    }
+    let mut from = word_spans(text);
+    loop {
+        let mut run = from.clone().zip(want);
+        let matched = run.by_ref().take_while(|(h, w)| word_is(h, w)).count();
+        if matched == want.len() {
+            return true;
+        }
+        if from.next().is_none() {
+            return false;
+        }
+    }
 }
 
 impl Query {
@@ -780,6 +809,49 @@ mod tests {
         e.obj("user_agent").str("original", "Acme SBC 4.2").end();
         e.arr("tags").item_str("trunk-a").item_str("uk").end().end();
         e
+    }
+
+    #[test]
+    fn words_match_in_place_as_they_do_lowercased_and_collected() {
+        // The reference: every word lowercased into a list, then compared.
+        fn has_words_ref(text: &str, want: &[String], all: bool) -> bool {
+            let have = words(text);
+            if all {
+                want.iter().all(|w| have.contains(w))
+            } else {
+                want.iter().any(|w| have.contains(w))
+            }
+        }
+        fn has_phrase_ref(text: &str, want: &[String]) -> bool {
+            let have = words(text);
+            want.is_empty() || have.windows(want.len()).any(|w| w == want)
+        }
+        let pieces = [
+            "INVITE", "invite", "Invite", "bye", "BYE", " ", "-", ".", "503", "Ärger", "ärger", "ÉTÉ", "été", "İ", "i̇",
+            "ß", "SS", "",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut agreed = (0, 0);
+        for _ in 0..20_000 {
+            let text: String = (0..next(9)).map(|_| pieces[next(pieces.len())]).collect();
+            let phrase: String = (0..next(4)).map(|_| [pieces[next(pieces.len())], " "].concat()).collect();
+            let want = words(&phrase);
+            let all = next(2) == 0;
+            let (a, b) = (has_words(&text, &want, all), has_words_ref(&text, &want, all));
+            assert_eq!(a, b, "match {want:?} in {text:?} (all: {all})");
+            let (c, d) = (has_phrase(&text, &want), has_phrase_ref(&text, &want));
+            assert_eq!(c, d, "phrase {want:?} in {text:?}");
+            agreed.0 += usize::from(a);
+            agreed.1 += usize::from(c);
+        }
+        // Both outcomes occur, so the comparison says something.
+        assert!(agreed.0 > 1000 && agreed.1 > 1000 && agreed.1 < 19_000, "{agreed:?}");
     }
 
     fn check(clauses: serde_json::Value) -> bool {
