@@ -140,7 +140,7 @@ pub struct Here {
 #[derive(Debug)]
 pub struct Event {
     /// Deterministic document id (`_id`).
-    pub id: String,
+    pub id: Id,
     /// When it happened; also `@timestamp` in the document.
     pub ts: Nanos,
     /// `event.dataset`, also used to pick the index.
@@ -253,46 +253,51 @@ impl PartialEq for Event {
 /// The deterministic id of a document of `dataset` made unique by `identity` (see
 /// [`Event::new`]): 120 bits of [`identity_digest`], URL-safe base64.
 pub fn id_of(dataset: &str, identity: &[&[u8]]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&identity_digest(dataset, identity)[..15])
+    Id::new(dataset, identity).to_string()
 }
 
-/// SHA-1 of the dataset, then of each identity part after its length (LEB128, so that no two
-/// lists of parts give the same bytes). A short identity is hashed from one stack buffer: most
-/// fit one SHA-1 block.
-fn identity_digest(dataset: &str, identity: &[&[u8]]) -> [u8; 20] {
-    fn leb128(mut n: usize, out: &mut [u8; 10]) -> &[u8] {
-        let mut i = 0;
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if let Some(slot) = out.get_mut(i) {
-                *slot = if n == 0 { byte } else { byte | 0x80 };
-            }
-            i += 1;
-            if n == 0 || i == out.len() {
-                return out.get(..i).unwrap_or_default();
-            }
-        }
-    }
-    let mut buf = [0u8; 128];
+/// The bytes [`identity_digest`] hashes: the dataset, then each identity part after its length
+/// (LEB128, so that no two lists of parts give the same bytes). Written into `out`; false
+/// (and `out` unspecified) when they do not fit.
+fn identity_text(dataset: &str, identity: &[&[u8]], out: &mut [u8]) -> Option<usize> {
     let mut used = 0;
-    let mut fits = true;
-    let mut put = |b: &[u8]| match buf.get_mut(used..used + b.len()) {
-        Some(dst) if fits => {
-            dst.copy_from_slice(b);
-            used += b.len();
-        }
-        _ => fits = false,
+    let mut put = |b: &[u8]| -> Option<()> {
+        out.get_mut(used..used + b.len())?.copy_from_slice(b);
+        used += b.len();
+        Some(())
     };
     let mut len = [0u8; 10];
-    put(dataset.as_bytes());
+    put(dataset.as_bytes())?;
     for part in identity {
-        put(leb128(part.len(), &mut len));
-        put(part);
+        put(leb128(part.len(), &mut len))?;
+        put(part)?;
     }
-    if fits {
+    Some(used)
+}
+
+fn leb128(mut n: usize, out: &mut [u8; 10]) -> &[u8] {
+    let mut i = 0;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = if n == 0 { byte } else { byte | 0x80 };
+        }
+        i += 1;
+        if n == 0 || i == out.len() {
+            return out.get(..i).unwrap_or_default();
+        }
+    }
+}
+
+/// SHA-1 of [`identity_text`]. A short identity is hashed from one stack buffer: most fit one
+/// SHA-1 block.
+fn identity_digest(dataset: &str, identity: &[&[u8]]) -> [u8; 20] {
+    let mut buf = [0u8; 128];
+    if let Some(used) = identity_text(dataset, identity, &mut buf) {
         return Sha1::digest(buf.get(..used).unwrap_or_default()).into();
     }
+    let mut len = [0u8; 10];
     let mut h = Sha1::new();
     h.update(dataset.as_bytes());
     for part in identity {
@@ -300,6 +305,72 @@ fn identity_digest(dataset: &str, identity: &[&[u8]]) -> [u8; 20] {
         h.update(part);
     }
     h.finalize().into()
+}
+
+/// How many bytes of identity text a document keeps to hash later (see [`Id`]).
+const ID_TEXT: usize = 88;
+
+/// A document's deterministic id (`_id`, see [`id_of`]), hashed only when asked for: a
+/// document keeps the short text it is hashed from instead. Outputs without ids (NDJSON
+/// without bulk lines) never hash; the others hash on the shipper's thread, not the decoder's.
+/// Equal ids have equal texts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Id(IdSource);
+
+#[derive(Clone, PartialEq, Eq)]
+enum IdSource {
+    /// [`identity_text`], when it is at most [`ID_TEXT`] bytes.
+    Text { len: u8, text: [u8; ID_TEXT] },
+    /// Otherwise the digest's first 15 bytes, hashed at once.
+    Digest([u8; 15]),
+}
+
+impl Id {
+    pub fn new(dataset: &str, identity: &[&[u8]]) -> Self {
+        let mut text = [0u8; ID_TEXT];
+        match identity_text(dataset, identity, &mut text) {
+            Some(len) => Id(IdSource::Text { len: len as u8, text }),
+            None => {
+                let mut d = [0u8; 15];
+                d.copy_from_slice(identity_digest(dataset, identity).get(..15).unwrap_or(&[0; 15]));
+                Id(IdSource::Digest(d))
+            }
+        }
+    }
+
+    /// The 120 bits the id is the base64 of.
+    pub fn digest(&self) -> [u8; 15] {
+        match &self.0 {
+            IdSource::Text { len, text } => {
+                let full: [u8; 20] = Sha1::digest(text.get(..usize::from(*len)).unwrap_or_default()).into();
+                let mut d = [0u8; 15];
+                d.copy_from_slice(full.get(..15).unwrap_or(&[0; 15]));
+                d
+            }
+            IdSource::Digest(d) => *d,
+        }
+    }
+
+    /// Appends the id (20 URL-safe base64 characters) to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut text = [0u8; 20];
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(self.digest(), &mut text).unwrap_or(0);
+        out.extend_from_slice(text.get(..n).unwrap_or_default());
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = Vec::with_capacity(20);
+        self.write(&mut text);
+        f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Id({self})")
+    }
 }
 
 /// Renders every deferred document in `events` (see [`Event::defer`]).
@@ -314,7 +385,7 @@ impl Event {
     /// input that makes this document unique (e.g. flow key + start time); the id is derived
     /// from it and the dataset alone.
     pub fn new(dataset: &'static str, kind: &'static str, ts: Nanos, identity: &[&[u8]]) -> Self {
-        let id = id_of(dataset, identity);
+        let id = Id::new(dataset, identity);
         let (mut body, extents) =
             SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| (Vec::with_capacity(BODY_CAPACITY), Vec::new()));
         body.extend_from_slice(b"\"@timestamp\":\"");
@@ -1174,7 +1245,32 @@ mod tests {
         let c = Event::new("flow", "event", 1, &[b"xy"]);
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id, "parts are length-delimited");
-        assert_eq!(a.id.len(), 20);
+        assert_eq!(a.id.to_string().len(), 20);
+    }
+
+    #[test]
+    fn an_id_hashed_when_asked_is_the_id_hashed_at_once() {
+        // Identities on both sides of what a document keeps as text.
+        for n in 0..200usize {
+            let part: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+            let parts: [&[u8]; 3] = [b"1:community=", &part, &n.to_be_bytes()];
+            let id = Id::new("sip", &parts);
+            let at_once = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(identity_digest("sip", &parts).get(..15).unwrap());
+            assert_eq!(id.to_string(), at_once, "{n}");
+            let mut written = b"x".to_vec();
+            id.write(&mut written);
+            assert_eq!(written, [b"x", at_once.as_bytes()].concat());
+            assert_eq!(
+                matches!(id.0, IdSource::Text { .. }),
+                3 + 1 + 12 + 1 + usize::from(n >= 128) + n + 1 + 8 <= ID_TEXT,
+                "{n}"
+            );
+        }
+        // The documented recipe, worked apart (Python's hashlib): the first 15 bytes of
+        // SHA-1("sip" 0x01 "a" 0x02 "bc"), URL-safe base64. Ids must not change between
+        // versions, or shipping again after an upgrade would duplicate documents.
+        assert_eq!(Event::new("sip", "event", 0, &[b"a", b"bc"]).id.to_string(), "0jME5lj31XC22okETUtL");
     }
 
     /// Every object and array in a document's members, by a plain scan of the text: where

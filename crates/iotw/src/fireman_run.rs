@@ -663,7 +663,7 @@ fn count_query(
 fn index_alerts(es: &Elastic, mode: &iotw_ship::elastic::IndexMode, alerts: &[Event]) -> Result<()> {
     let mut body = Vec::new();
     for a in alerts {
-        let action = json!({"index": {"_index": mode.target(a.dataset, a.ts), "_id": a.id}});
+        let action = json!({"index": {"_index": mode.target(a.dataset, a.ts), "_id": a.id.to_string()}});
         body.extend(serde_json::to_vec(&action)?);
         body.push(b'\n');
         body.extend(a.to_json().into_bytes());

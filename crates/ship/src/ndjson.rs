@@ -63,7 +63,9 @@ impl Sink for NdjsonSink {
                 self.line.extend_from_slice(b"{\"create\":{\"_index\":");
                 iotw_event::json::write_str(&mut self.line, &daily_index(prefix, e));
                 self.line.extend_from_slice(b",\"_id\":");
-                iotw_event::json::write_str(&mut self.line, &e.id);
+                self.line.push(b'"');
+                e.id.write(&mut self.line);
+                self.line.push(b'"');
                 self.line.extend_from_slice(b"}}\n");
             }
             if e.finished_members().is_some() {

@@ -580,10 +580,14 @@ pub fn encode_batch(batch: &[Event], out: &mut Vec<u8>) {
         out.push(dataset.len() as u8);
         out.extend_from_slice(dataset);
         out.extend_from_slice(&e.ts.to_le_bytes());
-        let id = e.id.as_bytes();
-        let id = id.get(..id.len().min(255)).unwrap_or_default();
-        out.push(id.len() as u8);
-        out.extend_from_slice(id);
+        // An id is 20 characters.
+        let at = out.len();
+        out.push(0);
+        e.id.write(out);
+        let n = (out.len() - at - 1) as u8;
+        if let Some(slot) = out.get_mut(at) {
+            *slot = n;
+        }
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
         e.write_json(out);

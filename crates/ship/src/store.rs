@@ -259,13 +259,13 @@ impl Sink for Store {
                 buf.clear();
                 e.write_json(&mut buf);
                 let doc = std::str::from_utf8(&buf).unwrap_or_default();
-                inserted += stmt.execute((&e.id, e.ts, e.dataset, doc)).map_err(err)? as u64;
+                let id = e.id.to_string();
+                inserted += stmt.execute((&id, e.ts, e.dataset, doc)).map_err(err)? as u64;
                 if e.dataset == "alert" {
                     let text = |f: &str| e.get_str(f).map(|v| v.into_owned());
                     let rule = text("rule.name").unwrap_or_default();
                     let state = text("fireman.state").unwrap_or_default();
-                    let row =
-                        (&e.id, e.ts, rule, state, text("fireman.key"), text("event.reason"), text("message"), doc);
+                    let row = (&id, e.ts, rule, state, text("fireman.key"), text("event.reason"), text("message"), doc);
                     alerts.execute(row).map_err(err)?;
                 }
             }

@@ -181,7 +181,7 @@ fn batches_round_trip_and_damaged_ones_are_errors() {
     let docs = decode_batch(&rec).unwrap();
     assert_eq!(docs.len(), 3);
     for (d, e) in docs.iter().zip(&batch) {
-        assert_eq!((d.dataset, d.ts, d.id), (e.dataset, e.ts, e.id.as_str()));
+        assert_eq!((d.dataset, d.ts, d.id), (e.dataset, e.ts, e.id.to_string().as_str()));
         assert_eq!(d.json, e.to_json().as_bytes());
     }
     for cut in 0..rec.len() {
