@@ -159,6 +159,26 @@ fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
+/// [`prefix_xor`] in one carry-less multiplication by all ones (as simdjson does it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+fn prefix_xor_clmul(x: u64) -> u64 {
+    use std::arch::x86_64::{_mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set1_epi8, _mm_set_epi64x};
+    let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0);
+    _mm_cvtsi128_si64(product) as u64
+}
+
+/// Whether this processor has what [`candidate_strings_avx2`] is compiled for. Every
+/// processor with AVX2 sold so far has the rest too; each is checked all the same.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_path() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("popcnt")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
+}
+
 /// The lowest `n` bits set (`n` up to 128).
 fn low128(n: u32) -> u128 {
     if n >= 128 {
@@ -184,24 +204,38 @@ pub(crate) fn candidate_strings(
     each: impl FnMut(usize, usize) -> Option<()>,
 ) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: this processor has AVX2, checked just above.
+    if has_avx2_path() {
+        // SAFETY: this processor has every feature the function is compiled for, checked
+        // just above.
         #[allow(unsafe_code)]
         return unsafe { candidate_strings_avx2(members, phones, postcodes, each) };
     }
-    candidates_by(members, phones, postcodes, each, classify_full)
+    candidate_strings_sse2(members, phones, postcodes, each)
 }
 
-/// [`candidate_strings`] compiled for AVX2, so that [`classify_avx2`] is inlined.
+/// [`candidate_strings`] with 16-byte vectors (on x86-64) and the baseline instructions.
+fn candidate_strings_sse2(
+    members: &[u8],
+    phones: bool,
+    postcodes: bool,
+    each: impl FnMut(usize, usize) -> Option<()>,
+) -> Option<()> {
+    candidates_by(members, phones, postcodes, each, classify_full, prefix_xor)
+}
+
+/// [`candidate_strings`] compiled for AVX2, so that [`classify_avx2`] is inlined, and for the
+/// bit instructions that come with it: `popcnt`, `tzcnt`, `lzcnt`, and a carry-less
+/// multiplication for the quotes' running XOR. Without them, counting the digits of a run
+/// and finding the next one were library loops.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt,bmi1,lzcnt,pclmulqdq")]
 fn candidate_strings_avx2(
     members: &[u8],
     phones: bool,
     postcodes: bool,
     each: impl FnMut(usize, usize) -> Option<()>,
 ) -> Option<()> {
-    candidates_by(members, phones, postcodes, each, |b| classify_avx2(b))
+    candidates_by(members, phones, postcodes, each, |b| classify_avx2(b), |x| prefix_xor_clmul(x))
 }
 
 #[inline(always)]
@@ -211,6 +245,7 @@ fn candidates_by(
     postcodes: bool,
     mut each: impl FnMut(usize, usize) -> Option<()>,
     full: impl Fn(&[u8; 64]) -> Classes + Copy,
+    prefix_xor: impl Fn(u64) -> u64,
 ) -> Option<()> {
     let n = members.len();
     let block = |k: usize| match members.get(k * 64..) {
@@ -394,13 +429,34 @@ mod tests {
         Some(found)
     }
 
+    /// What [`candidate_strings`] finds; the baseline path must find the same.
     fn candidates(members: &[u8], phones: bool, postcodes: bool) -> Option<Vec<(usize, usize)>> {
         let mut found = Vec::new();
-        candidate_strings(members, phones, postcodes, |s, e| {
+        let got = candidate_strings(members, phones, postcodes, |s, e| {
             found.push((s, e));
             Some(())
-        })?;
-        Some(found)
+        });
+        let mut baseline = Vec::new();
+        let base = candidate_strings_sse2(members, phones, postcodes, |s, e| {
+            baseline.push((s, e));
+            Some(())
+        });
+        assert_eq!((got, &found), (base, &baseline), "{:?}", String::from_utf8_lossy(members));
+        got.map(|()| found)
+    }
+
+    #[test]
+    fn the_running_xor_by_multiplication_equals_the_shifts() {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_path() {
+            let mut rng = Rng(0x51_7cc1_b727_220a);
+            for x in [0, 1, u64::MAX, 1 << 63].into_iter().chain((0..10_000).map(|_| rng.next())) {
+                #[allow(unsafe_code)]
+                // SAFETY: the processor has pclmulqdq, checked above.
+                let by_clmul = unsafe { prefix_xor_clmul(x) };
+                assert_eq!(by_clmul, prefix_xor(x), "{x:#x}");
+            }
+        }
     }
 
     /// Random members in iotw's JSON, with strings made of the pieces the filter reacts to,
