@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """SIP documents, iotw against tshark, on the same capture in one run (not a test).
 
-    scripts/bench-sip.py [CAPTURE] [--runs N] [--plain-ek]
+    scripts/bench-sip.py [CAPTURE] [--runs N] [--repeat K] [--plain-ek]
 
 Runs are interleaved (iotw, iotw on one core, tshark, iotw, ...) so that a machine whose
 speed drifts during the run affects every side alike; each set gives one ratio and the
 medians are reported. Measured per run: wall time, and CPU time (user + system, all threads)
-of the process.
+of the process. iotw takes a few hundredths of the time tshark takes, so each of its runs is
+K runs back to back (their mean): a machine whose speed swings from second to second then
+weighs on both sides over spans of similar length, instead of on one short iotw run.
 
   iotw:          iotw capture -r CAPTURE --output ndjson --out /dev/null
   iotw, 1 core:  the same under `taskset -c 0` (all its threads on one core)
@@ -52,6 +54,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("capture", nargs="?", default=None)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=20, help="iotw runs back to back per measurement (mean)")
     ap.add_argument("--plain-ek", action="store_true")
     a = ap.parse_args()
     found = peers.captures("sipp-udp-5000calls.pcapng")
@@ -65,10 +68,15 @@ def main():
     print(f"capture {os.path.basename(cap)}: {nbytes} bytes of frames")
     pinned = ["taskset", "-c", "0"] + iotw
     timed(iotw)  # warm the page cache
+
+    def repeated(argv):
+        runs = [timed(argv) for _ in range(max(1, a.repeat))]
+        return statistics.fmean(w for w, _ in runs), statistics.fmean(c for _, c in runs)
+
     rows = []
     for i in range(a.runs):
-        iw, ic = timed(iotw)
-        _, pc = timed(pinned)
+        iw, ic = repeated(iotw)
+        _, pc = repeated(pinned)
         tw, tc = timed(tshark)
         rows.append((iw, ic, tw, tc, pc))
         print(f"run {i + 1}: iotw {iw * 1e3:7.1f} ms wall {ic * 1e3:7.1f} ms cpu, one core {pc * 1e3:7.1f} ms cpu | "
@@ -81,7 +89,7 @@ def main():
           f"= {nbytes * 8 / med(4) / 1e9:.2f} Gbit/s of SIP per core (best run {nbytes * 8 / min(r[4] for r in rows) / 1e9:.2f})")
     print(f"median tshark -T ek --disable-protocol sdp: {med(2):.2f} s wall, {med(3):.2f} s cpu")
     print(f"iotw/tshark throughput: {ratio_wall:.1f}x (wall), {ratio_cpu:.1f}x (cpu, iotw on one core), "
-          f"median of {a.runs} sets")
+          f"median of {a.runs} sets (iotw: mean of {max(1, a.repeat)} runs in each)")
     if a.plain_ek:
         tw, tc = timed(["tshark", "-r", cap, "-n", "-T", "ek"])
         iw, ic = timed(iotw)
