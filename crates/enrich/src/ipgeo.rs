@@ -513,10 +513,13 @@ fn leading_endpoints(e: &Event) -> Option<[(IpAddr, std::ops::Range<usize>); 2]>
 fn ip_of(e: &Event, side: &str, finder: &memchr::memmem::Finder<'_>) -> Option<IpAddr> {
     match e.finished_members() {
         Some(c) => {
-            // An endpoint object starts with its address (docs/events.md): found without
-            // walking the document.
-            let at = finder.find(c)? + finder.needle().len();
-            let rest = c.get(at..)?;
+            // An endpoint object starts with its address (docs/events.md). One search tells
+            // the documents without one; a match is then read where it counts, as the
+            // top-level member (an object of the same name deeper down, in attached data say,
+            // is not the endpoint the fields are added to).
+            finder.find(c)?;
+            let m = iotw_event::json::Members::new(c).find(|m| m.key == side.as_bytes())?;
+            let rest = m.value.strip_prefix(b"{\"ip\":\"")?;
             let end = memchr::memchr(b'"', rest)?;
             std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()
         }

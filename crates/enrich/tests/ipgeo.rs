@@ -60,6 +60,17 @@ fn documents_get_ecs_geo_and_as_fields_and_private_addresses_their_site() {
             assert!(e.finished_members().is_some(), "enriched in place, still finished");
         }
     }
+    // An object of the same name deeper down, written before the endpoint, is not the
+    // endpoint: its address is not the one located.
+    let mut e = Event::new("flow", "event", 0, &[]);
+    e.obj("event").str("kind", "event").end();
+    e.obj("labels").obj("source").str("ip", "10.10.0.10").end().end();
+    e.obj("source").str("ip", "81.2.69.160").end();
+    e.str("message", "m");
+    geo.enrich(&mut e);
+    assert_eq!(e.get_str("source.geo.city_name").as_deref(), Some("London"), "{}", e.to_json());
+    assert_eq!(e.get("labels.source.geo"), None);
+    assert!(e.finished_members().is_some(), "enriched in place, still finished");
     // A private address outside the site table is not looked up and gets nothing.
     let mut e = Event::new("flow", "event", 0, &[]);
     e.obj("source").str("ip", "192.168.1.1").end();
