@@ -660,8 +660,45 @@ fn in_range(v: &str, bounds: &[(Cmp, String)]) -> bool {
 
 /// The words of `text` as [`words`] finds them, but as written (not lowercased) and without
 /// allocating: matching runs for every document, so it compares in place.
-fn word_spans(text: &str) -> impl Iterator<Item = &str> + Clone {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+fn word_spans(text: &str) -> WordSpans<'_> {
+    WordSpans { text, at: 0 }
+}
+
+/// See [`word_spans`]. ASCII is read a byte at a time; only other characters are decoded.
+#[derive(Debug, Clone)]
+struct WordSpans<'a> {
+    text: &'a str,
+    /// Always on a character boundary.
+    at: usize,
+}
+
+impl WordSpans<'_> {
+    /// Whether the character at `at` is a letter or digit, and its length.
+    fn word_char(&self) -> Option<(bool, usize)> {
+        match *self.text.as_bytes().get(self.at)? {
+            c if c.is_ascii() => Some((c.is_ascii_alphanumeric(), 1)),
+            _ => self.text.get(self.at..)?.chars().next().map(|c| (c.is_alphanumeric(), c.len_utf8())),
+        }
+    }
+}
+
+impl<'a> Iterator for WordSpans<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let (word, len) = self.word_char()?;
+            if word {
+                break;
+            }
+            self.at += len;
+        }
+        let start = self.at;
+        while let Some((true, len)) = self.word_char() {
+            self.at += len;
+        }
+        self.text.get(start..self.at)
+    }
 }
 
 /// Whether the word `have` lowercases to `want`.
