@@ -131,6 +131,9 @@ pub struct Mask {
     /// For the in-place way: JSON strings as written, and their masked JSON (`None`: left
     /// as they are), bounded.
     strings: RefCell<Remembered>,
+    /// For the in-place way: the buffer the next document's masked members are written into
+    /// (the members it replaced, handed back), and the text buffer of [`Mask::scan`].
+    scratch: RefCell<(Vec<u8>, String)>,
     dialling: Dialling,
 }
 
@@ -157,7 +160,15 @@ impl Mask {
             && policy.user_data == Action::Keep
             && policy.phone != Action::Drop
             && policy.postcode != Action::Drop;
-        Ok(Mask { policy, in_place, key, hashes: RefCell::default(), strings: RefCell::default(), dialling })
+        Ok(Mask {
+            policy,
+            in_place,
+            key,
+            hashes: RefCell::default(),
+            strings: RefCell::default(),
+            scratch: RefCell::default(),
+            dialling,
+        })
     }
 
     fn hash(&self, canonical: &[u8], out: &mut String) {
@@ -486,15 +497,16 @@ fn number_end(b: &[u8], i: usize) -> Option<(usize, usize)> {
     Some((end, digits))
 }
 
-/// Masks the text values of a document's members in place. Only the strings that may hold a
-/// number (nine digits with only separators between them) or a postcode (a digit and two
-/// letters ending a word) are searched; [`blocks`] finds them without reading the others.
-/// `Some(None)` when nothing changed; `None` when the text is not JSON as iotw writes it (the
-/// caller then takes the slow, structural way).
-fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
+/// Masks the text values of a document's members in place, into `out` (empty when called).
+/// Only the strings that may hold a number (nine digits with only separators between them) or
+/// a postcode (a digit and two letters ending a word) are searched; [`blocks`] finds them
+/// without reading the others. `Some(false)` when nothing changed (`out` is then left
+/// empty); `None` when the text is not JSON as iotw writes it (the caller then takes the
+/// slow, structural way).
+fn mask_strings_into(m: &Mask, members: &[u8], buf: &mut String, out: &mut Vec<u8>) -> Option<bool> {
     let phones = m.policy.phone != Action::Keep;
     let postcodes = m.policy.postcode != Action::Keep;
-    let mut out: Option<Vec<u8>> = None;
+    let mut masking = false;
     let mut copied = 0;
     let mut strings = m.strings.borrow_mut();
     blocks::candidate_strings(members, phones, postcodes, |start, end| {
@@ -515,17 +527,20 @@ fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec
             }
         };
         if let Some(masked) = masked {
-            let o = out.get_or_insert_with(|| Vec::with_capacity(members.len() + 64));
-            o.extend_from_slice(members.get(copied..start)?);
-            o.extend_from_slice(masked);
+            if !masking {
+                masking = true;
+                out.reserve(members.len() + 64);
+            }
+            out.extend_from_slice(members.get(copied..start)?);
+            out.extend_from_slice(masked);
             copied = end;
         }
         Some(())
     })?;
-    if let Some(o) = out.as_mut() {
-        o.extend_from_slice(members.get(copied..)?);
+    if masking {
+        out.extend_from_slice(members.get(copied..)?);
     }
-    Some(out)
+    Some(masking)
 }
 
 impl Mask {
@@ -558,12 +573,13 @@ impl Enricher for Mask {
             return;
         }
         if self.in_place {
-            let mut buf = String::new();
+            let mut scratch = self.scratch.borrow_mut();
+            let (out, buf) = &mut *scratch;
             let mut malformed = false;
-            let finished = e.replace_members(|members| {
-                mask_strings(self, members, &mut buf).unwrap_or_else(|| {
+            let finished = e.replace_members_in(out, |members, out| {
+                mask_strings_into(self, members, buf, out).unwrap_or_else(|| {
                     malformed = true;
-                    None
+                    false
                 })
             });
             if finished && !malformed {
@@ -583,6 +599,13 @@ impl Enricher for Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`mask_strings_into`] into a buffer of its own: the masked members, `Some(None)` when
+    /// nothing changed.
+    fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        Some(mask_strings_into(m, members, buf, &mut out)?.then_some(out))
+    }
 
     /// Every string of `members` searched, none passed over: what [`mask_strings`] must give.
     fn mask_every_string(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {

@@ -800,13 +800,30 @@ impl Event {
     /// not finished (still being built, deferred or patched): nothing is called.
     pub fn replace_members(&mut self, f: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> bool {
         let Some(members) = self.finished_members() else { return false };
-        if let Some(new) = f(members) {
-            self.forget_tags();
-            self.forget_extents();
-            self.body = new;
-            self.filled = u32::from(!self.body.is_empty());
+        if let Some(mut new) = f(members) {
+            self.take_members(&mut new);
         }
         true
+    }
+
+    /// [`Event::replace_members`] for a caller that rewrites many documents with one buffer:
+    /// `f` writes the new members into `buf` (empty when called) and says whether they replace
+    /// the old ones, which are then left in `buf`.
+    pub fn replace_members_in(&mut self, buf: &mut Vec<u8>, f: impl FnOnce(&[u8], &mut Vec<u8>) -> bool) -> bool {
+        let Some(members) = self.finished_members() else { return false };
+        buf.clear();
+        if f(members, buf) {
+            self.take_members(buf);
+        }
+        true
+    }
+
+    /// Makes `new` the members, leaving the old ones in it.
+    fn take_members(&mut self, new: &mut Vec<u8>) {
+        self.forget_tags();
+        self.forget_extents();
+        std::mem::swap(&mut self.body, new);
+        self.filled = u32::from(!self.body.is_empty());
     }
 
     /// Adds members (`"k":v,...`, no leading comma) to the end of the top-level object
@@ -1227,6 +1244,31 @@ mod tests {
         building.obj("source");
         assert!(!building.insert_into("source", br#""k":1"#), "an open object is not touched");
         assert!(!building.replace_members(|_| None));
+    }
+
+    #[test]
+    fn members_replaced_through_a_buffer_leave_the_old_ones_in_it() {
+        let mut e = Event::new("sip", "event", 0, &[b"x"]);
+        e.obj("sip").str("method", "INVITE").end().obj("event").end();
+        let old = e.finished_members().unwrap().to_vec();
+        let mut buf = b"left over".to_vec();
+        assert!(e.replace_members_in(&mut buf, |m, out| {
+            assert!(out.is_empty(), "the buffer is handed over empty");
+            out.extend_from_slice(String::from_utf8_lossy(m).replace("INVITE", "BYE").as_bytes());
+            true
+        }));
+        assert_eq!(buf, old, "the old members are handed back");
+        assert_eq!(e.get_str("sip.method").as_deref(), Some("BYE"), "{}", e.to_json());
+        // Nothing replaced: the document stays as it was, whatever was written.
+        let before = e.to_json();
+        assert!(e.replace_members_in(&mut buf, |_, out| {
+            out.extend_from_slice(b"junk");
+            false
+        }));
+        assert_eq!(e.to_json(), before);
+        let mut building = Event::new("sip", "event", 0, &[b"x"]);
+        building.obj("sip");
+        assert!(!building.replace_members_in(&mut buf, |_, _| unreachable!()));
     }
 
     #[test]
