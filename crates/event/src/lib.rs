@@ -256,22 +256,27 @@ pub fn id_of(dataset: &str, identity: &[&[u8]]) -> String {
     Id::new(dataset, identity).to_string()
 }
 
-/// The bytes [`identity_digest`] hashes: the dataset, then each identity part after its length
-/// (LEB128, so that no two lists of parts give the same bytes). Written into `out`; false
-/// (and `out` unspecified) when they do not fit.
-fn identity_text(dataset: &str, identity: &[&[u8]], out: &mut [u8]) -> Option<usize> {
-    let mut used = 0;
-    let mut put = |b: &[u8]| -> Option<()> {
-        out.get_mut(used..used + b.len())?.copy_from_slice(b);
-        used += b.len();
-        Some(())
-    };
+/// Hands `put` the bytes [`identity_digest`] hashes, in order: the dataset, then each
+/// identity part after its length (LEB128, so that no two lists of parts give the same
+/// bytes). Stops at the first `None` from `put`.
+fn identity_bytes(dataset: &str, identity: &[&[u8]], mut put: impl FnMut(&[u8]) -> Option<()>) -> Option<()> {
     let mut len = [0u8; 10];
     put(dataset.as_bytes())?;
     for part in identity {
         put(leb128(part.len(), &mut len))?;
         put(part)?;
     }
+    Some(())
+}
+
+/// [`identity_bytes`] written into `out`: how many, or `None` when they do not fit.
+fn identity_text(dataset: &str, identity: &[&[u8]], out: &mut [u8]) -> Option<usize> {
+    let mut used = 0;
+    identity_bytes(dataset, identity, |b| {
+        out.get_mut(used..used + b.len())?.copy_from_slice(b);
+        used += b.len();
+        Some(())
+    })?;
     Some(used)
 }
 
@@ -290,21 +295,26 @@ fn leb128(mut n: usize, out: &mut [u8; 10]) -> &[u8] {
     }
 }
 
-/// SHA-1 of [`identity_text`]. A short identity is hashed from one stack buffer: most fit one
+/// SHA-1 of [`identity_bytes`]. A short identity is hashed from one stack buffer: most fit one
 /// SHA-1 block.
 fn identity_digest(dataset: &str, identity: &[&[u8]]) -> [u8; 20] {
     let mut buf = [0u8; 128];
     if let Some(used) = identity_text(dataset, identity, &mut buf) {
         return Sha1::digest(buf.get(..used).unwrap_or_default()).into();
     }
-    let mut len = [0u8; 10];
     let mut h = Sha1::new();
-    h.update(dataset.as_bytes());
-    for part in identity {
-        h.update(leb128(part.len(), &mut len));
-        h.update(part);
-    }
+    identity_bytes(dataset, identity, |b| {
+        h.update(b);
+        Some(())
+    });
     h.finalize().into()
+}
+
+/// The first 120 bits of a digest: what an id is the base64 of.
+fn id_bits(full: [u8; 20]) -> [u8; 15] {
+    let mut d = [0u8; 15];
+    d.copy_from_slice(full.get(..15).unwrap_or(&[0; 15]));
+    d
 }
 
 /// How many bytes of identity text a document keeps to hash later (see [`Id`]).
@@ -330,11 +340,7 @@ impl Id {
         let mut text = [0u8; ID_TEXT];
         match identity_text(dataset, identity, &mut text) {
             Some(len) => Id(IdSource::Text { len: len as u8, text }),
-            None => {
-                let mut d = [0u8; 15];
-                d.copy_from_slice(identity_digest(dataset, identity).get(..15).unwrap_or(&[0; 15]));
-                Id(IdSource::Digest(d))
-            }
+            None => Id(IdSource::Digest(id_bits(identity_digest(dataset, identity)))),
         }
     }
 
@@ -342,10 +348,7 @@ impl Id {
     pub fn digest(&self) -> [u8; 15] {
         match &self.0 {
             IdSource::Text { len, text } => {
-                let full: [u8; 20] = Sha1::digest(text.get(..usize::from(*len)).unwrap_or_default()).into();
-                let mut d = [0u8; 15];
-                d.copy_from_slice(full.get(..15).unwrap_or(&[0; 15]));
-                d
+                id_bits(Sha1::digest(text.get(..usize::from(*len)).unwrap_or_default()).into())
             }
             IdSource::Digest(d) => *d,
         }
