@@ -151,18 +151,41 @@ pub struct Members<'a> {
     /// document's containers.
     at: usize,
     extents: &'a [crate::Extent],
+    /// With [`Members::with_quotes`]: the document's closing quotes ([`Quotes::bits`]).
+    quotes: &'a [u64],
 }
 
 impl<'a> Members<'a> {
     pub fn new(content: &'a [u8]) -> Self {
-        Members { b: content, i: 0, at: 0, extents: &[] }
+        Members { b: content, i: 0, at: 0, extents: &[], quotes: &[] }
     }
 
     /// The members of `content`, which lies at offset `at` of a finished document's members
     /// whose containers are `extents` ([`crate::Event::extents`]): a container value is
     /// skipped by its recorded end instead of being read through.
     pub fn with_extents(content: &'a [u8], at: usize, extents: &'a [crate::Extent]) -> Self {
-        Members { b: content, i: 0, at, extents }
+        Members { b: content, i: 0, at, extents, quotes: &[] }
+    }
+
+    /// [`Members::with_extents`], and where the document's strings end (`quotes`, made by
+    /// [`Quotes::find`] over the same document's members): a string is then stepped over
+    /// by its closing quote's bit instead of being read through.
+    pub fn with_quotes(content: &'a [u8], at: usize, extents: &'a [crate::Extent], quotes: &'a Quotes) -> Self {
+        Members { b: content, i: 0, at, extents, quotes: &quotes.bits }
+    }
+
+    /// [`string_end`], by the quotes when there are.
+    #[inline(always)]
+    fn string_end(&self, i: usize) -> Option<usize> {
+        if self.quotes.is_empty() {
+            return string_end(self.b, i);
+        }
+        if self.b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let close = next_bit(self.quotes, self.at.checked_add(i)? + 1)?;
+        let end = close.checked_sub(self.at)? + 1;
+        (end <= self.b.len()).then_some(end)
     }
 
     /// Where the container opening at `b[v]` ends, by the extents; `None` when it is not
@@ -186,7 +209,7 @@ impl<'a> Iterator for Members<'a> {
             i = skip_ws(b, i + 1);
         }
         let start = i;
-        let key_end = string_end(b, i)?;
+        let key_end = self.string_end(i)?;
         let key = &b[i + 1..key_end - 1];
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
@@ -198,11 +221,131 @@ impl<'a> Iterator for Members<'a> {
                 Some(end) => end,
                 None => value_end(b, v)?,
             },
+            Some(b'"') => self.string_end(v)?,
             _ => value_end(b, v)?,
         };
         self.i = v_end;
         Some(Member { key, value: &b[v..v_end], whole: &b[start..v_end] })
     }
+}
+
+/// Where the strings of a text end: one bit per byte, set on each quote that is not escaped.
+/// In JSON those quotes open and close the strings in turn, so the one after a string's
+/// opening quote is its closing quote, found without reading what lies between
+/// ([`Members::with_quotes`]). Made 64 bytes at a time; the buffer is kept from text to text.
+#[derive(Debug, Clone, Default)]
+pub struct Quotes {
+    bits: Vec<u64>,
+}
+
+impl Quotes {
+    /// Finds the quotes of `text` (forgetting those of the text before).
+    pub fn find(&mut self, text: &[u8]) -> &Self {
+        self.bits.clear();
+        self.bits.reserve(text.len().div_ceil(64));
+        // Whether the first byte of the next block follows an unpaired backslash.
+        let mut escaping = false;
+        let mut blocks = text.chunks_exact(64);
+        for block in &mut blocks {
+            let (quote, backslash) = quotes_and_backslashes(block);
+            self.bits.push(quote & !escaped(backslash, &mut escaping));
+        }
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            let mut padded = [0u8; 64];
+            padded[..rest.len()].copy_from_slice(rest);
+            let (quote, backslash) = quotes_and_backslashes(&padded);
+            self.bits.push(quote & !escaped(backslash, &mut escaping));
+        }
+        self
+    }
+
+    /// One word per 64 bytes of the text; bit `i % 64` of word `i / 64` stands for byte `i`.
+    pub fn bits(&self) -> &[u64] {
+        &self.bits
+    }
+}
+
+/// The bytes of a block that a backslash escapes, given the backslashes' bits and whether
+/// the block's first byte is escaped by the block before (updated for the next block).
+#[inline(always)]
+fn escaped(backslash: u64, escaping: &mut bool) -> u64 {
+    let mut out = u64::from(std::mem::take(escaping));
+    if backslash & !out == 0 {
+        return out;
+    }
+    // Rare in documents: a byte at a time.
+    for i in 0..64 {
+        let bit = 1u64 << i;
+        if out & bit == 0 && backslash & bit != 0 {
+            match bit.checked_shl(1).filter(|&b| b != 0) {
+                Some(next) => out |= next,
+                None => *escaping = true,
+            }
+        }
+    }
+    out
+}
+
+/// The bits of the quotes and of the backslashes of a 64-byte block.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[inline(always)]
+fn quotes_and_backslashes(block: &[u8]) -> (u64, u64) {
+    // SAFETY: SSE2 is part of every x86-64 processor (the target's baseline), so the one
+    // feature `quotes_and_backslashes_sse2` needs is always there. Nothing else in it is
+    // unsafe.
+    unsafe { quotes_and_backslashes_sse2(block) }
+}
+
+/// 16 bytes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn quotes_and_backslashes_sse2(block: &[u8]) -> (u64, u64) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
+    let (mut quote, mut backslash) = (0u64, 0u64);
+    for (k, chunk) in block.chunks_exact(16).take(4).enumerate() {
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&chunk[at..at + 8]);
+            i64::from_le_bytes(w)
+        };
+        let v = _mm_set_epi64x(word(8), word(0));
+        let bits = |c: u8| u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16);
+        quote |= bits(b'"') << (16 * k);
+        backslash |= bits(b'\\') << (16 * k);
+    }
+    (quote, backslash)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn quotes_and_backslashes(block: &[u8]) -> (u64, u64) {
+    quotes_and_backslashes_bytewise(block)
+}
+
+/// The same, a byte at a time: the reference the vector version is tested against, and the
+/// version for other processors.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn quotes_and_backslashes_bytewise(block: &[u8]) -> (u64, u64) {
+    let (mut quote, mut backslash) = (0u64, 0u64);
+    for (i, &c) in block.iter().take(64).enumerate() {
+        quote |= u64::from(c == b'"') << i;
+        backslash |= u64::from(c == b'\\') << i;
+    }
+    (quote, backslash)
+}
+
+/// The first set bit at or after `from` in `words` (one bit per byte, as [`Quotes::bits`]).
+#[inline(always)]
+fn next_bit(words: &[u64], from: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let mut bits = words.get(w)? & (u64::MAX << (from % 64));
+    while bits == 0 {
+        w += 1;
+        bits = *words.get(w)?;
+    }
+    Some(w * 64 + bits.trailing_zeros() as usize)
 }
 
 /// The elements of an array's content (the text between its brackets), as JSON texts.
@@ -488,6 +631,108 @@ mod tests {
                 doc.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             assert_eq!(got, want, "{text}");
         }
+    }
+
+    /// Every member of `content` (at offset `at` of `whole`), then those of each object
+    /// value, depth first, as `whole` members by [`Members::with_quotes`] or [`Members::new`].
+    fn all_members<'a>(whole: &'a [u8], content: &'a [u8], quotes: Option<&'a Quotes>, out: &mut Vec<&'a [u8]>) {
+        let at = content.as_ptr() as usize - whole.as_ptr() as usize;
+        let members = match quotes {
+            Some(q) => Members::with_quotes(content, at, &[], q),
+            None => Members::new(content),
+        };
+        for m in members {
+            out.push(m.whole);
+            if let Some(inner) = object_content(m.value) {
+                all_members(whole, inner, quotes, out);
+            }
+        }
+    }
+
+    #[test]
+    fn members_by_quotes_split_as_members_read_through() {
+        let mut quotes = Quotes::default();
+        let mut checked = 0;
+        for pad in 0..70 {
+            for special in ["\"", "\\", "\\\"", "\\\\", "é\\", "}{"] {
+                for len in [0, 1, 7, 8, 30, 63, 64, 65, 130] {
+                    let mut t: String = "x".repeat(len);
+                    t.insert_str(len / 2, special);
+                    let doc = serde_json::json!({
+                        "p": "-".repeat(pad),
+                        "k": t,
+                        "o": {"a": [t, {"b": t}], t.clone(): {"c": t, "d": 1}, "e": {}},
+                        "n": -1.5,
+                        "last": t,
+                    });
+                    let text = doc.to_string();
+                    let content = object_content(text.as_bytes()).unwrap();
+                    quotes.find(content);
+                    let (mut fast, mut plain) = (Vec::new(), Vec::new());
+                    all_members(content, content, Some(&quotes), &mut fast);
+                    all_members(content, content, None, &mut plain);
+                    assert_eq!(fast, plain, "{text}");
+                    assert_eq!(plain.len(), 10, "{text}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 70 * 6 * 9);
+    }
+
+    #[test]
+    fn quotes_are_the_unescaped_ones_in_any_text() {
+        // Texts of quotes, backslashes and others in every mix, of lengths around the blocks,
+        // against a byte-at-a-time reading.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut quotes = Quotes::default();
+        for n in 0..3000 {
+            let len = (next() % 200) as usize;
+            // Some texts are mostly backslashes, so that long runs cross the blocks' edges.
+            let heavy = n % 3 == 0;
+            let text: Vec<u8> = (0..len)
+                .map(|_| match next() % 8 {
+                    0 | 1 => b'"',
+                    2..=4 if heavy => b'\\',
+                    2 => b'\\',
+                    3 => 0xc3,
+                    _ => b'a',
+                })
+                .collect();
+            let mut want = vec![0u64; len.div_ceil(64)];
+            let mut escaping = false;
+            for (i, &c) in text.iter().enumerate() {
+                if escaping {
+                    escaping = false;
+                } else if c == b'\\' {
+                    escaping = true;
+                } else if c == b'"' {
+                    want[i / 64] |= 1 << (i % 64);
+                }
+            }
+            assert_eq!(quotes.find(&text).bits(), &want[..], "{:?}", String::from_utf8_lossy(&text));
+            for block in text.chunks(64).filter(|b| b.len() == 64) {
+                assert_eq!(quotes_and_backslashes(block), quotes_and_backslashes_bytewise(block));
+            }
+        }
+    }
+
+    #[test]
+    fn a_string_past_the_quotes_found_is_no_member() {
+        // Quotes found for a shorter text than the one walked: the walk stops, without a panic.
+        let text = br#""a":"1","b":"2""#;
+        let mut quotes = Quotes::default();
+        quotes.find(&text[..7]);
+        let got: Vec<_> = Members::with_quotes(text, 0, &[], &quotes).map(|m| m.whole).collect();
+        assert_eq!(got, vec![&text[..7]]);
+        quotes.find(b"");
+        assert_eq!(Members::with_quotes(text, 0, &[], &quotes).count(), 2, "no quotes: read through");
     }
 
     #[test]
