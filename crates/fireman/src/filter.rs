@@ -9,7 +9,7 @@
 //! letter or digit); `term`, `terms`, `wildcard` and `prefix` compare the stored value
 //! exactly, as on a `keyword` field.
 
-use iotw_event::json::{object_content, Members};
+use iotw_event::json::{object_content, Members, Quotes};
 use iotw_event::Event;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -402,13 +402,15 @@ impl FieldSet {
     /// The JSON text of every field of the set in a document's members, by index.
     /// `extents` are the members' containers ([`Event::extents`]; empty when not known),
     /// so that the walk skips what the set does not name without reading it.
-    fn index<'a>(&self, content: &'a [u8], extents: &'a [iotw_event::Extent]) -> Vec<Option<&'a [u8]>> {
-        let mut out = vec![None; self.len()];
-        self.walk(Within { content, extents }, content, 0, &mut out, 0);
+    /// `quotes` are where the strings of `content` end ([`Quotes::find`] over it).
+    fn index<'a>(&self, content: &'a [u8], extents: &'a [iotw_event::Extent], quotes: &'a Quotes) -> Vec<Slot<'a>> {
+        let mut out = Vec::with_capacity(self.len());
+        out.resize_with(self.len(), Slot::default);
+        self.walk(Within { content, extents, quotes }, content, 0, &mut out, 0);
         out
     }
 
-    fn walk<'a>(&self, doc: Within<'a>, object: &'a [u8], node: usize, out: &mut [Option<&'a [u8]>], depth: usize) {
+    fn walk<'a>(&self, doc: Within<'a>, object: &'a [u8], node: usize, out: &mut [Slot<'a>], depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -423,23 +425,22 @@ impl FieldSet {
             _ => u64::MAX,
         };
         let mut met = 0u64;
-        for m in Members::with_extents(object, at, doc.extents) {
-            let n = match m.key.contains(&b'.') {
-                false => match children.iter().position(|(k, _)| **k == *m.key) {
-                    Some(p) => {
-                        met |= 1u64.checked_shl(p as u32).unwrap_or(0);
-                        children[p].1
-                    }
-                    None => continue,
-                },
-                true => match self.step(node, m.key) {
+        for m in Members::with_quotes(object, at, doc.extents, doc.quotes) {
+            // A segment has no dot in it: only a key no child has is read for one.
+            let n = match children.iter().position(|(k, _)| **k == *m.key) {
+                Some(p) => {
+                    met |= 1u64.checked_shl(p as u32).unwrap_or(0);
+                    children[p].1
+                }
+                None if m.key.contains(&b'.') => match self.step(node, m.key) {
                     Some(n) => n,
                     None => continue,
                 },
+                None => continue,
             };
             let Some(found) = self.nodes.get(n) else { continue };
             if let Some(slot) = found.id.and_then(|i| out.get_mut(i)) {
-                slot.get_or_insert(m.value);
+                slot.raw.get_or_insert(m.value);
             }
             if !found.children.is_empty() {
                 if let Some(inner) = object_content(m.value) {
@@ -458,20 +459,42 @@ impl FieldSet {
 struct Within<'a> {
     content: &'a [u8],
     extents: &'a [iotw_event::Extent],
+    quotes: &'a Quotes,
 }
 
 /// A document's fields, each read once however many rules ask.
 #[derive(Debug)]
 pub struct Doc<'e> {
     e: &'e Event,
-    /// With a [`FieldSet`]: each of its fields' JSON text, found in one walk.
-    indexed: Option<(&'e FieldSet, Vec<Option<&'e [u8]>>)>,
-    /// Values read, by field index (indexed) or name.
-    by_id: Vec<Option<Vec<Value>>>,
-    /// Text values read, by field index.
-    texts_by_id: Vec<Option<Vec<Cow<'e, str>>>>,
+    /// With a [`FieldSet`]: each of its fields, by index, found in one walk.
+    indexed: Option<(&'e FieldSet, Vec<Slot<'e>>)>,
+    /// Values read of fields outside the set, by name.
     cache: Vec<(String, Vec<Value>)>,
     all_text: Option<Vec<String>>,
+}
+
+/// One field of a [`FieldSet`] in a document: its JSON text, and what has been read of it.
+#[derive(Debug, Default)]
+struct Slot<'e> {
+    raw: Option<&'e [u8]>,
+    values: Option<Vec<Value>>,
+    texts: Option<Texts<'e>>,
+}
+
+/// A field's text values. Most fields hold one, which is kept without a vector.
+#[derive(Debug)]
+enum Texts<'e> {
+    One(Cow<'e, str>),
+    Many(Vec<Cow<'e, str>>),
+}
+
+impl<'e> Texts<'e> {
+    fn as_slice(&self) -> &[Cow<'e, str>] {
+        match self {
+            Texts::One(t) => std::slice::from_ref(t),
+            Texts::Many(v) => v,
+        }
+    }
 }
 
 /// The value at a dotted path in an object's content, a key with dots in it standing for
@@ -506,13 +529,14 @@ fn values_of(v: Option<Value>) -> Vec<Value> {
 
 /// A field's JSON text as its text values ([`text_of`] of each of [`values_of`]), borrowed
 /// from the document where they are written as they compare.
-fn texts_of(raw: &[u8]) -> Vec<Cow<'_, str>> {
-    let mut out = Vec::new();
+fn texts_of(raw: &[u8]) -> Texts<'_> {
     match iotw_event::json::array_content(raw) {
-        Some(items) => iotw_event::json::Elements::new(items).for_each(|v| out.extend(scalar_text(v))),
-        None => out.extend(scalar_text(raw)),
+        Some(items) => Texts::Many(iotw_event::json::Elements::new(items).filter_map(scalar_text).collect()),
+        None => match scalar_text(raw) {
+            Some(t) => Texts::One(t),
+            None => Texts::Many(Vec::new()),
+        },
     }
-    out
 }
 
 fn scalar_text(v: &[u8]) -> Option<Cow<'_, str>> {
@@ -533,33 +557,32 @@ fn scalar_text(v: &[u8]) -> Option<Cow<'_, str>> {
 
 impl<'e> Doc<'e> {
     pub fn new(e: &'e Event) -> Self {
-        Doc { e, indexed: None, by_id: Vec::new(), texts_by_id: Vec::new(), cache: Vec::new(), all_text: None }
+        Doc { e, indexed: None, cache: Vec::new(), all_text: None }
     }
 
     /// A document whose fields in `set` are found by one walk of `content` (its members,
     /// [`Event::finished_members`] with their [`Event::extents`], or the inside of
-    /// [`Event::to_json`] with no extents).
-    pub fn indexed(e: &'e Event, content: &'e [u8], extents: &'e [iotw_event::Extent], set: &'e FieldSet) -> Self {
-        let raw = set.index(content, extents);
-        Doc {
-            e,
-            by_id: vec![None; raw.len()],
-            texts_by_id: vec![None; raw.len()],
-            indexed: Some((set, raw)),
-            cache: Vec::new(),
-            all_text: None,
-        }
+    /// [`Event::to_json`] with no extents). `quotes` is a buffer for where the strings of
+    /// `content` end, kept from document to document.
+    pub fn indexed(
+        e: &'e Event,
+        content: &'e [u8],
+        extents: &'e [iotw_event::Extent],
+        set: &'e FieldSet,
+        quotes: &'e mut Quotes,
+    ) -> Self {
+        let slots = set.index(content, extents, quotes.find(content));
+        Doc { e, indexed: Some((set, slots)), cache: Vec::new(), all_text: None }
     }
 
     /// The values of a field (an array's items each), empty when absent or null.
     pub fn values(&mut self, field: &str) -> &[Value] {
-        if let Some((set, raw)) = &self.indexed {
-            if let Some(id) = set.id(field) {
-                if self.by_id[id].is_none() {
-                    let v = raw[id].and_then(|r| serde_json::from_slice(r).ok());
-                    self.by_id[id] = Some(values_of(v));
-                }
-                return self.by_id[id].as_deref().unwrap_or_default();
+        if let Some((set, slots)) = &mut self.indexed {
+            if let Some(slot) = set.id(field).and_then(|id| slots.get_mut(id)) {
+                let raw = slot.raw;
+                let values =
+                    slot.values.get_or_insert_with(|| values_of(raw.and_then(|r| serde_json::from_slice(r).ok())));
+                return values;
             }
         }
         if let Some(i) = self.cache.iter().position(|(f, _)| f == field) {
@@ -605,20 +628,18 @@ impl<'e> Doc<'e> {
 
     /// Whether the field at `id` of the set holds a value (not null, not an empty array).
     pub fn exists_at(&mut self, id: usize) -> bool {
-        let Some(Some(raw)) = self.indexed.as_ref().and_then(|(_, r)| r.get(id)) else { return false };
+        let Some(raw) = self.indexed.as_ref().and_then(|(_, slots)| slots.get(id)?.raw) else { return false };
         match iotw_event::json::array_content(raw) {
             Some(items) => iotw_event::json::Elements::new(items).any(|v| v != b"null"),
-            None => *raw != b"null",
+            None => raw != b"null",
         }
     }
 
     /// The text values of the field at `id` of the set.
     pub fn texts_at(&mut self, id: usize) -> &[Cow<'e, str>] {
-        if self.texts_by_id.get(id).is_some_and(Option::is_none) {
-            let raw = self.indexed.as_ref().and_then(|(_, r)| r.get(id).copied().flatten());
-            self.texts_by_id[id] = Some(raw.map(texts_of).unwrap_or_default());
-        }
-        self.texts_by_id.get(id).and_then(Option::as_deref).unwrap_or_default()
+        let Some(slot) = self.indexed.as_mut().and_then(|(_, slots)| slots.get_mut(id)) else { return &[] };
+        let raw = slot.raw;
+        slot.texts.get_or_insert_with(|| raw.map_or(Texts::Many(Vec::new()), texts_of)).as_slice()
     }
 
     fn all_text(&mut self) -> &[String] {

@@ -44,6 +44,8 @@ pub struct Stage {
     /// do ([`Engine::due`]); before it, the engine is not touched at all. Kept here, side by
     /// side, so that passing a hundred rules reads one short array, not a hundred engines.
     due: Vec<iotw_event::Nanos>,
+    /// Where the strings of the document at hand end (the buffer is reused).
+    quotes: iotw_event::json::Quotes,
 }
 
 /// Alerts of one group of a rule with `aggregation`, until `until`.
@@ -79,6 +81,7 @@ impl Stage {
             dispatcher: None,
             clock: iotw_event::Nanos::MIN,
             by_count: Vec::new(),
+            quotes: Default::default(),
         }
     }
 
@@ -212,7 +215,7 @@ impl Stage {
                 (iotw_event::json::object_content(&whole).unwrap_or_default(), &[][..])
             }
         };
-        let mut doc = filter::Doc::indexed(e, content, extents, &self.fields);
+        let mut doc = filter::Doc::indexed(e, content, extents, &self.fields, &mut self.quotes);
         self.index.candidates(&mut doc, &mut self.candidate);
         let mut out = Vec::new();
         let passing = e.ts.saturating_sub(1);
