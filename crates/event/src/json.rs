@@ -151,27 +151,29 @@ pub struct Members<'a> {
     /// document's containers.
     at: usize,
     extents: &'a [crate::Extent],
+    /// Where in `extents` the next container is searched from.
+    next_extent: usize,
     /// With [`Members::with_quotes`]: the document's closing quotes ([`Quotes::bits`]).
     quotes: &'a [u64],
 }
 
 impl<'a> Members<'a> {
     pub fn new(content: &'a [u8]) -> Self {
-        Members { b: content, i: 0, at: 0, extents: &[], quotes: &[] }
+        Members { b: content, i: 0, at: 0, extents: &[], next_extent: 0, quotes: &[] }
     }
 
     /// The members of `content`, which lies at offset `at` of a finished document's members
     /// whose containers are `extents` ([`crate::Event::extents`]): a container value is
     /// skipped by its recorded end instead of being read through.
     pub fn with_extents(content: &'a [u8], at: usize, extents: &'a [crate::Extent]) -> Self {
-        Members { b: content, i: 0, at, extents, quotes: &[] }
+        Members { b: content, i: 0, at, extents, next_extent: 0, quotes: &[] }
     }
 
     /// [`Members::with_extents`], and where the document's strings end (`quotes`, made by
     /// [`Quotes::find`] over the same document's members): a string is then stepped over
     /// by its closing quote's bit instead of being read through.
     pub fn with_quotes(content: &'a [u8], at: usize, extents: &'a [crate::Extent], quotes: &'a Quotes) -> Self {
-        Members { b: content, i: 0, at, extents, quotes: &quotes.bits }
+        Members { b: content, i: 0, at, extents, next_extent: 0, quotes: &quotes.bits }
     }
 
     /// [`string_end`], by the quotes when there are.
@@ -190,10 +192,18 @@ impl<'a> Members<'a> {
 
     /// Where the container opening at `b[v]` ends, by the extents; `None` when it is not
     /// among them or its recorded end is not its closing bracket.
-    fn recorded_end(&self, v: usize, open: u8) -> Option<usize> {
+    fn recorded_end(&mut self, v: usize, open: u8) -> Option<usize> {
         let start = u32::try_from(self.at.checked_add(v)?).ok()?;
-        let k = self.extents.binary_search_by_key(&start, |x| x.start).ok()?;
-        let end = (self.extents.get(k)?.end as usize).checked_sub(self.at)?;
+        // The containers of an object come in order: this one is after the one before, most
+        // often right after it or past a few nested in it.
+        let rest = self.extents.get(self.next_extent..)?;
+        let k = match rest.iter().take(4).position(|x| x.start >= start) {
+            Some(k) => k,
+            None => rest.partition_point(|x| x.start < start),
+        };
+        let found = rest.get(k).filter(|x| x.start == start)?;
+        self.next_extent += k + 1;
+        let end = (found.end as usize).checked_sub(self.at)?;
         let close = if open == b'{' { b'}' } else { b']' };
         (end > v && self.b.get(end - 1) == Some(&close)).then_some(end)
     }

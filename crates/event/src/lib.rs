@@ -1427,4 +1427,65 @@ mod tests {
         let plain: Vec<_> = json::Members::new(body).map(|m| m.whole).collect();
         assert_eq!(checked, plain);
     }
+
+    /// Every member, depth first, by [`json::Members::with_quotes`] (with `extents`) or read
+    /// through.
+    fn members_deep<'a>(
+        body: &'a [u8],
+        content: &'a [u8],
+        fast: Option<(&'a [Extent], &'a json::Quotes)>,
+        out: &mut Vec<&'a [u8]>,
+    ) {
+        let at = content.as_ptr() as usize - body.as_ptr() as usize;
+        let members = match fast {
+            Some((x, q)) => json::Members::with_quotes(content, at, x, q),
+            None => json::Members::new(content),
+        };
+        for m in members {
+            out.push(m.whole);
+            if let Some(inner) = json::object_content(m.value) {
+                members_deep(body, inner, fast, out);
+            }
+        }
+    }
+
+    #[test]
+    fn members_find_each_container_past_those_nested_before_it() {
+        keep_extents(true);
+        let mut e = Event::new("sip", "event", 1, &[b"a"]);
+        e.obj("event").consts("category", &["network"]).end();
+        // Sibling containers with more nested in them than the few looked at one by one.
+        e.obj("s1");
+        for k in ["n1", "n2", "n3", "n4", "n5", "n6"] {
+            e.obj(k).arr("l").item_str("\\").end().end();
+        }
+        e.end();
+        e.obj("s2").str("k", "\"}").obj("o").end().obj("p").u64("q", 1).end().end();
+        e.arr("s3").item_obj().str("r", "]").end().end();
+        e.obj("s4").obj("x").end().end();
+        e.u64("n", 7);
+        let body = e.finished_members().unwrap();
+        let extents = e.extents().unwrap();
+        let quotes = {
+            let mut q = json::Quotes::default();
+            q.find(body);
+            q
+        };
+        let (mut plain, mut fast) = (Vec::new(), Vec::new());
+        members_deep(body, body, None, &mut plain);
+        members_deep(body, body, Some((extents, &quotes)), &mut fast);
+        assert_eq!(fast, plain);
+        // The last container is found by its extent: one that ends early (on the bracket of
+        // the object nested in it) is believed.
+        let s4 = extents.iter().position(|x| body[x.start as usize..].starts_with(br#"{"x":{}}"#)).unwrap();
+        let mut lying = extents.to_vec();
+        lying[s4].end -= 1;
+        let mut told = Vec::new();
+        members_deep(body, body, Some((&lying, &quotes)), &mut told);
+        fn s4_member<'a>(v: &[&'a [u8]]) -> &'a [u8] {
+            v.iter().find(|m| m.starts_with(br#""s4""#)).copied().unwrap()
+        }
+        assert_eq!(s4_member(&told), &br#""s4":{"x":{}"#[..]);
+        assert_eq!(s4_member(&plain), &br#""s4":{"x":{}}"#[..]);
+    }
 }
