@@ -427,7 +427,11 @@ impl FieldSet {
         let mut met = 0u64;
         for m in Members::with_quotes(object, at, doc.extents, doc.quotes) {
             // A segment has no dot in it: only a key no child has is read for one.
-            let n = match children.iter().position(|(k, _)| **k == *m.key) {
+            // Lengths and first bytes tell most names apart before the bytes are compared.
+            let n = match children
+                .iter()
+                .position(|(k, _)| k.len() == m.key.len() && k.first() == m.key.first() && **k == *m.key)
+            {
                 Some(p) => {
                     met |= 1u64.checked_shl(p as u32).unwrap_or(0);
                     children[p].1
