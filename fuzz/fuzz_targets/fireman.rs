@@ -2,13 +2,20 @@
 //! that parse are evaluated on documents built from the rest of the input (values taken from
 //! traffic), and a rule runs over a stream of them, alone and in a stage, without panicking;
 //! the stage (fields found by one walk, rules picked by an index) raises exactly what the rule
-//! alone (fields looked up by name) raises, containers stepped over by their extents.
+//! alone (fields looked up by name) raises, containers stepped over by their extents and
+//! strings by their quotes.
 #![no_main]
 use iotw_event::Event;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
+    // The walk steps over strings by their closing quotes' bits: on any bytes, that splits
+    // members as reading them through does.
+    let mut quotes = iotw_event::json::Quotes::default();
+    quotes.find(data);
+    let through = iotw_event::json::Members::new(data).map(|m| m.whole);
+    assert!(through.eq(iotw_event::json::Members::with_quotes(data, 0, &[], &quotes).map(|m| m.whole)));
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (head, rest) = text.split_once('\n').unwrap_or((text, ""));
     // A whole rule file.

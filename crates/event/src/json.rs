@@ -734,6 +734,37 @@ mod tests {
     }
 
     #[test]
+    fn members_by_quotes_split_any_text_as_members_read_through() {
+        // After a quote, which quotes a backslash escapes does not depend on what came
+        // before it: on any text, JSON or not, both ways find the same members.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut quotes = Quotes::default();
+        let mut found = 0;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 90) as usize;
+            // Pieces of members, escapes and stray quotes, in any order.
+            let pieces: [&[u8]; 12] =
+                [br#""k":"#, br#""v""#, b",", b"1", b"{", b"}", br"\", br#"""#, br#"\""#, b"a", b":", br#""\\""#];
+            let text: Vec<u8> = (0..len / 3)
+                .flat_map(|k| {
+                    let r = seed.rotate_left(k as u32 * 5) ^ (k as u64).wrapping_mul(0x9e37_79b9);
+                    pieces[(r % pieces.len() as u64) as usize].iter().copied()
+                })
+                .collect();
+            quotes.find(&text);
+            let plain: Vec<_> = Members::new(&text).map(|m| (m.key, m.value, m.whole)).collect();
+            let fast: Vec<_> =
+                Members::with_quotes(&text, 0, &[], &quotes).map(|m| (m.key, m.value, m.whole)).collect();
+            assert_eq!(fast, plain, "{:?}", String::from_utf8_lossy(&text));
+            found += plain.len();
+        }
+        assert!(found > 1_000, "only {found} members in all the texts");
+    }
+
+    #[test]
     fn a_string_past_the_quotes_found_is_no_member() {
         // Quotes found for a shorter text than the one walked: the walk stops, without a panic.
         let text = br#""a":"1","b":"2""#;
