@@ -115,6 +115,10 @@ pub struct Engine {
     /// `top_count_keys`: each matching document's time, key and values of those fields, over
     /// the counting window (not saved across restarts).
     recent: VecDeque<(Nanos, Option<String>, Vec<Vec<String>>)>,
+    /// The subject of an alert without `alert_subject`, and the timeframe in seconds as
+    /// alert texts print it: written once, not per alert.
+    subject: String,
+    seconds: String,
 }
 
 const ALL: &str = "all";
@@ -141,7 +145,11 @@ pub const CHECK_EVERY: Nanos = 1_000_000_000;
 impl Engine {
     pub fn new(rule: Rule) -> Self {
         let compared = rule.compare_key.first().map_or("", String::as_str).into();
+        let subject = format!("iotw Fireman: {}", rule.name);
+        let seconds = (rule.timeframe as f64 / 1e9).to_string();
         Engine {
+            subject,
+            seconds,
             rule,
             compared,
             keys: HashMap::default(),
@@ -650,15 +658,15 @@ impl Engine {
         let arg = |f: &String| value(f).unwrap_or_else(|| "<MISSING VALUE>".into());
         let subject = match &r.alert_subject {
             Some(s) => format_args_py(s, &r.alert_subject_args.iter().map(arg).collect::<Vec<_>>()),
-            None => format!("iotw Fireman: {}", r.name),
+            None => self.subject.clone(),
         };
         let subject = match state {
             State::Firing => subject,
-            State::Resolved => format!("Resolved: {subject}"),
+            State::Resolved => ["Resolved: ", &subject].concat(),
         };
         let text = match &r.alert_text {
             Some(t) => format_args_py(t, &r.alert_text_args.iter().map(arg).collect::<Vec<_>>()),
-            None => describe(r, state, key.as_deref(), &figures),
+            None => describe(r, &self.seconds, state, key.as_deref(), &figures),
         };
         let top_counts = if state == State::Firing { self.top_counts(at, key.as_deref()) } else { Vec::new() };
         // `include`: the fields of the document that raised it, as they were.
@@ -802,41 +810,163 @@ pub fn format_args_py(template: &str, args: &[String]) -> String {
     out
 }
 
-fn describe(r: &Rule, state: State, key: Option<&str>, f: &Map<String, Value>) -> String {
-    let secs = r.timeframe as f64 / 1e9;
-    let key = key.map(|k| format!(" for {k}")).unwrap_or_default();
+/// An alert's text when its rule has no `alert_text`. `seconds` is the timeframe in seconds
+/// as Rust prints an `f64` (see [`Engine::new`]). Written piece by piece: this runs for
+/// every alert.
+fn describe(r: &Rule, seconds: &str, state: State, key: Option<&str>, f: &Map<String, Value>) -> String {
     let n = |k: &str| f.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let json = |k: &str| f.get(k).map(Value::to_string).unwrap_or_default();
+    let mut t = Text(String::with_capacity(96));
     match (r.kind, state) {
-        (Kind::Frequency, State::Firing) => format!("At least {} events within {secs} s{key}", r.num_events),
-        (Kind::Frequency, State::Resolved) => format!("Fewer than {} events within {secs} s{key} again", r.num_events),
-        (Kind::Spike, State::Firing) => format!(
-            "An abnormal number ({}) of events{key}; in the {secs} s before, there were {}",
-            n("spike_count"),
-            n("reference_count")
-        ),
-        (Kind::Spike, State::Resolved) => {
-            format!("No spike{key} any more: {} events against {} before", n("spike_count"), n("reference_count"))
+        (Kind::Frequency, State::Firing) => {
+            t.s("At least ").n(r.num_events).s(" events within ").s(seconds).s(" s").key(key)
         }
-        (Kind::Flatline, State::Firing) => {
-            format!("Fewer than {} events within {secs} s{key} (counted {})", r.threshold, n("count"))
+        (Kind::Frequency, State::Resolved) => {
+            t.s("Fewer than ").n(r.num_events).s(" events within ").s(seconds).s(" s").key(key).s(" again")
         }
-        (Kind::Flatline, State::Resolved) => format!("{} events within {secs} s{key} again", n("count")),
-        (Kind::Change, _) => format!(
-            "{} changed{key}: {} -> {}",
-            r.compare_key.join(", "),
-            f.get("old_value").map(Value::to_string).unwrap_or_default(),
-            f.get("new_value").map(Value::to_string).unwrap_or_default()
-        ),
-        (Kind::Blacklist, _) => format!(
-            "{} is on the blacklist: {}",
-            r.compare_key.join(", "),
-            f.get("value").map(Value::to_string).unwrap_or_default()
-        ),
-        (Kind::Whitelist, _) => format!(
-            "{} is not on the whitelist: {}",
-            r.compare_key.join(", "),
-            f.get("value").map(Value::to_string).unwrap_or_default()
-        ),
-        (Kind::Any, _) => format!("A document matched{key}"),
+        (Kind::Spike, State::Firing) => t
+            .s("An abnormal number (")
+            .n(n("spike_count"))
+            .s(") of events")
+            .key(key)
+            .s("; in the ")
+            .s(seconds)
+            .s(" s before, there were ")
+            .n(n("reference_count")),
+        (Kind::Spike, State::Resolved) => t
+            .s("No spike")
+            .key(key)
+            .s(" any more: ")
+            .n(n("spike_count"))
+            .s(" events against ")
+            .n(n("reference_count"))
+            .s(" before"),
+        (Kind::Flatline, State::Firing) => t
+            .s("Fewer than ")
+            .n(r.threshold)
+            .s(" events within ")
+            .s(seconds)
+            .s(" s")
+            .key(key)
+            .s(" (counted ")
+            .n(n("count"))
+            .s(")"),
+        (Kind::Flatline, State::Resolved) => {
+            t.n(n("count")).s(" events within ").s(seconds).s(" s").key(key).s(" again")
+        }
+        (Kind::Change, _) => t
+            .s(&r.compare_key.join(", "))
+            .s(" changed")
+            .key(key)
+            .s(": ")
+            .s(&json("old_value"))
+            .s(" -> ")
+            .s(&json("new_value")),
+        (Kind::Blacklist, _) => t.s(&r.compare_key.join(", ")).s(" is on the blacklist: ").s(&json("value")),
+        (Kind::Whitelist, _) => t.s(&r.compare_key.join(", ")).s(" is not on the whitelist: ").s(&json("value")),
+        (Kind::Any, _) => t.s("A document matched").key(key),
+    };
+    t.0
+}
+
+/// A text written piece by piece.
+struct Text(String);
+
+impl Text {
+    fn s(&mut self, piece: &str) -> &mut Self {
+        self.0.push_str(piece);
+        self
+    }
+
+    fn n(&mut self, v: u64) -> &mut Self {
+        self.s(itoa::Buffer::new().format(v))
+    }
+
+    /// ` for KEY`, when there is a key.
+    fn key(&mut self, key: Option<&str>) -> &mut Self {
+        if let Some(k) = key {
+            self.s(" for ").s(k);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts as they were written with `format!`.
+    fn describe_formatted(r: &Rule, state: State, key: Option<&str>, f: &Map<String, Value>) -> String {
+        let secs = r.timeframe as f64 / 1e9;
+        let key = key.map(|k| format!(" for {k}")).unwrap_or_default();
+        let n = |k: &str| f.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let json = |k: &str| f.get(k).map(Value::to_string).unwrap_or_default();
+        let keys = r.compare_key.join(", ");
+        match (r.kind, state) {
+            (Kind::Frequency, State::Firing) => format!("At least {} events within {secs} s{key}", r.num_events),
+            (Kind::Frequency, State::Resolved) => {
+                format!("Fewer than {} events within {secs} s{key} again", r.num_events)
+            }
+            (Kind::Spike, State::Firing) => format!(
+                "An abnormal number ({}) of events{key}; in the {secs} s before, there were {}",
+                n("spike_count"),
+                n("reference_count")
+            ),
+            (Kind::Spike, State::Resolved) => {
+                format!("No spike{key} any more: {} events against {} before", n("spike_count"), n("reference_count"))
+            }
+            (Kind::Flatline, State::Firing) => {
+                format!("Fewer than {} events within {secs} s{key} (counted {})", r.threshold, n("count"))
+            }
+            (Kind::Flatline, State::Resolved) => format!("{} events within {secs} s{key} again", n("count")),
+            (Kind::Change, _) => format!("{keys} changed{key}: {} -> {}", json("old_value"), json("new_value")),
+            (Kind::Blacklist, _) => format!("{keys} is on the blacklist: {}", json("value")),
+            (Kind::Whitelist, _) => format!("{keys} is not on the whitelist: {}", json("value")),
+            (Kind::Any, _) => format!("A document matched{key}"),
+        }
+    }
+
+    #[test]
+    fn alert_texts_read_as_they_did_when_formatted() {
+        // Each type with the options it takes; the timeframe goes where it is read.
+        let kinds = [
+            ("any", ""),
+            ("blacklist", "compare_key: a.b\nblacklist: [x]\n"),
+            ("whitelist", "compare_key: a.b\nwhitelist: [x]\nignore_null: true\n"),
+            ("change", "compare_key: [a.b, c]\nquery_key: q\nignore_null: true\n"),
+            ("frequency", "num_events: 12\n"),
+            ("spike", "spike_height: 2\nspike_type: up\n"),
+            ("flatline", "threshold: 4\n"),
+        ];
+        let figures: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "count": 3, "spike_count": 40, "reference_count": 9, "value": "07700 900123",
+            "old_value": "10.0.0.1", "new_value": ["a", 2],
+        }))
+        .unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for (kind, options) in kinds {
+            for timeframe in ["1", "2.5", "7200", "0.001"] {
+                let timed = matches!(kind, "frequency" | "spike" | "flatline" | "change");
+                let timeframe_line =
+                    if timed { format!("timeframe: {{seconds: {timeframe}}}\n") } else { String::new() };
+                let yaml = format!("name: r\ntype: {kind}\n{options}{timeframe_line}");
+                let rule = match crate::parse(&yaml, std::path::Path::new("r.yaml")) {
+                    Ok(r) => r,
+                    Err(e) => panic!("{kind}: {e}"),
+                };
+                let engine = Engine::new(rule);
+                for state in [State::Firing, State::Resolved] {
+                    for key in [None, Some("10.1.2.3"), Some("")] {
+                        for f in [&figures, &Map::new()] {
+                            let want = describe_formatted(&engine.rule, state, key, f);
+                            let got = describe(&engine.rule, &engine.seconds, state, key, f);
+                            assert_eq!(got, want, "{kind} {timeframe} {state:?} {key:?}");
+                            seen.insert(got);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 100, "only {} different texts", seen.len());
     }
 }
