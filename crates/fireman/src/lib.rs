@@ -26,8 +26,8 @@ pub struct Stage {
     fields: filter::FieldSet,
     /// Which rules a document can concern, found without evaluating every filter.
     index: Index,
-    /// Per engine, whether the document at hand can pass its filter (reused).
-    candidate: Vec<bool>,
+    /// Per engine, one bit: whether the document at hand can pass its filter (reused).
+    candidate: Vec<u64>,
     /// Alerts raised (firing and resolved).
     pub alerts: u64,
     /// Per engine, where its alerts go besides the documents.
@@ -44,6 +44,9 @@ pub struct Stage {
     /// do ([`Engine::due`]); before it, the engine is not touched at all. Kept here, side by
     /// side, so that passing a hundred rules reads one short array, not a hundred engines.
     due: Vec<iotw_event::Nanos>,
+    /// The earliest of them (engines fed counts aside), as of the last document that went
+    /// past every engine: before it, a document is shown only to its candidates.
+    next_due: iotw_event::Nanos,
     /// Where the strings of the document at hand end (the buffer is reused).
     quotes: iotw_event::json::Quotes,
 }
@@ -70,8 +73,9 @@ impl Stage {
         let index = Index::new(&engines);
         let alerters: Vec<Arc<[alerter::Alerter]>> = engines.iter().map(|e| e.rule.alerters.clone().into()).collect();
         Stage {
-            candidate: vec![false; engines.len()],
+            candidate: vec![0; engines.len().div_ceil(64)],
             due: vec![iotw_event::Nanos::MIN; engines.len()],
+            next_due: iotw_event::Nanos::MIN,
             engines,
             fields,
             index,
@@ -99,6 +103,7 @@ impl Stage {
         self.clock = self.clock.max(at);
         if let Some(d) = self.due.get_mut(rule) {
             *d = iotw_event::Nanos::MIN;
+            self.next_due = iotw_event::Nanos::MIN;
         }
         let mut out = Vec::new();
         if let Some(e) = self.engines.get_mut(rule) {
@@ -180,6 +185,7 @@ impl Stage {
     /// [`Stage::restore`] from what [`Stage::memory_json`] made.
     pub fn restore_json(&mut self, bytes: &[u8]) -> Result<Vec<String>, String> {
         self.due.fill(iotw_event::Nanos::MIN);
+        self.next_due = iotw_event::Nanos::MIN;
         let saved: Saved = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if saved.version != SAVED_VERSION {
             return Err(format!("saved by another version of Fireman ({})", saved.version));
@@ -219,17 +225,39 @@ impl Stage {
         self.index.candidates(&mut doc, &mut self.candidate);
         let mut out = Vec::new();
         let passing = e.ts.saturating_sub(1);
-        for (i, ((r, &candidate), due)) in self.engines.iter_mut().zip(&self.candidate).zip(&mut self.due).enumerate() {
-            if !candidate && passing < *due {
-                continue;
+        if passing < self.next_due {
+            // No engine has anything to do as the document goes by: only those whose filters
+            // may hold see it, in the same order.
+            for w in 0..self.candidate.len() {
+                let mut bits = self.candidate[w];
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if self.by_count.get(i) == Some(&true) {
+                        continue;
+                    }
+                    let Some(r) = self.engines.get_mut(i) else { continue };
+                    if r.rule.filter.matches_in(&mut doc) {
+                        r.matched(e, &mut doc, &mut out);
+                    }
+                    if !out.is_empty() {
+                        raised.extend(out.drain(..).map(|a| (i, a)));
+                    }
+                }
             }
+            return raised;
+        }
+        let mut next_due = iotw_event::Nanos::MAX;
+        for (i, (r, due)) in self.engines.iter_mut().zip(&mut self.due).enumerate() {
             if self.by_count.get(i) == Some(&true) {
                 continue;
             }
+            let candidate = self.candidate.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1);
             if passing >= *due {
                 r.pass(e, &mut out);
                 *due = r.due();
             }
+            next_due = next_due.min(*due);
             if candidate && r.rule.filter.matches_in(&mut doc) {
                 r.matched(e, &mut doc, &mut out);
             }
@@ -237,6 +265,7 @@ impl Stage {
                 raised.extend(out.drain(..).map(|a| (i, a)));
             }
         }
+        self.next_due = next_due;
         raised
     }
 
@@ -264,6 +293,7 @@ impl Stage {
     /// alone raises (flatline, recoveries), as documents.
     pub fn tick(&mut self, now: iotw_event::Nanos) -> Vec<Event> {
         self.due.fill(iotw_event::Nanos::MIN);
+        self.next_due = iotw_event::Nanos::MIN;
         self.clock = self.clock.max(now);
         let mut raised = Vec::new();
         let mut out = Vec::new();
@@ -408,13 +438,14 @@ impl Index {
         ix
     }
 
-    /// Marks the rules whose filters may hold for `doc`.
-    fn candidates(&self, doc: &mut filter::Doc<'_>, out: &mut [bool]) {
-        out.iter_mut().for_each(|c| *c = false);
+    /// Marks the rules whose filters may hold for `doc`: bit `i % 64` of `out[i / 64]` for
+    /// rule `i`.
+    fn candidates(&self, doc: &mut filter::Doc<'_>, out: &mut [u64]) {
+        out.fill(0);
         let mut mark = |rules: &[usize]| {
             for &r in rules {
-                if let Some(c) = out.get_mut(r) {
-                    *c = true;
+                if let Some(w) = out.get_mut(r / 64) {
+                    *w |= 1 << (r % 64);
                 }
             }
         };
