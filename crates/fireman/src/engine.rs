@@ -101,6 +101,8 @@ pub struct Engine {
     pub rule: Rule,
     /// The blacklist or whitelist's compare_key.
     compared: Field,
+    /// The query_key fields.
+    keyed: Vec<Field>,
     keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
     silences: HashMap<String, Silence, foldhash::fast::RandomState>,
     clock: Nanos,
@@ -145,6 +147,7 @@ pub const CHECK_EVERY: Nanos = 1_000_000_000;
 impl Engine {
     pub fn new(rule: Rule) -> Self {
         let compared = rule.compare_key.first().map_or("", String::as_str).into();
+        let keyed = rule.query_key.iter().map(|f| Field::from(f.as_str())).collect();
         let subject = format!("iotw Fireman: {}", rule.name);
         let seconds = (rule.timeframe as f64 / 1e9).to_string();
         Engine {
@@ -152,6 +155,7 @@ impl Engine {
             seconds,
             rule,
             compared,
+            keyed,
             keys: HashMap::default(),
             silences: HashMap::default(),
             clock: Nanos::MIN,
@@ -169,6 +173,7 @@ impl Engine {
     pub fn bind(&mut self, set: &FieldSet) {
         self.rule.filter.bind(set);
         self.compared.bind(set);
+        self.keyed.iter_mut().for_each(|f| f.bind(set));
     }
 
     /// What this engine remembers, for [`Engine::restore`] after a restart.
@@ -271,10 +276,10 @@ impl Engine {
     /// `n` documents of `key` at `at` counted by a frequency, spike or flatline rule (the
     /// document itself when there is one: its fields go into the alert).
     fn tally(&mut self, at: Nanos, key: Option<String>, n: u64, e: Option<&Event>, out: &mut Vec<Alert>) {
-        let k = key.clone().unwrap_or_else(|| ALL.into());
+        let k = key.as_deref().unwrap_or(ALL);
         let (kind, tf, num_events, threshold) =
             (self.rule.kind, self.rule.timeframe, self.rule.num_events, self.rule.threshold);
-        let s = self.state(&k, at);
+        let Some(s) = self.state(k, at) else { return };
         for _ in 0..n.min(MAX_WINDOW as u64) {
             push_time(&mut s.times, at);
         }
@@ -290,7 +295,7 @@ impl Engine {
                     self.fire(out, at, key, f, e);
                 }
             }
-            Kind::Spike => self.spike_check(out, &k, at, e),
+            Kind::Spike => self.spike_check(out, k, at, e),
             Kind::Flatline if s.firing.is_some() && s.times.len() as u64 >= threshold => {
                 let since = s.firing.take();
                 let mut f = Map::new();
@@ -391,32 +396,33 @@ impl Engine {
     /// The query_key value of a document: `None` without a query_key; the parts joined
     /// with `, ` for several fields; `None`-valued parts as ElastAlert's `None`.
     fn key_of(&self, doc: &mut Doc<'_>) -> Option<String> {
-        if self.rule.query_key.is_empty() {
-            return None;
+        let part = |doc: &mut Doc<'_>, f: &Field| doc.first_text(f).unwrap_or_else(|| "None".into());
+        match &self.keyed[..] {
+            [] => None,
+            [one] => Some(part(doc, one)),
+            several => Some(several.iter().map(|f| part(doc, f)).collect::<Vec<_>>().join(", ")),
         }
-        let parts: Vec<String> = self
-            .rule
-            .query_key
-            .iter()
-            .map(|f| doc.values(f).first().and_then(text_of).unwrap_or_else(|| "None".into()))
-            .collect();
-        Some(parts.join(", "))
     }
 
     fn key_text(&self, k: &str) -> Option<String> {
         (!self.rule.query_key.is_empty()).then(|| k.to_string())
     }
 
-    fn state(&mut self, k: &str, ts: Nanos) -> &mut KeyState {
-        if !self.keys.contains_key(k) && self.keys.len() >= MAX_KEYS {
-            if let Some(old) = self.keys.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
-                self.keys.remove(&old);
+    /// The state of key `k`, seen at `ts`; made when the key is new (a key seen before costs
+    /// no allocation). `None` never happens: the key is there once made.
+    fn state(&mut self, k: &str, ts: Nanos) -> Option<&mut KeyState> {
+        if !self.keys.contains_key(k) {
+            if self.keys.len() >= MAX_KEYS {
+                if let Some(old) = self.keys.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
+                    self.keys.remove(&old);
+                }
             }
+            self.keys.insert(k.to_string(), KeyState::default());
         }
-        let s = self.keys.entry(k.to_string()).or_default();
+        let s = self.keys.get_mut(k)?;
         s.first.get_or_insert(ts);
         s.last_seen = s.last_seen.max(ts);
-        s
+        Some(s)
     }
 
     fn change(&mut self, out: &mut Vec<Alert>, doc: &mut Doc<'_>, key: Option<String>, e: &Event) {
@@ -428,7 +434,7 @@ impl Engine {
             return;
         }
         let (tf, ts) = (self.rule.timeframe, e.ts);
-        let s = self.state(&k, ts);
+        let Some(s) = self.state(&k, ts) else { return };
         let before = s.values.replace((values.clone(), ts));
         let Some((old, when)) = before else { return };
         if old == values || (tf > 0 && ts - when > tf) {

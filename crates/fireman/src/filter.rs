@@ -608,6 +608,21 @@ impl<'e> Doc<'e> {
         }
     }
 
+    /// The text ([`text_of`]) of the field's first value (an array's first item that is not
+    /// null), `None` when it has none or it is not text. A field of the set that holds one
+    /// scalar is read as its text, without parsing it as a value.
+    pub fn first_text(&mut self, field: &Field) -> Option<String> {
+        if let Some(id) = self.indexed_id(field) {
+            let raw = self.indexed.as_ref().and_then(|(_, slots)| slots.get(id)?.raw);
+            match raw.and_then(|r| r.first()) {
+                None => return None,
+                Some(b'[' | b'{') => {}
+                Some(_) => return self.texts_at(id).first().map(|t| t.to_string()),
+            }
+        }
+        self.values(&field.name).first().and_then(text_of)
+    }
+
     /// Whether some text value of the field satisfies `f`.
     fn any_text(&mut self, field: &Field, mut f: impl FnMut(&str) -> bool) -> bool {
         match self.indexed_id(field) {
@@ -871,6 +886,48 @@ mod tests {
         e.obj("user_agent").str("original", "Acme SBC 4.2").end();
         e.arr("tags").item_str("trunk-a").item_str("uk").end().end();
         e
+    }
+
+    #[test]
+    fn a_first_text_read_in_place_is_the_first_value_s_text() {
+        let values = [
+            r#""plain""#,
+            r#""esc\"aped\\ \u00e9""#,
+            "7",
+            "-12",
+            "0",
+            "-0",
+            "1.5",
+            "1e2",
+            "1.0",
+            "12345678901234567890",
+            "true",
+            "false",
+            "null",
+            "[]",
+            "[null, 3]",
+            r#"["a", "b"]"#,
+            "[[1], 2]",
+            r#"{"x": 1}"#,
+            "[{}, 1]",
+        ];
+        let mut fields: Vec<Field> = vec!["a.v".into(), "a.missing".into(), "b".into()];
+        let set = FieldSet::new(fields.iter().map(|f| f.name.clone()));
+        fields.iter_mut().for_each(|f| f.bind(&set));
+        for v in values {
+            let raw = format!(r#"{{"v": {v}}}"#);
+            let mut e = Event::new("sip", "event", 0, &[b"x"]);
+            e.raw("a", raw.as_bytes()).u64("b", 1);
+            let whole = e.to_json();
+            let content = object_content(whole.as_bytes()).unwrap();
+            let mut quotes = Quotes::default();
+            let mut walked = Doc::indexed(&e, content, &[], &set, &mut quotes);
+            let mut by_name = Doc::new(&e);
+            for f in &fields {
+                let want = by_name.values(&f.name).first().and_then(text_of);
+                assert_eq!(walked.first_text(f), want, "{} in {whole}", f.name);
+            }
+        }
     }
 
     #[test]
