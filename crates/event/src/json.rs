@@ -255,16 +255,16 @@ impl Quotes {
         self.bits.reserve(text.len().div_ceil(64));
         // Whether the first byte of the next block follows an unpaired backslash.
         let mut escaping = false;
-        let mut blocks = text.chunks_exact(64);
-        for block in &mut blocks {
-            let (quote, backslash) = quotes_and_backslashes(block);
-            self.bits.push(quote & !escaped(backslash, &mut escaping));
-        }
-        let rest = blocks.remainder();
-        if !rest.is_empty() {
-            let mut padded = [0u8; 64];
-            padded[..rest.len()].copy_from_slice(rest);
-            let (quote, backslash) = quotes_and_backslashes(&padded);
+        for block in text.chunks(64) {
+            let (quote, backslash) = match block.len() {
+                64 => quotes_and_backslashes(block),
+                n => {
+                    // The last, shorter block: the bytes past the text are neither.
+                    let mut padded = [0u8; 64];
+                    padded[..n].copy_from_slice(block);
+                    quotes_and_backslashes(&padded)
+                }
+            };
             self.bits.push(quote & !escaped(backslash, &mut escaping));
         }
         self
