@@ -63,7 +63,9 @@ pub enum Query {
     },
     Wildcard {
         field: Field,
+        /// Lowercased when `fold`.
         pattern: String,
+        /// Case-insensitive: the text is lowercased before the pattern is matched.
         fold: bool,
     },
     /// Any text value of the document holds these words (a bare query-string word).
@@ -251,6 +253,9 @@ fn query(v: &Value, depth: usize) -> Result<Query, FilterError> {
                 pattern = pattern.replace(['*', '?'], "") + "*";
             }
             let fold = b.get("case_insensitive").and_then(Value::as_bool).unwrap_or(false);
+            if fold {
+                pattern = pattern.to_lowercase();
+            }
             Query::Wildcard { field: field.into(), pattern, fold }
         }
         "bool" => {
@@ -342,6 +347,30 @@ struct Node {
     children: Vec<(Box<[u8]>, usize)>,
     /// The index of the field that ends here.
     id: Option<usize>,
+    /// The first bytes of the children's names, a bit each: a member whose key starts
+    /// otherwise leads to none of them, dots or not, and is passed over unread. An empty
+    /// name starts with no byte: all bits are set for it.
+    firsts: [u64; 4],
+}
+
+impl Node {
+    fn add_child(&mut self, name: &[u8], n: usize) {
+        match name.first() {
+            Some(&c) => self.firsts[usize::from(c / 64)] |= 1 << (c % 64),
+            None => self.firsts = [u64::MAX; 4],
+        }
+        self.children.push((name.into(), n));
+    }
+
+    /// Whether a member key starting as `key` may lead to a child.
+    #[inline]
+    fn may_lead(&self, key: &[u8]) -> bool {
+        match key.first() {
+            Some(&c) => self.firsts[usize::from(c / 64)] >> (c % 64) & 1 == 1,
+            // An empty key matches an empty name only.
+            None => self.firsts == [u64::MAX; 4],
+        }
+    }
 }
 
 impl Default for FieldSet {
@@ -367,7 +396,7 @@ impl FieldSet {
                     None => {
                         set.nodes.push(Node::default());
                         let n = set.nodes.len() - 1;
-                        set.nodes[node].children.push((seg.as_bytes().into(), n));
+                        set.nodes[node].add_child(seg.as_bytes(), n);
                         n
                     }
                 };
@@ -416,7 +445,8 @@ impl FieldSet {
         }
         // `object` lies inside `doc.content`: where, is the distance between their starts.
         let at = object.as_ptr() as usize - doc.content.as_ptr() as usize;
-        let Some(children) = self.nodes.get(node).map(|n| &n.children) else { return };
+        let Some(here) = self.nodes.get(node) else { return };
+        let children = &here.children;
         // Once every name the set wants here has been met, the rest of the object is not read
         // (a document names each member once).
         let all = match children.len() {
@@ -426,6 +456,9 @@ impl FieldSet {
         };
         let mut met = 0u64;
         for m in Members::with_quotes(object, at, doc.extents, doc.quotes) {
+            if !here.may_lead(m.key) {
+                continue;
+            }
             // A segment has no dot in it: only a key no child has is read for one.
             // Lengths and first bytes tell most names apart before the bytes are compared.
             let n = match children
@@ -744,7 +777,8 @@ impl<'a> Iterator for WordSpans<'a> {
 /// Whether the word `have` lowercases to `want`.
 fn word_is(have: &str, want: &str) -> bool {
     if have.is_ascii() {
-        have.len() == want.len() && have.bytes().zip(want.bytes()).all(|(a, b)| a.to_ascii_lowercase() == b)
+        // `want` is lowercase, so no ASCII capital is in it.
+        have.eq_ignore_ascii_case(want)
     } else {
         have.to_lowercase() == want
     }
@@ -762,8 +796,10 @@ fn has_words(text: &str, want: &[String], all: bool) -> bool {
 
 /// Whether `text` holds the words `want` (made by [`words`]) one after the other.
 fn has_phrase(text: &str, want: &[String]) -> bool {
-    if want.is_empty() {
-        return true;
+    let [first, ..] = want else { return true };
+    if want.len() == 1 {
+        // The usual phrase (`field:value` in a query string): one word, read once.
+        return word_spans(text).any(|h| word_is(h, first));
     }
     let mut from = word_spans(text);
     loop {
@@ -805,7 +841,7 @@ impl Query {
             Query::Exists { field } => d.exists(field),
             Query::Wildcard { field, pattern, fold } => d.any_text(field, |t| {
                 if *fold {
-                    glob(pattern.to_lowercase().as_bytes(), t.to_lowercase().as_bytes())
+                    glob(pattern.as_bytes(), t.to_lowercase().as_bytes())
                 } else {
                     glob(pattern.as_bytes(), t.as_bytes())
                 }
@@ -817,7 +853,8 @@ impl Query {
             Query::Bool { must, should, must_not, min_should } => {
                 must.iter().all(|q| q.eval(d))
                     && !must_not.iter().any(|q| q.eval(d))
-                    && (*min_should == 0 || should.iter().filter(|q| q.eval(d)).count() >= *min_should)
+                    // Counting stops at the `min_should`th clause that holds.
+                    && should.iter().filter(|q| q.eval(d)).take(*min_should).count() == *min_should
             }
         }
     }
@@ -886,6 +923,50 @@ mod tests {
         e.obj("user_agent").str("original", "Acme SBC 4.2").end();
         e.arr("tags").item_str("trunk-a").item_str("uk").end().end();
         e
+    }
+
+    #[test]
+    fn a_key_is_passed_over_only_when_it_can_lead_to_no_field() {
+        let set =
+            FieldSet::new(["sip.method", "sip.from.uri", "call", "a..b", "z.", "\u{e9}t\u{e9}"].map(String::from));
+        let keys: [&[u8]; 16] = [
+            b"sip",
+            b"sip.method",
+            b"sip.from",
+            b"call",
+            b"calls",
+            b"a",
+            b"a.",
+            b"a..b",
+            b"z",
+            b"z.",
+            b"event",
+            b"",
+            b".sip",
+            b"Sip",
+            "\u{e9}t\u{e9}".as_bytes(),
+            b"\xc3",
+        ];
+        let mut led = 0;
+        for node in 0..set.nodes.len() {
+            for k in keys {
+                // What the walk skips by the first byte, neither a name nor a dotted key reaches.
+                if !set.nodes[node].may_lead(k) {
+                    assert_eq!(set.step(node, k), None, "node {node}, key {:?}", String::from_utf8_lossy(k));
+                } else if set.step(node, k).is_some() {
+                    led += 1;
+                }
+            }
+        }
+        assert!(led >= 8, "{led}");
+        let root = &set.nodes[0];
+        assert!(!root.may_lead(b"event") && !root.may_lead(b"") && !root.may_lead(b".sip") && !root.may_lead(b"Sip"));
+        // `a` has a child with an empty name (field `a..b`): an empty key or one starting with
+        // a dot may reach it.
+        let a = set.child(0, b"a").unwrap();
+        assert!(set.nodes[a].may_lead(b"") && set.nodes[a].may_lead(b".b"));
+        assert!(set.step(a, b".b").is_some());
+        assert_eq!(set.step(a, b".b"), set.step(0, b"a..b"));
     }
 
     #[test]
@@ -1003,6 +1084,15 @@ mod tests {
         assert!(check(json!([{"query_string": {"query": "sip.user_agent.original:Acme*"}}])));
         assert!(!check(json!([{"query_string": {"query": "sip.method:(BYE OR CANCEL)"}}])));
         assert!(check(json!([{"term": {"sip.method": "INVITE"}}, {"match_all": {}}])));
+        assert!(check(json!([{"wildcard": {"sip.method": {"value": "InV*E", "case_insensitive": true}}}])));
+        assert!(!check(json!([{"wildcard": {"sip.method": {"value": "InV*E"}}}])), "case counts by default");
+        // Two of the three should clauses hold.
+        let should =
+            json!([{"term": {"sip.code": 503}}, {"term": {"sip.method": "BYE"}}, {"prefix": {"sip.method": "IN"}}]);
+        for (min, holds) in [(0, true), (1, true), (2, true), (3, false), (4, false)] {
+            let q = json!([{"bool": {"should": should, "minimum_should_match": min}}]);
+            assert_eq!(check(q), holds, "minimum_should_match {min}");
+        }
     }
 
     #[test]
