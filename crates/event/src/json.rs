@@ -176,6 +176,21 @@ impl<'a> Members<'a> {
         Members { b: content, i: 0, at, extents, next_extent: 0, quotes: &quotes.bits }
     }
 
+    /// Containers are looked for from the `k`th of the extents on: the first that can be
+    /// this object's (say, the one after the extent of the container this object is the
+    /// content of, [`Members::next_extent`]). Those before are not looked at; a container
+    /// whose extent is among them is read through instead.
+    pub fn from_extent(mut self, k: usize) -> Self {
+        self.next_extent = k;
+        self
+    }
+
+    /// The index, among the extents, after that of the last container met (the first
+    /// container inside it, if it has any).
+    pub fn next_extent(&self) -> usize {
+        self.next_extent
+    }
+
     /// [`string_end`], by the quotes when there are.
     #[inline(always)]
     fn string_end(&self, i: usize) -> Option<usize> {

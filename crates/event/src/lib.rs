@@ -1436,15 +1436,27 @@ mod tests {
         fast: Option<(&'a [Extent], &'a json::Quotes)>,
         out: &mut Vec<&'a [u8]>,
     ) {
+        members_from(body, content, fast, None, out)
+    }
+
+    /// [`members_deep`]; with `seed`, the object's containers are looked for from that
+    /// extent on, and those of a nested object from after the extent of its container.
+    fn members_from<'a>(
+        body: &'a [u8],
+        content: &'a [u8],
+        fast: Option<(&'a [Extent], &'a json::Quotes)>,
+        seed: Option<usize>,
+        out: &mut Vec<&'a [u8]>,
+    ) {
         let at = content.as_ptr() as usize - body.as_ptr() as usize;
-        let members = match fast {
-            Some((x, q)) => json::Members::with_quotes(content, at, x, q),
+        let mut members = match fast {
+            Some((x, q)) => json::Members::with_quotes(content, at, x, q).from_extent(seed.unwrap_or(0)),
             None => json::Members::new(content),
         };
-        for m in members {
+        while let Some(m) = members.next() {
             out.push(m.whole);
             if let Some(inner) = json::object_content(m.value) {
-                members_deep(body, inner, fast, out);
+                members_from(body, inner, fast, seed.map(|_| members.next_extent()), out);
             }
         }
     }
@@ -1487,5 +1499,20 @@ mod tests {
         }
         assert_eq!(s4_member(&told), &br#""s4":{"x":{}"#[..]);
         assert_eq!(s4_member(&plain), &br#""s4":{"x":{}}"#[..]);
+        // Each nested object's containers looked for from after its own container's extent:
+        // the same members.
+        let mut seeded = Vec::new();
+        members_from(body, body, Some((extents, &quotes)), Some(0), &mut seeded);
+        assert_eq!(seeded, plain);
+        // The search starts where it is told: from `s4`'s extent on (or before it) the lie
+        // about it is believed; past it, `s4` is read through.
+        let s4_from = |from: usize| {
+            let mut out = Vec::new();
+            members_from(body, body, Some((&lying, &quotes)), Some(from), &mut out);
+            s4_member(&out)
+        };
+        assert_eq!(s4_from(s4), &br#""s4":{"x":{}"#[..]);
+        assert_eq!(s4_from(0), &br#""s4":{"x":{}"#[..]);
+        assert_eq!(s4_from(s4 + 1), &br#""s4":{"x":{}}"#[..]);
     }
 }

@@ -33,12 +33,12 @@ pub enum FilterError {
 }
 
 /// A whole rule filter: every clause must hold.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     pub clauses: Vec<Query>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Query {
     All,
     Term {
@@ -435,11 +435,21 @@ impl FieldSet {
     fn index<'a>(&self, content: &'a [u8], extents: &'a [iotw_event::Extent], quotes: &'a Quotes) -> Vec<Slot<'a>> {
         let mut out = Vec::with_capacity(self.len());
         out.resize_with(self.len(), Slot::default);
-        self.walk(Within { content, extents, quotes }, content, 0, &mut out, 0);
+        self.walk(Within { content, extents, quotes }, content, 0, &mut out, 0, 0);
         out
     }
 
-    fn walk<'a>(&self, doc: Within<'a>, object: &'a [u8], node: usize, out: &mut [Slot<'a>], depth: usize) {
+    /// `first_extent`: where among the extents this object's containers start
+    /// ([`Members::from_extent`]).
+    fn walk<'a>(
+        &self,
+        doc: Within<'a>,
+        object: &'a [u8],
+        node: usize,
+        out: &mut [Slot<'a>],
+        depth: usize,
+        first_extent: usize,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -455,7 +465,8 @@ impl FieldSet {
             _ => u64::MAX,
         };
         let mut met = 0u64;
-        for m in Members::with_quotes(object, at, doc.extents, doc.quotes) {
+        let mut members = Members::with_quotes(object, at, doc.extents, doc.quotes).from_extent(first_extent);
+        while let Some(m) = members.next() {
             if !here.may_lead(m.key) {
                 continue;
             }
@@ -481,7 +492,8 @@ impl FieldSet {
             }
             if !found.children.is_empty() {
                 if let Some(inner) = object_content(m.value) {
-                    self.walk(doc, inner, n, out, depth + 1);
+                    // Its containers come right after its own extent.
+                    self.walk(doc, inner, n, out, depth + 1, members.next_extent());
                 }
             }
             if met == all && children.len() <= 63 {

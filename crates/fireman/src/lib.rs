@@ -49,6 +49,35 @@ pub struct Stage {
     next_due: iotw_event::Nanos,
     /// Where the strings of the document at hand end (the buffer is reused).
     quotes: iotw_event::json::Quotes,
+    /// Per engine, which of the run's distinct filters is its own: rules with the same
+    /// filter share one verdict per document.
+    filter_of: Vec<usize>,
+    /// Per distinct filter, its verdict on the document at hand, once evaluated.
+    verdicts: Vec<Verdict>,
+}
+
+/// What a filter says of the document at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Unknown,
+    Holds,
+    Fails,
+}
+
+/// Whether `filter` (the `f`th distinct filter) holds for `doc`, evaluated once per document
+/// for all the rules that share it (`verdicts` are forgotten before each document).
+fn holds(verdicts: &mut [Verdict], f: usize, filter: &filter::Filter, doc: &mut filter::Doc<'_>) -> bool {
+    match verdicts.get(f) {
+        Some(Verdict::Holds) => true,
+        Some(Verdict::Fails) => false,
+        _ => {
+            let v = filter.matches_in(doc);
+            if let Some(slot) = verdicts.get_mut(f) {
+                *slot = if v { Verdict::Holds } else { Verdict::Fails };
+            }
+            v
+        }
+    }
 }
 
 /// Alerts of one group of a rule with `aggregation`, until `until`.
@@ -71,6 +100,18 @@ impl Stage {
         let mut engines: Vec<Engine> = rules.into_iter().map(Engine::new).collect();
         engines.iter_mut().for_each(|e| e.bind(&fields));
         let index = Index::new(&engines);
+        let mut distinct: Vec<&filter::Filter> = Vec::new();
+        let filter_of = engines
+            .iter()
+            .map(|e| match distinct.iter().position(|f| **f == e.rule.filter) {
+                Some(f) => f,
+                None => {
+                    distinct.push(&e.rule.filter);
+                    distinct.len() - 1
+                }
+            })
+            .collect();
+        let verdicts = vec![Verdict::Unknown; distinct.len()];
         let alerters: Vec<Arc<[alerter::Alerter]>> = engines.iter().map(|e| e.rule.alerters.clone().into()).collect();
         Stage {
             candidate: vec![0; engines.len().div_ceil(64)],
@@ -86,6 +127,8 @@ impl Stage {
             clock: iotw_event::Nanos::MIN,
             by_count: Vec::new(),
             quotes: Default::default(),
+            filter_of,
+            verdicts,
         }
     }
 
@@ -223,6 +266,8 @@ impl Stage {
         };
         let mut doc = filter::Doc::indexed(e, content, extents, &self.fields, &mut self.quotes);
         self.index.candidates(&mut doc, &mut self.candidate);
+        self.verdicts.fill(Verdict::Unknown);
+        let verdicts = &mut self.verdicts[..];
         let mut out = Vec::new();
         let passing = e.ts.saturating_sub(1);
         if passing < self.next_due {
@@ -236,8 +281,8 @@ impl Stage {
                     if self.by_count.get(i) == Some(&true) {
                         continue;
                     }
-                    let Some(r) = self.engines.get_mut(i) else { continue };
-                    if r.rule.filter.matches_in(&mut doc) {
+                    let (Some(r), Some(&f)) = (self.engines.get_mut(i), self.filter_of.get(i)) else { continue };
+                    if holds(verdicts, f, &r.rule.filter, &mut doc) {
                         r.matched(e, &mut doc, &mut out);
                     }
                     if !out.is_empty() {
@@ -258,7 +303,9 @@ impl Stage {
                 *due = r.due();
             }
             next_due = next_due.min(*due);
-            if candidate && r.rule.filter.matches_in(&mut doc) {
+            if candidate
+                && holds(verdicts, self.filter_of.get(i).copied().unwrap_or(usize::MAX), &r.rule.filter, &mut doc)
+            {
                 r.matched(e, &mut doc, &mut out);
             }
             if !out.is_empty() {
