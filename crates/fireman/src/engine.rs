@@ -23,6 +23,7 @@ use crate::rule::{Kind, Rule, SpikeType};
 use iotw_event::{Event, Nanos};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// The most query_key values tracked per rule; past it the least recently seen is forgotten.
@@ -270,13 +271,13 @@ impl Engine {
         if n > 0 {
             self.first_match.get_or_insert(at);
         }
-        self.tally(at, key, n, None, out);
+        self.tally(at, key.as_deref(), n, None, out);
     }
 
     /// `n` documents of `key` at `at` counted by a frequency, spike or flatline rule (the
     /// document itself when there is one: its fields go into the alert).
-    fn tally(&mut self, at: Nanos, key: Option<String>, n: u64, e: Option<&Event>, out: &mut Vec<Alert>) {
-        let k = key.as_deref().unwrap_or(ALL);
+    fn tally(&mut self, at: Nanos, key: Option<&str>, n: u64, e: Option<&Event>, out: &mut Vec<Alert>) {
+        let k = key.unwrap_or(ALL);
         let (kind, tf, num_events, threshold) =
             (self.rule.kind, self.rule.timeframe, self.rule.num_events, self.rule.threshold);
         let Some(s) = self.state(k, at) else { return };
@@ -292,7 +293,7 @@ impl Engine {
                     s.firing = Some(at);
                     let mut f = Map::new();
                     f.insert("count".into(), count.into());
-                    self.fire(out, at, key, f, e);
+                    self.fire(out, at, key.map(String::from), f, e);
                 }
             }
             Kind::Spike => self.spike_check(out, k, at, e),
@@ -302,7 +303,7 @@ impl Engine {
                 f.insert("count".into(), (s.times.len() as u64).into());
                 f.insert("threshold".into(), threshold.into());
                 f.insert("fired_at".into(), since.into());
-                self.resolve(out, at, key, f);
+                self.resolve(out, at, key.map(String::from), f);
             }
             _ => {}
         }
@@ -315,7 +316,7 @@ impl Engine {
         let key = self.key_of(doc);
         if !self.rule.top_count_keys.is_empty() {
             let values = self.rule.top_count_keys.iter().map(|f| doc.values(f).iter().filter_map(text_of).collect());
-            self.recent.push_back((e.ts, key.clone(), values.collect()));
+            self.recent.push_back((e.ts, key.as_deref().map(String::from), values.collect()));
             let window = self.count_window();
             while self.recent.front().is_some_and(|(t, _, _)| *t <= e.ts - window) || self.recent.len() > MAX_WINDOW {
                 self.recent.pop_front();
@@ -323,7 +324,7 @@ impl Engine {
         }
         let ts = e.ts;
         match self.rule.kind {
-            Kind::Any => self.fire(out, ts, key, Map::new(), Some(e)),
+            Kind::Any => self.fire(out, ts, key.map(Cow::into_owned), Map::new(), Some(e)),
             Kind::Blacklist | Kind::Whitelist => {
                 let values = doc.texts(&self.compared);
                 let hit = if self.rule.kind == Kind::Blacklist {
@@ -336,11 +337,11 @@ impl Engine {
                 if hit {
                     let mut f = Map::new();
                     f.insert("value".into(), values.first().map_or(Value::Null, |v| Value::String(v.to_string())));
-                    self.fire(out, ts, key, f, Some(e));
+                    self.fire(out, ts, key.map(Cow::into_owned), f, Some(e));
                 }
             }
-            Kind::Change => self.change(out, doc, key, e),
-            Kind::Frequency | Kind::Spike | Kind::Flatline => self.tally(ts, key, 1, Some(e), out),
+            Kind::Change => self.change(out, doc, key.map(Cow::into_owned), e),
+            Kind::Frequency | Kind::Spike | Kind::Flatline => self.tally(ts, key.as_deref(), 1, Some(e), out),
         }
     }
 
@@ -395,12 +396,13 @@ impl Engine {
 
     /// The query_key value of a document: `None` without a query_key; the parts joined
     /// with `, ` for several fields; `None`-valued parts as ElastAlert's `None`.
-    fn key_of(&self, doc: &mut Doc<'_>) -> Option<String> {
-        let part = |doc: &mut Doc<'_>, f: &Field| doc.first_text(f).unwrap_or_else(|| "None".into());
+    /// Borrowed from the document when it can be (one field, its text without escapes).
+    fn key_of<'e>(&self, doc: &mut Doc<'e>) -> Option<Cow<'e, str>> {
+        let part = |doc: &mut Doc<'e>, f: &Field| doc.first_text(f).unwrap_or(Cow::Borrowed("None"));
         match &self.keyed[..] {
             [] => None,
             [one] => Some(part(doc, one)),
-            several => Some(several.iter().map(|f| part(doc, f)).collect::<Vec<_>>().join(", ")),
+            several => Some(Cow::Owned(several.iter().map(|f| part(doc, f)).collect::<Vec<_>>().join(", "))),
         }
     }
 

@@ -646,26 +646,27 @@ impl<'e> Doc<'e> {
     }
 
     /// The text values of a field (see [`text_of`]).
-    pub fn texts(&mut self, field: &Field) -> Vec<Cow<'e, str>> {
+    pub fn texts(&mut self, field: &Field) -> Cow<'_, [Cow<'e, str>]> {
         match self.indexed_id(field) {
-            Some(id) => self.texts_at(id).to_vec(),
-            None => self.values(&field.name).iter().filter_map(text_of).map(Cow::Owned).collect(),
+            Some(id) => Cow::Borrowed(self.texts_at(id)),
+            None => Cow::Owned(self.values(&field.name).iter().filter_map(text_of).map(Cow::Owned).collect()),
         }
     }
 
     /// The text ([`text_of`]) of the field's first value (an array's first item that is not
     /// null), `None` when it has none or it is not text. A field of the set that holds one
     /// scalar is read as its text, without parsing it as a value.
-    pub fn first_text(&mut self, field: &Field) -> Option<String> {
+    pub fn first_text(&mut self, field: &Field) -> Option<Cow<'e, str>> {
         if let Some(id) = self.indexed_id(field) {
             let raw = self.indexed.as_ref().and_then(|(_, slots)| slots.get(id)?.raw);
             match raw.and_then(|r| r.first()) {
                 None => return None,
                 Some(b'[' | b'{') => {}
-                Some(_) => return self.texts_at(id).first().map(|t| t.to_string()),
+                // Borrowed from the document unless the text had escapes.
+                Some(_) => return self.texts_at(id).first().cloned(),
             }
         }
-        self.values(&field.name).first().and_then(text_of)
+        self.values(&field.name).first().and_then(text_of).map(Cow::Owned)
     }
 
     /// Whether some text value of the field satisfies `f`.
@@ -1018,7 +1019,7 @@ mod tests {
             let mut by_name = Doc::new(&e);
             for f in &fields {
                 let want = by_name.values(&f.name).first().and_then(text_of);
-                assert_eq!(walked.first_text(f), want, "{} in {whole}", f.name);
+                assert_eq!(walked.first_text(f).map(String::from), want, "{} in {whole}", f.name);
             }
         }
     }
