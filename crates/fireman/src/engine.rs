@@ -104,7 +104,8 @@ pub struct Engine {
     compared: Field,
     /// The query_key fields.
     keyed: Vec<Field>,
-    keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
+    /// (hashbrown's: a key seen before is found by one lookup, without a string made for it)
+    keys: hashbrown::HashMap<String, KeyState, foldhash::fast::RandomState>,
     silences: HashMap<String, Silence, foldhash::fast::RandomState>,
     clock: Nanos,
     /// When the time-driven conditions were last looked at.
@@ -157,7 +158,7 @@ impl Engine {
             rule,
             compared,
             keyed,
-            keys: HashMap::default(),
+            keys: Default::default(),
             silences: HashMap::default(),
             clock: Nanos::MIN,
             last_check: Nanos::MIN,
@@ -280,7 +281,7 @@ impl Engine {
         let k = key.unwrap_or(ALL);
         let (kind, tf, num_events, threshold) =
             (self.rule.kind, self.rule.timeframe, self.rule.num_events, self.rule.threshold);
-        let Some(s) = self.state(k, at) else { return };
+        let s = self.state(k, at);
         for _ in 0..n.min(MAX_WINDOW as u64) {
             push_time(&mut s.times, at);
         }
@@ -411,20 +412,17 @@ impl Engine {
     }
 
     /// The state of key `k`, seen at `ts`; made when the key is new (a key seen before costs
-    /// no allocation). `None` never happens: the key is there once made.
-    fn state(&mut self, k: &str, ts: Nanos) -> Option<&mut KeyState> {
-        if !self.keys.contains_key(k) {
-            if self.keys.len() >= MAX_KEYS {
-                if let Some(old) = self.keys.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
-                    self.keys.remove(&old);
-                }
+    /// one lookup and no allocation).
+    fn state(&mut self, k: &str, ts: Nanos) -> &mut KeyState {
+        if self.keys.len() >= MAX_KEYS && !self.keys.contains_key(k) {
+            if let Some(old) = self.keys.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
+                self.keys.remove(&old);
             }
-            self.keys.insert(k.to_string(), KeyState::default());
         }
-        let s = self.keys.get_mut(k)?;
+        let s = self.keys.entry_ref(k).or_default();
         s.first.get_or_insert(ts);
         s.last_seen = s.last_seen.max(ts);
-        Some(s)
+        s
     }
 
     fn change(&mut self, out: &mut Vec<Alert>, doc: &mut Doc<'_>, key: Option<String>, e: &Event) {
@@ -436,7 +434,7 @@ impl Engine {
             return;
         }
         let (tf, ts) = (self.rule.timeframe, e.ts);
-        let Some(s) = self.state(&k, ts) else { return };
+        let s = self.state(&k, ts);
         let before = s.values.replace((values.clone(), ts));
         let Some((old, when)) = before else { return };
         if old == values || (tf > 0 && ts - when > tf) {
@@ -509,28 +507,30 @@ impl Engine {
             self.rule.threshold_ref,
             self.rule.threshold_cur,
         );
-        let Some(s) = self.keys.get_mut(k) else { return };
-        if spike {
+        let state = if spike {
             // ElastAlert: the reference window empties and the key waits two timeframes from
             // the next event.
             s.reference.clear();
             s.first = None;
             s.skip_until = now + 2 * tf;
             s.firing = Some(now);
-            let mut f = Map::new();
-            f.insert("spike_count".into(), current.into());
-            f.insert("reference_count".into(), reference.into());
-            let key = self.key_text(k);
-            self.fire(out, now, key, f, e);
-        } else if let Some(since) = s.firing {
-            if now >= since + 2 * tf {
-                s.firing = None;
-                let mut f = Map::new();
-                f.insert("spike_count".into(), current.into());
-                f.insert("reference_count".into(), reference.into());
-                let key = self.key_text(k);
-                self.resolve(out, now, key, f);
+            State::Firing
+        } else {
+            match s.firing {
+                Some(since) if now >= since + 2 * tf => {
+                    s.firing = None;
+                    State::Resolved
+                }
+                _ => return,
             }
+        };
+        let mut f = Map::new();
+        f.insert("spike_count".into(), current.into());
+        f.insert("reference_count".into(), reference.into());
+        let key = self.key_text(k);
+        match state {
+            State::Firing => self.fire(out, now, key, f, e),
+            State::Resolved => self.resolve(out, now, key, f),
         }
     }
 
@@ -976,5 +976,26 @@ mod tests {
             }
         }
         assert!(seen.len() > 100, "only {} different texts", seen.len());
+    }
+
+    #[test]
+    fn past_the_most_keys_the_least_recently_seen_is_forgotten() {
+        let yaml = "name: r\ntype: frequency\nnum_events: 3\ntimeframe: {hours: 1}\nquery_key: q\n";
+        let mut engine = Engine::new(crate::parse(yaml, std::path::Path::new("r.yaml")).unwrap());
+        let mut out = Vec::new();
+        let t0: Nanos = 1_790_000_000_000_000_000;
+        // Key 0 is seen again after the others, so key 1 is the least recently seen.
+        for i in 0..MAX_KEYS as i64 {
+            engine.counted(t0 + i, Some(format!("k{i}")), 1, &mut out);
+        }
+        engine.counted(t0 + MAX_KEYS as i64, Some("k0".into()), 1, &mut out);
+        assert_eq!(engine.keys.len(), MAX_KEYS);
+        engine.counted(t0 + MAX_KEYS as i64 + 1, Some("new".into()), 1, &mut out);
+        assert_eq!(engine.keys.len(), MAX_KEYS);
+        assert!(!engine.keys.contains_key("k1"), "the least recently seen key is kept");
+        assert!(engine.keys.contains_key("k0") && engine.keys.contains_key("k2") && engine.keys.contains_key("new"));
+        // A key seen before is found, not made again: its two events count together.
+        assert_eq!(engine.keys.get("k0").map(|s| s.times.len()), Some(2));
+        assert!(out.is_empty(), "{out:?}");
     }
 }
