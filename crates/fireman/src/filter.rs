@@ -428,15 +428,20 @@ impl FieldSet {
         key.split(|&c| c == b'.').try_fold(node, |n, seg| self.child(n, seg))
     }
 
-    /// The JSON text of every field of the set in a document's members, by index.
-    /// `extents` are the members' containers ([`Event::extents`]; empty when not known),
-    /// so that the walk skips what the set does not name without reading it.
-    /// `quotes` are where the strings of `content` end ([`Quotes::find`] over it).
-    fn index<'a>(&self, content: &'a [u8], extents: &'a [iotw_event::Extent], quotes: &'a Quotes) -> Vec<Slot<'a>> {
-        let mut out = Vec::with_capacity(self.len());
+    /// The JSON text of every field of the set in a document's members, by index, into
+    /// `out` (emptied first). `extents` are the members' containers ([`Event::extents`];
+    /// empty when not known), so that the walk skips what the set does not name without
+    /// reading it. `quotes` are where the strings of `content` end ([`Quotes::find`] over it).
+    fn index<'a>(
+        &self,
+        content: &'a [u8],
+        extents: &'a [iotw_event::Extent],
+        quotes: &'a Quotes,
+        out: &mut Vec<Slot<'a>>,
+    ) {
+        out.clear();
         out.resize_with(self.len(), Slot::default);
-        self.walk(Within { content, extents, quotes }, content, 0, &mut out, 0, 0);
-        out
+        self.walk(Within { content, extents, quotes }, content, 0, out, 0, 0);
     }
 
     /// `first_extent`: where among the extents this object's containers start
@@ -517,17 +522,32 @@ pub struct Doc<'e> {
     e: &'e Event,
     /// With a [`FieldSet`]: each of its fields, by index, found in one walk.
     indexed: Option<(&'e FieldSet, Vec<Slot<'e>>)>,
+    /// Fields of the set read as values, by index (few documents have any).
+    values: Vec<(usize, Vec<Value>)>,
     /// Values read of fields outside the set, by name.
     cache: Vec<(String, Vec<Value>)>,
     all_text: Option<Vec<String>>,
 }
 
-/// One field of a [`FieldSet`] in a document: its JSON text, and what has been read of it.
+/// One field of a [`FieldSet`] in a document: its JSON text, and its texts once read.
 #[derive(Debug, Default)]
 struct Slot<'e> {
     raw: Option<&'e [u8]>,
-    values: Option<Vec<Value>>,
     texts: Option<Texts<'e>>,
+}
+
+/// The memory of a walked document's slots, handed from one document to the next so that a
+/// stream of them costs no new memory ([`Doc::indexed`], [`Doc::recycle`]).
+#[derive(Debug, Default)]
+pub struct Slots(Vec<Slot<'static>>);
+
+/// An emptied vector of slots, its memory taken over for slots of another lifetime.
+// Not `filter`: the items' type changes (their lifetime), which only a map can do.
+#[allow(clippy::unnecessary_filter_map)]
+fn relabel<'b>(mut v: Vec<Slot<'_>>) -> Vec<Slot<'b>> {
+    v.clear();
+    // No slot is left to convert: collecting in place keeps the allocation.
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// A field's text values. Most fields hold one, which is kept without a vector.
@@ -606,32 +626,45 @@ fn scalar_text(v: &[u8]) -> Option<Cow<'_, str>> {
 
 impl<'e> Doc<'e> {
     pub fn new(e: &'e Event) -> Self {
-        Doc { e, indexed: None, cache: Vec::new(), all_text: None }
+        Doc { e, indexed: None, values: Vec::new(), cache: Vec::new(), all_text: None }
     }
 
     /// A document whose fields in `set` are found by one walk of `content` (its members,
     /// [`Event::finished_members`] with their [`Event::extents`], or the inside of
     /// [`Event::to_json`] with no extents). `quotes` is a buffer for where the strings of
-    /// `content` end, kept from document to document.
+    /// `content` end, and `slots` the memory for its fields ([`Doc::recycle`] gives it back),
+    /// both kept from document to document.
     pub fn indexed(
         e: &'e Event,
         content: &'e [u8],
         extents: &'e [iotw_event::Extent],
         set: &'e FieldSet,
         quotes: &'e mut Quotes,
+        slots: Slots,
     ) -> Self {
-        let slots = set.index(content, extents, quotes.find(content));
-        Doc { e, indexed: Some((set, slots)), cache: Vec::new(), all_text: None }
+        let mut slots = relabel(slots.0);
+        set.index(content, extents, quotes.find(content), &mut slots);
+        Doc { e, indexed: Some((set, slots)), values: Vec::new(), cache: Vec::new(), all_text: None }
+    }
+
+    /// The memory of the document's slots, for the next document ([`Doc::indexed`]).
+    pub fn recycle(self) -> Slots {
+        Slots(self.indexed.map(|(_, s)| relabel(s)).unwrap_or_default())
     }
 
     /// The values of a field (an array's items each), empty when absent or null.
     pub fn values(&mut self, field: &str) -> &[Value] {
-        if let Some((set, slots)) = &mut self.indexed {
-            if let Some(slot) = set.id(field).and_then(|id| slots.get_mut(id)) {
-                let raw = slot.raw;
-                let values =
-                    slot.values.get_or_insert_with(|| values_of(raw.and_then(|r| serde_json::from_slice(r).ok())));
-                return values;
+        if let Some((set, slots)) = &self.indexed {
+            if let Some(id) = set.id(field) {
+                let at = match self.values.iter().position(|(i, _)| *i == id) {
+                    Some(at) => at,
+                    None => {
+                        let raw = slots.get(id).and_then(|s| s.raw);
+                        self.values.push((id, values_of(raw.and_then(|r| serde_json::from_slice(r).ok()))));
+                        self.values.len() - 1
+                    }
+                };
+                return self.values.get(at).map(|(_, v)| v.as_slice()).unwrap_or_default();
             }
         }
         if let Some(i) = self.cache.iter().position(|(f, _)| f == field) {
@@ -939,6 +972,18 @@ mod tests {
     }
 
     #[test]
+    fn a_document_s_slots_take_over_the_memory_of_the_one_before() {
+        let text = String::from("x");
+        let mut slots: Vec<Slot<'_>> = Vec::with_capacity(13);
+        slots
+            .resize_with(13, || Slot { raw: Some(text.as_bytes()), texts: Some(Texts::One(Cow::Owned(text.clone()))) });
+        let at = slots.as_ptr() as usize;
+        let kept: Vec<Slot<'static>> = relabel(slots);
+        assert!(kept.is_empty());
+        assert_eq!((kept.as_ptr() as usize, kept.capacity()), (at, 13));
+    }
+
+    #[test]
     fn a_key_is_passed_over_only_when_it_can_lead_to_no_field() {
         let set =
             FieldSet::new(["sip.method", "sip.from.uri", "call", "a..b", "z.", "\u{e9}t\u{e9}"].map(String::from));
@@ -1015,7 +1060,7 @@ mod tests {
             let whole = e.to_json();
             let content = object_content(whole.as_bytes()).unwrap();
             let mut quotes = Quotes::default();
-            let mut walked = Doc::indexed(&e, content, &[], &set, &mut quotes);
+            let mut walked = Doc::indexed(&e, content, &[], &set, &mut quotes, Slots::default());
             let mut by_name = Doc::new(&e);
             for f in &fields {
                 let want = by_name.values(&f.name).first().and_then(text_of);

@@ -49,6 +49,8 @@ pub struct Stage {
     next_due: iotw_event::Nanos,
     /// Where the strings of the document at hand end (the buffer is reused).
     quotes: iotw_event::json::Quotes,
+    /// The memory of the document at hand's fields (reused).
+    slots: filter::Slots,
     /// Per engine, which of the run's distinct filters is its own: rules with the same
     /// filter share one verdict per document.
     filter_of: Vec<usize>,
@@ -127,6 +129,7 @@ impl Stage {
             clock: iotw_event::Nanos::MIN,
             by_count: Vec::new(),
             quotes: Default::default(),
+            slots: Default::default(),
             filter_of,
             verdicts,
         }
@@ -264,7 +267,8 @@ impl Stage {
                 (iotw_event::json::object_content(&whole).unwrap_or_default(), &[][..])
             }
         };
-        let mut doc = filter::Doc::indexed(e, content, extents, &self.fields, &mut self.quotes);
+        let slots = std::mem::take(&mut self.slots);
+        let mut doc = filter::Doc::indexed(e, content, extents, &self.fields, &mut self.quotes, slots);
         self.index.candidates(&mut doc, &mut self.candidate);
         self.verdicts.fill(Verdict::Unknown);
         let verdicts = &mut self.verdicts[..];
@@ -290,6 +294,7 @@ impl Stage {
                     }
                 }
             }
+            self.slots = doc.recycle();
             return raised;
         }
         let mut next_due = iotw_event::Nanos::MAX;
@@ -313,6 +318,7 @@ impl Stage {
             }
         }
         self.next_due = next_due;
+        self.slots = doc.recycle();
         raised
     }
 
