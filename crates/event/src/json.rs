@@ -409,7 +409,16 @@ pub fn array_content(v: &[u8]) -> Option<&[u8]> {
     }
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+#[inline(always)]
+fn skip_ws(b: &[u8], i: usize) -> usize {
+    // Every whitespace byte is at most a space; documents written here have none.
+    match b.get(i) {
+        Some(&c) if c <= b' ' => skip_ws_from(b, i),
+        _ => i,
+    }
+}
+
+fn skip_ws_from(b: &[u8], mut i: usize) -> usize {
     while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
         i += 1;
     }
@@ -828,6 +837,23 @@ mod tests {
         assert_eq!(lookup(c, "b.d.e"), None);
         assert_eq!(lookup(c, "f"), Some(&b"true"[..]));
         assert_eq!(str_value(br#""x\"}""#).as_deref(), Some("x\"}"));
+    }
+
+    #[test]
+    fn members_are_found_past_whitespace_and_stop_at_other_control_bytes() {
+        let c = b" \t\n\r\"a\" \n: 1 ,\r\n \"b\"\t:\t{ \"c\" : [ 1 , 2 ] } , \"d\":\"x\"  ";
+        let mut quotes = Quotes::default();
+        quotes.find(c);
+        for members in [Members::new(c), Members::with_quotes(c, 0, &[], &quotes)] {
+            let found: Vec<(&[u8], &[u8])> = members.map(|m| (m.key, m.value)).collect();
+            assert_eq!(found, [(&b"a"[..], &b"1"[..]), (b"b", br#"{ "c" : [ 1 , 2 ] }"#), (b"d", br#""x""#)]);
+        }
+        // A control byte that is not whitespace is no JSON: the members end there.
+        let c = b"\"a\":1,\x01\"b\":2";
+        assert_eq!(Members::new(c).map(|m| m.key).collect::<Vec<_>>(), [&b"a"[..]]);
+        // Before a value it is the value's first byte (a scalar is taken as written).
+        let c = b"\"a\":\x0b1";
+        assert_eq!(Members::new(c).map(|m| m.value).collect::<Vec<_>>(), [&b"\x0b1"[..]]);
     }
 
     #[test]
