@@ -18,7 +18,7 @@
 //!   again; flatline: the count is back at `threshold`);
 //! - **warm-up** is stated: [`Engine::able_from`] says when a spike or flatline rule can first fire.
 
-use crate::filter::{text_of, Doc, Field, FieldSet};
+use crate::filter::{self, text_of, Doc, Field, FieldSet};
 use crate::rule::{Kind, Rule, SpikeType};
 use iotw_event::{Event, Nanos};
 use serde::{Deserialize, Serialize};
@@ -176,6 +176,27 @@ impl Engine {
         self.rule.filter.bind(set);
         self.compared.bind(set);
         self.keyed.iter_mut().for_each(|f| f.bind(set));
+    }
+
+    /// A condition that every document this rule can do anything with meets (see
+    /// [`filter::Filter::gate`]): its filter's, or narrower, what its kind needs of a
+    /// document to act on it. A blacklist acts only on a listed value of its compare_key; a
+    /// whitelist with `ignore_null` only on a value there; a change rule with one query_key
+    /// only on a value of it. A document without it changes nothing in such a rule (unless
+    /// the rule keeps `top_count_keys`, which count every document its filter lets through).
+    pub fn gate(&self) -> Option<filter::Gate> {
+        let r = &self.rule;
+        let own = match r.kind {
+            _ if !r.top_count_keys.is_empty() => None,
+            Kind::Blacklist => self.compared.bound().map(|f| filter::Gate::OneOf(f, r.list.iter().cloned().collect())),
+            Kind::Whitelist if r.ignore_null => self.compared.bound().map(filter::Gate::Exists),
+            Kind::Change => match &self.keyed[..] {
+                [one] => one.bound().map(filter::Gate::Exists),
+                _ => None,
+            },
+            _ => None,
+        };
+        filter::best(r.filter.gate().into_iter().chain(own))
     }
 
     /// What this engine remembers, for [`Engine::restore`] after a restart.

@@ -111,6 +111,11 @@ impl Field {
     pub fn id_in(&self, set: &FieldSet) -> Option<usize> {
         self.id.filter(|&(serial, _)| serial == set.serial).map(|(_, i)| i)
     }
+
+    /// Its index in the set it was last bound to, if any (as [`Gate`]s name fields).
+    pub(crate) fn bound(&self) -> Option<usize> {
+        self.id.map(|(_, i)| i)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +167,7 @@ pub enum Gate {
 }
 
 /// The narrower of several conditions that must all hold.
-fn best(gates: impl Iterator<Item = Gate>) -> Option<Gate> {
+pub(crate) fn best(gates: impl Iterator<Item = Gate>) -> Option<Gate> {
     gates.max_by_key(|g| matches!(g, Gate::OneOf(..)))
 }
 

@@ -465,7 +465,7 @@ impl Index {
     fn new(engines: &[Engine]) -> Self {
         let mut ix = Index::default();
         for (i, e) in engines.iter().enumerate() {
-            match e.rule.filter.gate() {
+            match e.gate() {
                 None => ix.always.push(i),
                 Some(filter::Gate::Exists(f)) => match ix.exists.iter_mut().find(|(g, _)| *g == f) {
                     Some((_, rules)) => rules.push(i),

@@ -143,6 +143,11 @@ fn rules() -> Vec<iotw_fireman::Rule> {
         "name: bl\ntype: blacklist\ncompare_key: sip.from.uri.username\nblacklist: [\"07700900666\"]\n",
         "name: wl\ntype: whitelist\ncompare_key: sip.user_agent.original\nignore_null: true\nwhitelist: [iotw-sim]\n",
         "name: ch\ntype: change\nquery_key: genesys.this_dn\ncompare_key: source.ip\nignore_null: true\n",
+        // Rules a document without the compared value still concerns: a whitelist that
+        // counts a missing value as unlisted, and a blacklist keeping top counts of every
+        // document its filter lets through.
+        "name: wl0\ntype: whitelist\ncompare_key: sip.user_agent.original\nignore_null: false\nwhitelist: [iotw-sim]\n",
+        "name: blt\ntype: blacklist\ncompare_key: sip.from.uri.username\nblacklist: [\"07700900666\"]\ntop_count_keys: [sip.method]\nfilter:\n- exists: {field: sip.method}\n",
     ] {
         out.push(iotw_fireman::parse(y, Path::new("index.yaml")).unwrap());
     }
@@ -178,7 +183,7 @@ fn the_indexed_stage_raises_what_every_rule_raises_alone() {
     }
     let never: Vec<String> = (0..FILTERS.len())
         .map(|i| format!("any{i}"))
-        .chain(["bl", "wl", "ch"].map(String::from))
+        .chain(["bl", "wl", "ch", "wl0", "blt"].map(String::from))
         .filter(|r| !fired.contains(r))
         .collect();
     assert!(never.is_empty(), "rules that never fired (the comparison proves nothing for them): {never:?}");
