@@ -388,9 +388,21 @@ impl Event {
     /// input that makes this document unique (e.g. flow key + start time); the id is derived
     /// from it and the dataset alone.
     pub fn new(dataset: &'static str, kind: &'static str, ts: Nanos, identity: &[&[u8]]) -> Self {
+        Self::with_capacity(dataset, kind, ts, identity, BODY_CAPACITY)
+    }
+
+    /// [`Event::new`] for a small document: when no shipped document's buffer is at hand,
+    /// the new one holds `capacity` bytes (it grows as needed).
+    pub fn with_capacity(
+        dataset: &'static str,
+        kind: &'static str,
+        ts: Nanos,
+        identity: &[&[u8]],
+        capacity: usize,
+    ) -> Self {
         let id = Id::new(dataset, identity);
         let (mut body, extents) =
-            SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| (Vec::with_capacity(BODY_CAPACITY), Vec::new()));
+            SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| (Vec::with_capacity(capacity), Vec::new()));
         body.extend_from_slice(b"\"@timestamp\":\"");
         write_rfc3339_micros(&mut body, ts);
         body.push(b'"');
@@ -715,6 +727,21 @@ impl Event {
 
     /// Any JSON value (for the rare field that is not text, a number or a flag).
     pub fn value(&mut self, key: impl Key, v: &Value) -> &mut Self {
+        // The common scalars are written as serde_json writes them, without its machinery.
+        match v {
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    return self.u64(key, u);
+                }
+                if let Some(i) = n.as_i64() {
+                    return self.i64(key, i);
+                }
+            }
+            Value::Bool(b) => return self.bool(key, *b),
+            // (serde_json escapes a few control characters otherwise than `str` does)
+            Value::String(t) if !json::needs_escaping(t) => return self.str(key, t),
+            _ => {}
+        }
         // Serialising a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(self.key(key), v);
         self
@@ -1157,6 +1184,22 @@ mod tests {
         assert_eq!(j["c-d"], "x");
         assert_eq!(e.get("o.k.n"), Some(Value::from(5)), "get looks inside object values");
         assert_eq!(e.doc().len(), 6);
+    }
+
+    #[test]
+    fn any_value_is_written_as_serde_json_writes_it() {
+        let values = serde_json::json!([
+            0, 1, u64::MAX, -1, i64::MIN, 1.5, -0.25, 1e300, true, false, null, "", "plain", "é ∞",
+            "a\"b", "back\\slash", "\u{8}\u{c}\n\r\t\u{1}\u{1f}\u{7f}", [1, "x"], {"k": [null, 2.5]}
+        ]);
+        for v in values.as_array().unwrap() {
+            let mut e = Event::new("x", "event", 0, &[]);
+            e.obj("event").end();
+            e.value("v", v);
+            let written = String::from_utf8(e.finished_members().unwrap().to_vec()).unwrap();
+            let want = format!(",\"v\":{}", serde_json::to_string(v).unwrap());
+            assert!(written.ends_with(&want), "{v}: {written}");
+        }
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct Stage {
     filter_of: Vec<usize>,
     /// Per distinct filter, its verdict on the document at hand, once evaluated.
     verdicts: Vec<Verdict>,
+    /// What one rule raised on the document at hand, and what all raised on the batch, each
+    /// with its rule's index (reused).
+    out: Vec<Alert>,
+    raised: Vec<(usize, Alert)>,
 }
 
 /// What a filter says of the document at hand.
@@ -132,6 +136,8 @@ impl Stage {
             slots: Default::default(),
             filter_of,
             verdicts,
+            out: Vec::new(),
+            raised: Vec::new(),
         }
     }
 
@@ -159,7 +165,7 @@ impl Stage {
             e.advance(at, &mut out);
         }
         let mut docs = Vec::new();
-        self.emit(out.into_iter().map(|a| (rule, a)).collect(), &mut docs);
+        self.emit(&mut out.into_iter().map(|a| (rule, a)).collect(), &mut docs);
         docs
     }
 
@@ -249,14 +255,15 @@ impl Stage {
 
     /// Every rule over one document (not an alert): what they raise.
     pub fn alerts_for(&mut self, e: &Event) -> Vec<Alert> {
-        self.raise(e).into_iter().map(|(_, a)| a).collect()
+        self.raise(e);
+        self.raised.drain(..).map(|(_, a)| a).collect()
     }
 
-    /// [`Stage::alerts_for`], each alert with the index of the rule that raised it.
-    fn raise(&mut self, e: &Event) -> Vec<(usize, Alert)> {
-        let mut raised = Vec::new();
+    /// [`Stage::alerts_for`], each alert with the index of the rule that raised it, added to
+    /// `self.raised`.
+    fn raise(&mut self, e: &Event) {
         if self.engines.is_empty() || e.dataset == "alert" {
-            return raised;
+            return;
         }
         self.clock = self.clock.max(e.ts);
         let whole;
@@ -272,7 +279,7 @@ impl Stage {
         self.index.candidates(&mut doc, &mut self.candidate);
         self.verdicts.fill(Verdict::Unknown);
         let verdicts = &mut self.verdicts[..];
-        let mut out = Vec::new();
+        let (out, raised) = (&mut self.out, &mut self.raised);
         let passing = e.ts.saturating_sub(1);
         if passing < self.next_due {
             // No engine has anything to do as the document goes by: only those whose filters
@@ -287,7 +294,7 @@ impl Stage {
                     }
                     let (Some(r), Some(&f)) = (self.engines.get_mut(i), self.filter_of.get(i)) else { continue };
                     if holds(verdicts, f, &r.rule.filter, &mut doc) {
-                        r.matched(e, &mut doc, &mut out);
+                        r.matched(e, &mut doc, out);
                     }
                     if !out.is_empty() {
                         raised.extend(out.drain(..).map(|a| (i, a)));
@@ -295,7 +302,7 @@ impl Stage {
                 }
             }
             self.slots = doc.recycle();
-            return raised;
+            return;
         }
         let mut next_due = iotw_event::Nanos::MAX;
         for (i, (r, due)) in self.engines.iter_mut().zip(&mut self.due).enumerate() {
@@ -304,14 +311,14 @@ impl Stage {
             }
             let candidate = self.candidate.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1);
             if passing >= *due {
-                r.pass(e, &mut out);
+                r.pass(e, out);
                 *due = r.due();
             }
             next_due = next_due.min(*due);
             if candidate
                 && holds(verdicts, self.filter_of.get(i).copied().unwrap_or(usize::MAX), &r.rule.filter, &mut doc)
             {
-                r.matched(e, &mut doc, &mut out);
+                r.matched(e, &mut doc, out);
             }
             if !out.is_empty() {
                 raised.extend(out.drain(..).map(|a| (i, a)));
@@ -319,7 +326,6 @@ impl Stage {
         }
         self.next_due = next_due;
         self.slots = doc.recycle();
-        raised
     }
 
     pub fn is_empty(&self) -> bool {
@@ -335,11 +341,12 @@ impl Stage {
         if self.engines.is_empty() {
             return;
         }
-        let mut raised = Vec::new();
         for e in events.iter() {
-            raised.extend(self.raise(e));
+            self.raise(e);
         }
-        self.emit(raised, events);
+        let mut raised = std::mem::take(&mut self.raised);
+        self.emit(&mut raised, events);
+        self.raised = raised;
     }
 
     /// Moves every rule's clock to `now` with no document (a quiet network): what the time
@@ -355,14 +362,15 @@ impl Stage {
             raised.extend(out.drain(..).map(|a| (i, a)));
         }
         let mut docs = Vec::new();
-        self.emit(raised, &mut docs);
+        self.emit(&mut raised, &mut docs);
         docs
     }
 
-    /// The raised alerts as documents appended to `events`, and to their rules' alerters.
-    fn emit(&mut self, raised: Vec<(usize, Alert)>, events: &mut Vec<Event>) {
+    /// The raised alerts (taken) as documents appended to `events`, and to their rules'
+    /// alerters.
+    fn emit(&mut self, raised: &mut Vec<(usize, Alert)>, events: &mut Vec<Event>) {
         self.alerts += raised.len() as u64;
-        for (i, a) in raised {
+        for (i, a) in raised.drain(..) {
             let doc = alert_document(&a);
             let period = self.engines.get(i).and_then(|e| e.rule.aggregation);
             if self.dispatcher.is_some() && self.alerters.get(i).is_some_and(|to| !to.is_empty()) {
@@ -531,11 +539,14 @@ struct Saved {
 /// `event.reason` and the text as `message`.
 pub fn alert_document(a: &Alert) -> Event {
     let key = a.key.as_deref().unwrap_or("_missing");
-    let mut e = Event::new(
+    // Most alerts take a few hundred bytes, and where rules run a shipped document's buffer
+    // is seldom at hand: a smaller new one than a decoded document's costs less to get.
+    let mut e = Event::with_capacity(
         "alert",
         "alert",
         a.at,
         &[a.rule.as_bytes(), key.as_bytes(), &a.at.to_be_bytes(), a.state.as_str().as_bytes()],
+        512 + a.text.len() + a.subject.len(),
     );
     e.obj("event").str("reason", &a.subject).str("action", a.state.as_str()).end();
     e.obj("rule").str("name", &a.rule).str("ruleset", "fireman").str("category", kind_name(a.kind)).end();
