@@ -241,6 +241,7 @@ impl<'a> Members<'a> {
 impl<'a> Iterator for Members<'a> {
     type Item = Member<'a>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Member<'a>> {
         let b = self.b;
         let mut i = skip_ws(b, self.i);
