@@ -590,6 +590,15 @@ pub fn lookup<'a>(content: &'a [u8], path: &str) -> Option<&'a [u8]> {
     }
 }
 
+/// The bytes between the quotes of a JSON string value without escapes (as [`str_value`]
+/// would borrow them, but not checked for UTF-8).
+pub fn unescaped_string(v: &[u8]) -> Option<&[u8]> {
+    match v {
+        [b'"', inner @ .., b'"'] if !has_backslash(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 /// A JSON string value as text: borrowed when it has no escapes.
 pub fn str_value(v: &[u8]) -> Option<Cow<'_, str>> {
     let inner = match v {
@@ -929,6 +938,7 @@ mod tests {
 
     #[test]
     fn a_string_value_is_borrowed_exactly_when_it_has_no_escape() {
+        // (and `unescaped_string` gives its bytes exactly then)
         // An escape at every place of strings of 0 to 20 bytes: within the eight-byte words
         // looked at together, across their boundaries, and in the bytes left over.
         for len in 0..=20 {
@@ -937,6 +947,7 @@ mod tests {
             let got = str_value(quoted.as_bytes()).expect("a string");
             assert!(matches!(got, Cow::Borrowed(_)), "{plain:?}");
             assert_eq!(got, plain);
+            assert_eq!(unescaped_string(quoted.as_bytes()), Some(plain.as_bytes()));
             for at in 0..=len {
                 let text: String = "abcdefghijklmnopqrstu".chars().take(len).collect();
                 for escape in ["\\\\", "\\\"", "\\n", "\\u00e9"] {
@@ -944,6 +955,7 @@ mod tests {
                     let want: String = serde_json::from_str(&json).expect("valid JSON");
                     let got = str_value(json.as_bytes()).expect("a string");
                     assert!(matches!(got, Cow::Owned(_)), "{json}");
+                    assert_eq!(unescaped_string(json.as_bytes()), None, "{json}");
                     assert_eq!(got, want, "{json}");
                 }
             }

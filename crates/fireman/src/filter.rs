@@ -738,6 +738,13 @@ impl<'e> Doc<'e> {
         }
     }
 
+    /// When the field at `id` of the set holds one string without escapes: its bytes, which
+    /// are its text (its only one, [`Doc::texts_at`]) when they are UTF-8.
+    pub fn plain_string_at(&self, id: usize) -> Option<&'e [u8]> {
+        let raw = self.indexed.as_ref().and_then(|(_, slots)| slots.get(id)?.raw)?;
+        iotw_event::json::unescaped_string(raw)
+    }
+
     /// The text values of the field at `id` of the set.
     pub fn texts_at(&mut self, id: usize) -> &[Cow<'e, str>] {
         let Some(slot) = self.indexed.as_mut().and_then(|(_, slots)| slots.get_mut(id)) else { return &[] };

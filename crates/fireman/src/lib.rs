@@ -455,7 +455,9 @@ fn summary(rule: &Rule, p: Pending) -> (Alert, serde_json::Value) {
 }
 
 /// Rules by the value they need in a field.
-type ByValue = HashMap<String, Vec<usize>, foldhash::fast::RandomState>;
+/// (Keyed by the values' bytes: a string of a document without escapes is looked up as it
+/// lies there, without making its text.)
+type ByValue = HashMap<Box<[u8]>, Vec<usize>, foldhash::fast::RandomState>;
 
 /// The rules by what their filters need of a document ([`filter::Gate`]), so that most
 /// rules are passed over by a lookup or two instead of evaluating their filters.
@@ -488,7 +490,7 @@ impl Index {
                         }
                     };
                     for v in values {
-                        let rules = ix.one_of[at].1.entry(v).or_default();
+                        let rules = ix.one_of[at].1.entry(v.into_bytes().into()).or_default();
                         if rules.last() != Some(&i) {
                             rules.push(i);
                         }
@@ -517,8 +519,14 @@ impl Index {
             }
         }
         for (f, by_value) in &self.one_of {
+            if let Some(plain) = doc.plain_string_at(*f) {
+                if let Some(rules) = by_value.get(plain) {
+                    mark(rules);
+                }
+                continue;
+            }
             for t in doc.texts_at(*f) {
-                if let Some(rules) = by_value.get(&**t) {
+                if let Some(rules) = by_value.get(t.as_bytes()) {
                     mark(rules);
                 }
             }

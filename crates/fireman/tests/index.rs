@@ -107,6 +107,7 @@ const FILTERS: &[&str] = &[
     "- range: {call.mos: {lt: 3.5}}",
     "- wildcard: {genesys.this_dn: \"500*\"}",
     "- prefix: {sip.user_agent.original: Acme}",
+    "- term: {sip.user_agent.original: \"Acme \\\"SBC\\\" 4.2\"}",
     "- match: {sip.user_agent.original: sbc}",
     "- match_phrase: {sip.user_agent.original: \"acme sbc\"}",
     "- term: {genesys.user_data.Cust.Id: A1}",
