@@ -361,6 +361,15 @@ fn quotes_and_backslashes(block: &[u8]) -> (u64, u64) {
     unsafe { quotes_and_backslashes_sse2(block) }
 }
 
+/// The eight bytes of `chunk` from `at`, as a vector lane.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn word_at(chunk: &[u8], at: usize) -> i64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&chunk[at..at + 8]);
+    i64::from_le_bytes(w)
+}
+
 /// 16 bytes at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
@@ -369,12 +378,7 @@ fn quotes_and_backslashes_sse2(block: &[u8]) -> (u64, u64) {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
     let (mut quote, mut backslash) = (0u64, 0u64);
     for (k, chunk) in block.chunks_exact(16).take(4).enumerate() {
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&chunk[at..at + 8]);
-            i64::from_le_bytes(w)
-        };
-        let v = _mm_set_epi64x(word(8), word(0));
+        let v = _mm_set_epi64x(word_at(chunk, 8), word_at(chunk, 0));
         let bits = |c: u8| u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16);
         quote |= bits(b'"') << (16 * k);
         backslash |= bits(b'\\') << (16 * k);
@@ -390,12 +394,7 @@ fn quotes_and_backslashes_avx2(block: &[u8]) -> (u64, u64) {
     use std::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_set_epi64x};
     let (mut quote, mut backslash) = (0u64, 0u64);
     for (k, chunk) in block.chunks_exact(32).take(2).enumerate() {
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&chunk[at..at + 8]);
-            i64::from_le_bytes(w)
-        };
-        let v = _mm256_set_epi64x(word(24), word(16), word(8), word(0));
+        let v = _mm256_set_epi64x(word_at(chunk, 24), word_at(chunk, 16), word_at(chunk, 8), word_at(chunk, 0));
         let bits = |c: u8| u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8))) as u32);
         quote |= bits(b'"') << (32 * k);
         backslash |= bits(b'\\') << (32 * k);
