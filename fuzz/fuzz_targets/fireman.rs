@@ -20,6 +20,13 @@ fuzz_target!(|data: &[u8]| {
     let (head, rest) = text.split_once('\n').unwrap_or((text, ""));
     // A whole rule file.
     let _ = iotw_fireman::parse(text, Path::new("fuzz.yaml"));
+    // A cron schedule (aggregation), and when it next comes after a time made of the input.
+    if let Ok(cron) = head.parse::<iotw_fireman::cron::Cron>() {
+        let at = data.iter().fold(0i64, |t, &b| t.wrapping_mul(31).wrapping_add(i64::from(b)));
+        if let Some(next) = cron.next_after(at) {
+            assert!(next > at);
+        }
+    }
     // A query string against documents whose values are the input's lines.
     let clauses = [serde_json::json!({"query_string": {"query": head}})];
     let Ok(filter) = iotw_fireman::filter::Filter::parse(&clauses) else { return };

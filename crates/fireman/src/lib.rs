@@ -6,6 +6,7 @@
 //! of exactly what the stream would have done.
 
 pub mod alerter;
+pub mod cron;
 pub mod engine;
 pub mod filter;
 mod lucene;
@@ -372,11 +373,11 @@ impl Stage {
         self.alerts += raised.len() as u64;
         for (i, a) in raised.drain(..) {
             let doc = alert_document(&a);
-            let period = self.engines.get(i).and_then(|e| e.rule.aggregation);
+            let period = self.engines.get(i).and_then(|e| e.rule.aggregation.as_ref()).map(|g| g.until(a.at));
             if self.dispatcher.is_some() && self.alerters.get(i).is_some_and(|to| !to.is_empty()) {
                 let json = serde_json::Value::Object(doc.doc());
                 match period {
-                    Some(period) => {
+                    Some(until) => {
                         // A group whose period is over is sent before this alert starts the next.
                         self.flush_engine(i, a.at);
                         if let Some(groups) = self.aggregating.get_mut(i) {
@@ -384,12 +385,7 @@ impl Stage {
                             match groups.entry(a.group.clone()) {
                                 Entry::Occupied(mut o) => o.get_mut().more.push(a),
                                 Entry::Vacant(v) => {
-                                    v.insert(Pending {
-                                        until: a.at.saturating_add(period),
-                                        first: a,
-                                        more: Vec::new(),
-                                        doc: json,
-                                    });
+                                    v.insert(Pending { until, first: a, more: Vec::new(), doc: json });
                                 }
                             }
                         }

@@ -34,6 +34,53 @@ pub struct Timeframe {
     pub milliseconds: f64,
 }
 
+/// `aggregation:` as written: a period (as a [`Timeframe`]) or `{schedule: <cron>}`. (Not
+/// an untagged enum of the two: a mistyped key must still be named, with its line.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationFile {
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub weeks: f64,
+    #[serde(default)]
+    pub days: f64,
+    #[serde(default)]
+    pub hours: f64,
+    #[serde(default)]
+    pub minutes: f64,
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub milliseconds: f64,
+}
+
+impl AggregationFile {
+    fn period(&self) -> Timeframe {
+        let AggregationFile { weeks, days, hours, minutes, seconds, milliseconds, .. } = *self;
+        Timeframe { weeks, days, hours, minutes, seconds, milliseconds }
+    }
+}
+
+/// When an aggregation group's notification goes (see [`Rule::aggregation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aggregation {
+    /// This long after the group's first alert.
+    Every(Nanos),
+    /// At the first time the schedule names after the group's first alert (ElastAlert asks
+    /// croniter for the next time after now; in the stream, now is the alert's document time).
+    Schedule(crate::cron::Cron),
+}
+
+impl Aggregation {
+    /// When the group that `at` starts is sent (`Nanos::MAX`: at the end of the run).
+    pub fn until(&self, at: Nanos) -> Nanos {
+        match self {
+            Aggregation::Every(period) => at.saturating_add(*period),
+            Aggregation::Schedule(cron) => cron.next_after(at).unwrap_or(Nanos::MAX),
+        }
+    }
+}
+
 impl Timeframe {
     pub fn nanos(&self) -> Nanos {
         let secs = self.weeks * 604_800.0
@@ -124,7 +171,7 @@ pub struct RuleFile {
     pub include: Option<OneOrMany>,
     pub top_count_keys: Option<OneOrMany>,
     pub top_count_number: Option<u64>,
-    pub aggregation: Option<Timeframe>,
+    pub aggregation: Option<AggregationFile>,
     pub aggregation_key: Option<OneOrMany>,
     pub summary_table_fields: Option<OneOrMany>,
     pub summary_prefix: Option<String>,
@@ -243,9 +290,10 @@ pub struct Rule {
     pub top_count_number: usize,
     /// The indices `iotw fireman run` reads for this rule (`index:`); none: its --index.
     pub index: Option<String>,
-    /// `aggregation`: alerters get one notification per this period (per aggregation_key
-    /// value) listing the alerts of the period; the alert documents stay one per alert.
-    pub aggregation: Option<Nanos>,
+    /// `aggregation`: alerters get one notification per period or per time of a cron
+    /// schedule (per aggregation_key value) listing the alerts of the period; the alert
+    /// documents stay one per alert.
+    pub aggregation: Option<Aggregation>,
     pub aggregation_key: Vec<String>,
     pub summary_table_fields: Vec<String>,
     pub summary_prefix: Option<String>,
@@ -390,10 +438,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
             Counting::Terms { size: f.terms_size.unwrap_or(50).clamp(1, 10_000) }
         }
     };
-    let aggregation = f.aggregation.map(|t| t.nanos());
-    if aggregation.is_some_and(|a| a <= 0) {
-        return Err(invalid("aggregation", "must be more than zero"));
-    }
+    let aggregation = match &f.aggregation {
+        None => None,
+        Some(a) => match &a.schedule {
+            Some(_) if a.period() != Timeframe::default() => {
+                return Err(invalid("aggregation", "either a period or a schedule, not both"));
+            }
+            Some(cron) => Some(Aggregation::Schedule(cron.parse().map_err(|e: String| invalid("aggregation", &e))?)),
+            None if a.period().nanos() <= 0 => return Err(invalid("aggregation", "must be more than zero")),
+            None => Some(Aggregation::Every(a.period().nanos())),
+        },
+    };
     Ok(Rule {
         alerters,
         name: f.name,

@@ -244,6 +244,22 @@ fn rule_file_mistakes_name_the_key_and_line() {
     assert!(err(&format!("{freq}use_terms_query: true\n")).contains("query_key"));
     assert!(err(&format!("{freq}use_terms_query: true\nquery_key: [a, b]\n")).contains("query_key"));
     assert!(err(&format!("{freq}use_terms_query: true\nuse_count_query: true\nquery_key: a\n")).contains("exclude"));
+    // An aggregation is a period or a cron schedule that comes.
+    for bad in [
+        "{minutes: 0}",
+        "{schedule: '61 * * * *'}",
+        "{schedule: '0 0 30 feb *'}",
+        "{schedule: 'often'}",
+        "{schedule: '@daily', hours: 1}",
+    ] {
+        let e = err(&format!("name: x\ntype: any\naggregation: {bad}\n"));
+        assert!(e.contains("r.yaml") && e.contains("aggregation"), "{bad}: {e}");
+    }
+    let e = err("name: x\ntype: any\naggregation: {minuts: 3}\n");
+    assert!(e.contains("minuts") && e.contains("line 3"), "{e}");
+    let ok =
+        iotw_fireman::parse("name: x\ntype: any\naggregation: {schedule: '2 4 * * mon,fri'}\n", Path::new("r.yaml"));
+    assert!(ok.is_ok_and(|r| matches!(r.aggregation, Some(iotw_fireman::rule::Aggregation::Schedule(_)))));
 }
 
 #[test]

@@ -328,13 +328,13 @@ fn alerter_mistakes_are_named_by_rule_file_and_key() {
 }
 
 /// Greedy periods as aggregation makes them: a group starts at an alert and takes the alerts
-/// before its start plus `period`; the sizes of the groups, in the order they end.
-fn groups(times: &[i64], period: i64) -> Vec<usize> {
+/// before `end` of its start; the sizes of the groups, in the order they end.
+fn groups(times: &[i64], end: impl Fn(i64) -> i64) -> Vec<usize> {
     let mut out = Vec::new();
     let mut start: Option<(i64, usize)> = None;
     for &t in times {
         match start {
-            Some((s, n)) if t < s + period => start = Some((s, n + 1)),
+            Some((s, n)) if t < end(s) => start = Some((s, n + 1)),
             Some((_, n)) => {
                 out.push(n);
                 start = Some((t, 1));
@@ -378,6 +378,14 @@ fn aggregation_sends_one_summary_per_period_and_per_key() {
         ),
     )
     .unwrap();
+    std::fs::write(
+        rules.join("sched.yaml"),
+        format!(
+            "name: sched\nrealert: {{minutes: 0}}\n{ABANDONED}aggregation: {{schedule: '*/5 * * * *'}}\n\
+             alert: post\nhttp_post_url: {u}/sched\n"
+        ),
+    )
+    .unwrap();
     let (out, err) = capture(dir.path(), &pcap);
     let alerts = alert_docs(&out, "all");
     assert!(alerts.len() >= 5, "{err}");
@@ -385,8 +393,14 @@ fn aggregation_sends_one_summary_per_period_and_per_key() {
     let period = 180 * 1_000_000_000;
     // One post per period, carrying how many alerts it sums up.
     let posted: Vec<u64> = rx.at("/all").iter().map(|r| r.body["fireman"]["aggregated"].as_u64().unwrap()).collect();
-    assert_eq!(posted, groups(&times, period).iter().map(|&n| n as u64).collect::<Vec<_>>());
+    assert_eq!(posted, groups(&times, |s| s + period).iter().map(|&n| n as u64).collect::<Vec<_>>());
     assert!(posted.len() < alerts.len(), "aggregation groups alerts: {posted:?}");
+    // On a schedule: a group goes at the first whole five minutes after its first alert.
+    let five = 300 * 1_000_000_000;
+    let sched: Vec<u64> = rx.at("/sched").iter().map(|r| r.body["fireman"]["aggregated"].as_u64().unwrap()).collect();
+    let want_sched: Vec<u64> = groups(&times, |s| (s.div_euclid(five) + 1) * five).iter().map(|&n| n as u64).collect();
+    assert_eq!(sched, want_sched);
+    assert_ne!(want_sched, groups(&times, |s| s + five).iter().map(|&n| n as u64).collect::<Vec<_>>());
     // Per DN: the same, each DN's alerts on their own.
     let mut by_dn: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
     for (a, t) in alert_docs(&out, "per-dn").iter().zip(&times) {
@@ -395,7 +409,7 @@ fn aggregation_sends_one_summary_per_period_and_per_key() {
     }
     let mut want: Vec<(String, u64)> = Vec::new();
     for (dn, ts) in &by_dn {
-        want.extend(groups(ts, period).into_iter().map(|n| (dn.clone(), n as u64)));
+        want.extend(groups(ts, |s| s + period).into_iter().map(|n| (dn.clone(), n as u64)));
     }
     let mut got: Vec<(String, u64)> = rx
         .at("/per-dn")
