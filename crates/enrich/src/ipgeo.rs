@@ -460,14 +460,15 @@ impl Enricher for IpGeo {
     }
 
     fn enrich(&self, e: &mut Event) {
-        if let Some(endpoints) = leading_endpoints(e) {
-            // The destination first: what is added to the source moves it.
-            for (ip, value) in endpoints.into_iter().rev() {
-                let members = self.members(ip);
-                if !members.is_empty() {
-                    e.insert_into_value(value, &members);
-                }
-            }
+        if let Some([(s, sv), (d, dv)]) = leading_endpoints(e) {
+            // Both objects take their members in one pass over the document.
+            let (s, d) = (self.members(s), self.members(d));
+            match (s.is_empty(), d.is_empty()) {
+                (false, false) => e.insert_into_values(&[(sv, &s), (dv, &d)]),
+                (false, true) => e.insert_into_value(sv, &s),
+                (true, false) => e.insert_into_value(dv, &d),
+                (true, true) => false,
+            };
             return;
         }
         for (side, finder) in ["source", "destination"].into_iter().zip(&self.finders) {
@@ -493,16 +494,53 @@ impl Enricher for IpGeo {
 /// `@timestamp`, the source and then the destination, each starting with its address. Their
 /// addresses and where their values lie among the document's members; `None` when the
 /// document is laid out otherwise (the caller then searches it).
+/// An address as text: dotted-quad IPv4 read where it lies, anything else by the standard
+/// library (which accepts exactly the same IPv4 texts: four decimal numbers up to 255,
+/// without leading zeros).
+fn parse_ip(text: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_ipv4(text) {
+        return Some(IpAddr::V4(v4));
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// The dotted-quad form only; `None` for anything else (the caller asks the standard
+/// library then).
+fn parse_ipv4(text: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split(|&c| c == b'.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut n = 0u16;
+        for &c in part {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u16::from(c - b'0');
+        }
+        *o = u8::try_from(n).ok()?;
+    }
+    parts.next().is_none().then_some(std::net::Ipv4Addr::from(octets))
+}
+
 fn leading_endpoints(e: &Event) -> Option<[(IpAddr, std::ops::Range<usize>); 2]> {
     let c = e.finished_members()?;
-    let mut members = iotw_event::json::Members::new(c);
+    // With the document's containers, each endpoint object is stepped over by its recorded
+    // end instead of being read through.
+    let mut members = match e.extents() {
+        Some(x) => iotw_event::json::Members::with_extents(c, 0, x),
+        None => iotw_event::json::Members::new(c),
+    };
     if members.next()?.key != b"@timestamp" {
         return None;
     }
     let mut endpoint = |side: &[u8]| {
         let m = members.next().filter(|m| m.key == side)?;
         let rest = m.value.strip_prefix(b"{\"ip\":\"")?;
-        let ip = std::str::from_utf8(rest.get(..memchr::memchr(b'"', rest)?)?).ok()?.parse().ok()?;
+        let ip = parse_ip(rest.get(..memchr::memchr(b'"', rest)?)?)?;
         let start = m.value.as_ptr() as usize - c.as_ptr() as usize;
         Some((ip, start..start + m.value.len()))
     };
@@ -521,7 +559,7 @@ fn ip_of(e: &Event, side: &str, finder: &memchr::memmem::Finder<'_>) -> Option<I
             let m = iotw_event::json::Members::new(c).find(|m| m.key == side.as_bytes())?;
             let rest = m.value.strip_prefix(b"{\"ip\":\"")?;
             let end = memchr::memchr(b'"', rest)?;
-            std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()
+            parse_ip(rest.get(..end)?)
         }
         None => e.get_str(&format!("{side}.ip"))?.parse().ok(),
     }
@@ -530,6 +568,67 @@ fn ip_of(e: &Event, side: &str, finder: &memchr::memmem::Finder<'_>) -> Option<I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_reads_as_the_standard_library_reads_it() {
+        let mut texts: Vec<String> = [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.02.3.4",
+            "1..3.4",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "1.2.3.+4",
+            "1.2.3.1000",
+            "999.1.1.1",
+            "",
+            "::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "fe80::1%eth0",
+            "1.2.3.a",
+            "0.0.0.00",
+            "300.300.300.300",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Texts of three to five parts of 0 to 4 characters, mostly digits.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let parts = 3 + next() % 3;
+            let mut t = String::new();
+            for k in 0..parts {
+                if k > 0 {
+                    t.push('.');
+                }
+                let len = [1, 1, 2, 2, 3, 3, 3, 0, 4][(next() % 9) as usize];
+                for _ in 0..len {
+                    t.push(b"0123456789012345678901234567890123456789x"[(next() % 41) as usize] as char);
+                }
+            }
+            texts.push(t);
+        }
+        let mut accepted = 0;
+        for t in &texts {
+            let std: Option<IpAddr> = t.parse().ok();
+            assert_eq!(parse_ip(t.as_bytes()), std, "{t:?}");
+            accepted += usize::from(parse_ipv4(t.as_bytes()).is_some());
+        }
+        assert!(accepted > 200, "the generated texts should include many addresses: {accepted}");
+    }
 
     #[test]
     fn endpoints_are_found_where_decoders_write_them_and_nowhere_else() {

@@ -873,44 +873,74 @@ impl Event {
     /// it: for a caller that has already found the object. False (nothing written) when the
     /// document is still being built or `value` is not an object.
     pub fn insert_into_value(&mut self, value: std::ops::Range<usize>, members: &[u8]) -> bool {
-        if self.depth != 0 || self.pending.is_some() || members.is_empty() {
+        self.insert_into_values(&[(value, members)])
+    }
+
+    /// [`Event::insert_into_value`] for several objects at once, in the order they lie in
+    /// the document and none inside another: what follows them is moved once. False (nothing
+    /// written) when the document is still being built, a value is not an object, the
+    /// values are out of order or overlap, or one of `members` is empty.
+    pub fn insert_into_values(&mut self, inserts: &[(std::ops::Range<usize>, &[u8])]) -> bool {
+        const MAX: usize = 4;
+        if self.depth != 0 || self.pending.is_some() || inserts.is_empty() || inserts.len() > MAX {
             return false;
         }
-        let Some(inner) = self.body.get(value.clone()).and_then(json::object_content) else { return false };
-        let empty = inner.iter().all(u8::is_ascii_whitespace);
-        // The value's closing brace, as an offset into the body.
-        let close = value.end - 1;
-        let add = members.len() + usize::from(!empty);
-        // What lies after the insertion moves by `add`; a value around it grows.
+        // Each value's closing brace (an offset into the body) and how many bytes go there.
+        let mut at = [(0usize, 0usize, false); MAX];
+        let mut after = 0;
+        for ((value, members), slot) in inserts.iter().zip(&mut at) {
+            let Some(inner) = self.body.get(value.clone()).and_then(json::object_content) else { return false };
+            if members.is_empty() || value.start < after {
+                return false;
+            }
+            after = value.end;
+            let empty = inner.iter().all(u8::is_ascii_whitespace);
+            *slot = (value.end - 1, members.len() + usize::from(!empty), empty);
+        }
+        let at = &at[..inserts.len()];
+        let total: usize = at.iter().map(|(_, add, _)| add).sum();
+        // What lies after an insertion moves by its size; a value around it grows.
         for t in &mut self.tags {
-            let shift = |p: usize| if p > close || (p == close && t.range.start >= close) { p + add } else { p };
+            let start = t.range.start;
+            let shift = |p: usize| {
+                let moved = at.iter().filter(|(close, _, _)| p > *close || (p == *close && start >= *close));
+                p + moved.map(|(_, add, _)| add).sum::<usize>()
+            };
             t.range = shift(t.range.start)..shift(t.range.end);
         }
-        // Containers after the brace move; those around it (it included) end later.
-        match u32::try_from(self.body.len() + add) {
+        // Containers after a brace move; those around it (it included) end later.
+        match u32::try_from(self.body.len() + total) {
             Ok(_) if self.extents_valid => {
-                let (close32, add32) = (close as u32, add as u32);
+                let shift = |p: u32| -> u32 {
+                    p + at
+                        .iter()
+                        .filter(|(close, _, _)| p as usize > *close)
+                        .map(|(_, add, _)| *add as u32)
+                        .sum::<u32>()
+                };
                 for x in &mut self.extents {
-                    if x.start > close32 {
-                        x.start += add32;
-                    }
-                    if x.end > close32 {
-                        x.end += add32;
-                    }
+                    x.start = shift(x.start);
+                    x.end = shift(x.end);
                 }
             }
             Ok(_) => {}
             Err(_) => self.extents_valid = false,
         }
+        // From the last insertion back: each stretch moves by what is inserted before its end.
         let old_len = self.body.len();
-        self.body.resize(old_len + add, 0);
-        self.body.copy_within(close..old_len, close + add);
-        let gap = &mut self.body[close..close + add];
-        let (comma, rest) = gap.split_at_mut(usize::from(!empty));
-        if let Some(c) = comma.first_mut() {
-            *c = b',';
+        self.body.resize(old_len + total, 0);
+        let (mut end, mut shift) = (old_len, total);
+        for ((close, add, empty), (_, members)) in at.iter().zip(inserts).rev() {
+            self.body.copy_within(*close..end, close + shift);
+            shift -= add;
+            let gap = &mut self.body[close + shift..close + shift + add];
+            let (comma, rest) = gap.split_at_mut(usize::from(!empty));
+            if let Some(c) = comma.first_mut() {
+                *c = b',';
+            }
+            rest.copy_from_slice(members);
+            end = *close;
         }
-        rest.copy_from_slice(members);
         true
     }
 
@@ -1269,6 +1299,52 @@ mod tests {
         let mut untagged = Event::new("sip", "event", 0, &[]);
         untagged.obj("event").end();
         assert!(texts(&untagged).is_none(), "a producer that did not say it tagged all offers none");
+    }
+
+    #[test]
+    fn several_objects_take_members_at_once_as_they_would_one_by_one() {
+        let make = || {
+            let mut e = Event::new("sip", "event", 0, &[b"x"]);
+            e.obj("source").str("ip", "10.0.0.1").u64("port", 5060).end();
+            e.obj("destination").end();
+            e.tags_complete().obj("sip").tagged_str("user", "caller", "0113").obj("to").end();
+            e.tagged_str("callee", "callee", "0800").end();
+            e.obj("event").end();
+            e
+        };
+        let text = |e: &Event| String::from_utf8(e.finished_members().unwrap().to_vec()).unwrap();
+        let tags = |e: &Event| e.tagged().unwrap().map(|(r, v)| (r, v.to_vec())).collect::<Vec<_>>();
+        let base = make();
+        let c = base.finished_members().unwrap();
+        let mut objects = Vec::new();
+        for key in ["source", "destination", "sip"] {
+            let m = json::Members::new(c).find(|m| m.key == key.as_bytes()).unwrap();
+            let at = m.value.as_ptr() as usize - c.as_ptr() as usize;
+            objects.push(at..at + m.value.len());
+        }
+        let adds: [&[u8]; 3] = [br#""geo":{"name":"a"}"#, br#""geo":{"name":"b"}"#, br#""k":1"#];
+        for pick in [&[0usize, 1][..], &[0, 2], &[1, 2], &[0, 1, 2], &[2]] {
+            let mut one_by_one = make();
+            for &k in pick.iter().rev() {
+                assert!(one_by_one.insert_into_value(objects[k].clone(), adds[k]));
+            }
+            let mut at_once = make();
+            let inserts: Vec<_> = pick.iter().map(|&k| (objects[k].clone(), adds[k])).collect();
+            assert!(at_once.insert_into_values(&inserts));
+            assert_eq!(text(&at_once), text(&one_by_one), "{pick:?}");
+            assert_eq!(at_once.extents(), one_by_one.extents(), "{pick:?}");
+            assert!(at_once.extents().is_some());
+            assert_eq!(tags(&at_once), tags(&one_by_one), "{pick:?}");
+            assert_eq!(tags(&at_once), tags(&base), "{pick:?}: tags still name the same values");
+            let j: Value = serde_json::from_str(&at_once.to_json()).unwrap();
+            assert_eq!(j["source"]["port"], 5060);
+        }
+        let mut e = make();
+        let backwards = [(objects[1].clone(), adds[1]), (objects[0].clone(), adds[0])];
+        assert!(!e.insert_into_values(&backwards), "out of order");
+        assert!(!e.insert_into_values(&[(objects[0].clone(), &b""[..])]), "nothing to insert");
+        assert!(!e.insert_into_values(&[(objects[0].start + 1..objects[0].end, adds[0])]), "not an object");
+        assert_eq!(text(&e), text(&base), "nothing written when refused");
     }
 
     #[test]
