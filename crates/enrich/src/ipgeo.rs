@@ -6,7 +6,7 @@
 //! Writes ECS `source.geo.*` / `destination.geo.*` (and `source.as.*` / `destination.as.*`).
 
 use crate::Enricher;
-use iotw_event::Event;
+use iotw_event::{json, Event};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -352,13 +352,18 @@ fn check_search_tree(m: &maxminddb::Metadata, buf: &[u8]) -> Result<(), String> 
 }
 
 /// The IP geolocation enricher.
+/// The members written for an address (empty when it has no place), by the address.
+type Rendered<K> = HashMap<K, std::sync::Arc<[u8]>, foldhash::fast::RandomState>;
+
 #[derive(Debug)]
 pub struct IpGeo {
     /// Asked in order until one knows the address (DB-IP ships IPv4 and IPv6 apart).
     pub city: Vec<GeoDb>,
     pub asn: Vec<GeoDb>,
     pub sites: Vec<Site>,
-    cache: RefCell<HashMap<IpAddr, std::sync::Arc<[u8]>, foldhash::fast::RandomState>>,
+    cache: RefCell<Rendered<IpAddr>>,
+    /// The same, by the address's text as a document has it.
+    by_text: RefCell<Rendered<Box<[u8]>>>,
     /// `"source":{"ip":"` and the same for the destination.
     finders: [memchr::memmem::Finder<'static>; 2],
 }
@@ -369,7 +374,7 @@ impl IpGeo {
             memchr::memmem::Finder::new(b"\"source\":{\"ip\":\"").into_owned(),
             memchr::memmem::Finder::new(b"\"destination\":{\"ip\":\"").into_owned(),
         ];
-        IpGeo { city, asn, sites, cache: RefCell::default(), finders }
+        IpGeo { city, asn, sites, cache: RefCell::default(), by_text: RefCell::default(), finders }
     }
 
     /// Where `ip` is: a site table row (longest prefix first), else the databases for a
@@ -396,6 +401,23 @@ impl IpGeo {
 
     /// The members to add to an endpoint object for `ip` (`"geo":{..},"as":{..}`), rendered
     /// once per address; empty when nothing is known.
+    /// [`IpGeo::members`] of an address as text, remembered by the text: an address seen
+    /// before is not read again. Empty when the text is no address.
+    fn members_of_text(&self, text: &[u8]) -> std::sync::Arc<[u8]> {
+        let mut cache = self.by_text.borrow_mut();
+        if let Some(hit) = cache.get(text) {
+            return hit.clone();
+        }
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        let rendered = parse_ip(text).map(|ip| self.members(ip)).unwrap_or_default();
+        if text.len() <= 64 {
+            cache.insert(text.into(), rendered.clone());
+        }
+        rendered
+    }
+
     fn members(&self, ip: IpAddr) -> std::sync::Arc<[u8]> {
         let mut cache = self.cache.borrow_mut();
         if let Some(hit) = cache.get(&ip) {
@@ -462,7 +484,7 @@ impl Enricher for IpGeo {
     fn enrich(&self, e: &mut Event) {
         if let Some([(s, sv), (d, dv)]) = leading_endpoints(e) {
             // Both objects take their members in one pass over the document.
-            let (s, d) = (self.members(s), self.members(d));
+            let (s, d) = (self.members_of_text(s), self.members_of_text(d));
             match (s.is_empty(), d.is_empty()) {
                 (false, false) => e.insert_into_values(&[(sv, &s), (dv, &d)]),
                 (false, true) => e.insert_into_value(sv, &s),
@@ -490,10 +512,6 @@ impl Enricher for IpGeo {
     }
 }
 
-/// The endpoint objects where decoders write them (docs/events.md): right after
-/// `@timestamp`, the source and then the destination, each starting with its address. Their
-/// addresses and where their values lie among the document's members; `None` when the
-/// document is laid out otherwise (the caller then searches it).
 /// An address as text: dotted-quad IPv4 read where it lies, anything else by the standard
 /// library (which accepts exactly the same IPv4 texts: four decimal numbers up to 255,
 /// without leading zeros).
@@ -508,43 +526,64 @@ fn parse_ip(text: &[u8]) -> Option<IpAddr> {
 /// library then).
 fn parse_ipv4(text: &[u8]) -> Option<std::net::Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = text.split(|&c| c == b'.');
-    for o in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut n = 0u16;
-        for &c in part {
-            if !c.is_ascii_digit() {
+    // The octet being read: its index, value so far and digits.
+    let (mut k, mut n, mut digits) = (0usize, 0u16, 0u8);
+    for &c in text {
+        if c == b'.' {
+            if digits == 0 {
                 return None;
             }
+            *octets.get_mut(k)? = u8::try_from(n).ok()?;
+            (k, n, digits) = (k + 1, 0, 0);
+        } else if c.is_ascii_digit() && digits < 3 && !(digits == 1 && n == 0) {
+            // At most three digits, and no digit after a leading zero.
             n = n * 10 + u16::from(c - b'0');
+            digits += 1;
+        } else {
+            return None;
         }
-        *o = u8::try_from(n).ok()?;
     }
-    parts.next().is_none().then_some(std::net::Ipv4Addr::from(octets))
-}
-
-fn leading_endpoints(e: &Event) -> Option<[(IpAddr, std::ops::Range<usize>); 2]> {
-    let c = e.finished_members()?;
-    // With the document's containers, each endpoint object is stepped over by its recorded
-    // end instead of being read through.
-    let mut members = match e.extents() {
-        Some(x) => iotw_event::json::Members::with_extents(c, 0, x),
-        None => iotw_event::json::Members::new(c),
-    };
-    if members.next()?.key != b"@timestamp" {
+    if digits == 0 || k != 3 {
         return None;
     }
+    octets[3] = u8::try_from(n).ok()?;
+    Some(std::net::Ipv4Addr::from(octets))
+}
+
+/// The endpoint objects where decoders write them (docs/events.md): right after
+/// `@timestamp`, the source and then the destination, each starting with its address. Their
+/// addresses (as text) and where their values lie among the document's members; `None` when the
+/// document is laid out otherwise (the caller then searches it).
+fn leading_endpoints(e: &Event) -> Option<[(&[u8], std::ops::Range<usize>); 2]> {
+    let c = e.finished_members()?;
+    let ts = c.strip_prefix(b"\"@timestamp\":")?;
+    let mut at = json::string_end(c, c.len() - ts.len())?;
     let mut endpoint = |side: &[u8]| {
-        let m = members.next().filter(|m| m.key == side)?;
-        let rest = m.value.strip_prefix(b"{\"ip\":\"")?;
-        let ip = parse_ip(rest.get(..memchr::memchr(b'"', rest)?)?)?;
-        let start = m.value.as_ptr() as usize - c.as_ptr() as usize;
-        Some((ip, start..start + m.value.len()))
+        let rest = c.get(at..)?.strip_prefix(b",\"")?.strip_prefix(side)?.strip_prefix(b"\":")?;
+        let start = c.len() - rest.len();
+        let addr = rest.strip_prefix(b"{\"ip\":\"")?;
+        let len = memchr::memchr(b'"', addr)?;
+        let tail = addr.get(len + 1..)?;
+        // The object's end, read as decoders write it, else found by reading it through.
+        let end = match endpoint_tail(tail) {
+            Some(n) => c.len() - tail.len() + n,
+            None => json::value_end(c, start)?,
+        };
+        at = end;
+        Some((addr.get(..len)?, start..end))
     };
     Some([endpoint(b"source")?, endpoint(b"destination")?])
+}
+
+/// How long the rest of an endpoint object is after its address, when it is as decoders
+/// write it: `}` or `,"port":N}`. `None` for anything else.
+fn endpoint_tail(t: &[u8]) -> Option<usize> {
+    if t.first() == Some(&b'}') {
+        return Some(1);
+    }
+    let port = t.strip_prefix(b",\"port\":")?;
+    let n = port.iter().take_while(|c| c.is_ascii_digit()).count();
+    (n > 0 && port.get(n) == Some(&b'}')).then_some(t.len() - port.len() + n + 1)
 }
 
 /// The address of an endpoint object.
@@ -640,10 +679,33 @@ mod tests {
         decoded.obj("destination").str("ip", "2001:db8::1").end();
         finished(&mut decoded);
         let [(s, sv), (d, dv)] = leading_endpoints(&decoded).unwrap();
-        assert_eq!((s.to_string(), d.to_string()), ("10.0.0.1".into(), "2001:db8::1".into()));
+        assert_eq!((s, d), (&b"10.0.0.1"[..], &b"2001:db8::1"[..]));
         let text = decoded.finished_members().unwrap();
         assert_eq!(&text[sv], br#"{"ip":"10.0.0.1","port":5060}"#);
         assert_eq!(&text[dv], br#"{"ip":"2001:db8::1"}"#);
+
+        // Objects with more members, or nested ones, are read through to their end.
+        for (source, rest) in [
+            (r#"{"ip":"10.0.0.1","port":5060,"bytes":3}"#, ""),
+            (r#"{"ip":"10.0.0.1","geo":{"name":"a}\"b"},"port":1}"#, ""),
+            (r#"{"ip":"10.0.0.1","port":}"#, ""),
+            (r#"{"ip":"10.0.0.1","port":1"#, "damaged"),
+            (r#"{"ip":"10.0.0.1","port":12}"#, ""),
+        ] {
+            let mut e = Event::new("sip", "event", 0, &[]);
+            e.raw("source", source.as_bytes());
+            e.obj("destination").str("ip", "10.0.0.2").end();
+            finished(&mut e);
+            match leading_endpoints(&e) {
+                Some([(_, sv), (d, dv)]) => {
+                    assert_eq!(rest, "", "{source}");
+                    let text = e.finished_members().unwrap();
+                    assert_eq!(&text[sv], source.as_bytes());
+                    assert_eq!((d, &text[dv]), (&b"10.0.0.2"[..], &br#"{"ip":"10.0.0.2"}"#[..]));
+                }
+                None => assert_eq!(rest, "damaged", "{source}"),
+            }
+        }
 
         let mut only_source = Event::new("sip", "event", 0, &[]);
         only_source.obj("source").str("ip", "10.0.0.1").end();

@@ -535,14 +535,39 @@ fn quote_or_backslash(w: u64) -> u64 {
     has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
 }
 
+/// The high bit of each byte of `w` that is a quote, a brace or a square bracket (and maybe
+/// of bytes above the first such byte: only the lowest flag is exact).
+#[inline(always)]
+fn quote_or_bracket(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Setting bit 5 makes `[` a `{` and `]` a `}`.
+    let folded = w | (ONES * 0x20);
+    has_zero(folded ^ (ONES * u64::from(b'{')))
+        | has_zero(folded ^ (ONES * u64::from(b'}')))
+        | has_zero(w ^ (ONES * u64::from(b'"')))
+}
+
 /// The index just past the value starting at `b[i]`.
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
+pub fn value_end(b: &[u8], i: usize) -> Option<usize> {
     match b.get(i)? {
         b'"' => string_end(b, i),
         b'{' | b'[' => {
             let mut depth = 0usize;
             let mut j = i;
             loop {
+                // Eight bytes at a time to the next byte that may be a quote or a bracket.
+                if let Some(chunk) = b.get(j..j + 8) {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(chunk);
+                    let hits = quote_or_bracket(u64::from_le_bytes(w));
+                    if hits == 0 {
+                        j += 8;
+                        continue;
+                    }
+                    j += (hits.trailing_zeros() / 8) as usize;
+                }
                 match b.get(j)? {
                     b'"' => {
                         j = string_end(b, j)?;
