@@ -61,11 +61,13 @@ pub struct Geotag {
     pub postcode_fields: Vec<String>,
     /// What values read as: bare numbers, and header values, bounded.
     read: [std::cell::RefCell<Remembered>; 2],
+    /// What attached data reads as, by its text and the field it lies in, bounded.
+    user_data: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, UserData, foldhash::fast::RandomState>>,
 }
 
 impl Geotag {
     pub fn new(dialling: Dialling, postcode_fields: Vec<String>) -> Self {
-        Geotag { dialling, postcode_fields, read: Default::default() }
+        Geotag { dialling, postcode_fields, read: Default::default(), user_data: Default::default() }
     }
 
     /// The place of a UK geographic number, with the prefix that matched.
@@ -82,12 +84,31 @@ impl Geotag {
 /// A number found in a role, with its dialling code and place when it has them.
 type Found<'g> = (&'static str, Phone, Option<(&'g str, &'g Place)>);
 
+/// A postcode found: its place, its outward code (upper case) and that code's length, and the
+/// field it was found in.
+type Postcode = (&'static Place, [u8; 4], usize, std::sync::Arc<str>);
+
 /// What one document says, read before anything is written to it.
 #[derive(Default)]
 struct Findings<'g> {
     phones: Vec<Found<'g>>,
-    postcode: Option<(&'g Place, [u8; 4], usize, String)>,
+    postcode: Option<Postcode>,
 }
+
+/// What a document's attached data holds: its first phone number (with its place) and its
+/// first postcode.
+#[derive(Debug, Clone, Default)]
+struct UserData {
+    /// The field the attached data lies in.
+    field: &'static str,
+    phone: Option<(Phone, Option<(&'static str, &'static Place)>)>,
+    postcode: Option<Postcode>,
+}
+
+/// Attached data read lately, by its JSON text (the events of a call repeat it), and the
+/// longest text remembered.
+const USER_DATA_CACHE: usize = 1 << 12;
+const USER_DATA_CACHE_LEN: usize = 2048;
 
 /// The number in a header value such as `"Alice" <sip:+441134960000@host;user=phone>;tag=x`
 /// or `<tel:+441134960000>;reason=unconditional`: the user part of its first URI.
@@ -129,7 +150,7 @@ impl Geotag {
 
     /// What a document says whose producer did not tag it (or that was changed since):
     /// each field is looked up by its dotted name.
-    fn find<'g>(&'g self, dataset: &str, ud_field: Option<&str>, content: &[u8]) -> Findings<'g> {
+    fn find<'g>(&'g self, dataset: &str, ud_field: Option<&'static str>, content: &[u8]) -> Findings<'g> {
         let mut f = Findings::default();
         for &(ds, path, role) in PHONE_FIELDS {
             if ds != dataset || f.phones.iter().any(|(r, _, _)| *r == role) {
@@ -154,7 +175,7 @@ impl Geotag {
     /// number, and the attached data. Nothing is searched for.
     fn find_tagged<'g, 'c>(
         &'g self,
-        ud_field: Option<&str>,
+        ud_field: Option<&'static str>,
         tags: impl Iterator<Item = (&'static str, &'c [u8])>,
         content: &[u8],
     ) -> Findings<'g> {
@@ -176,42 +197,74 @@ impl Geotag {
         f
     }
 
-    /// The attached data's first phone number and first postcode, then the postcode
-    /// fields the site names.
-    fn rest<'g>(&'g self, f: &mut Findings<'g>, ud_field: Option<&str>, ud: Option<&[u8]>, content: &[u8]) {
-        let postcode_text = |f: &mut Findings<'g>, v: &str, field: &dyn Fn() -> String| {
-            if f.postcode.is_some() {
-                return;
+    /// The first UK postcode in `v`, placed.
+    fn postcode_in(v: &str, field: impl FnOnce() -> String) -> Option<Postcode> {
+        let found = places::postcodes().find(v, 0)?;
+        let mut out = [0u8; 4];
+        let n = found.outward.len().min(4);
+        out[..n].copy_from_slice(&found.outward.as_bytes()[..n]);
+        out[..n].make_ascii_uppercase();
+        let place = places::postcodes().locate(found.outward)?;
+        Some((place, out, n, field().into()))
+    }
+
+    /// The first phone number and the first postcode of attached data (the content of the
+    /// object at `ud_field`).
+    fn read_user_data(&self, ud_field: &'static str, ud: &[u8]) -> UserData {
+        let mut r = UserData { field: ud_field, ..UserData::default() };
+        for m in Members::new(ud) {
+            if r.phone.is_some() && r.postcode.is_some() {
+                break;
             }
-            if let Some(found) = places::postcodes().find(v, 0) {
-                let mut out = [0u8; 4];
-                let n = found.outward.len().min(4);
-                out[..n].copy_from_slice(&found.outward.as_bytes()[..n]);
-                out[..n].make_ascii_uppercase();
-                if let Some(place) = places::postcodes().locate(found.outward) {
-                    f.postcode = Some((place, out, n, field()));
-                }
+            let Some(v) = str_value(m.value) else { continue };
+            if !v.bytes().any(|c| c.is_ascii_digit()) {
+                continue;
             }
-        };
-        if let Some(ud) = ud {
-            for m in Members::new(ud) {
-                let Some(v) = str_value(m.value) else { continue };
-                if !v.bytes().any(|c| c.is_ascii_digit()) {
+            if r.phone.is_none() {
+                if let Some(p) = phone::parse(&v, &self.dialling).filter(|p| p.class != Class::Withheld) {
+                    r.phone = Some((p, self.place_of(&p)));
                     continue;
                 }
-                if !f.phones.iter().any(|(r, _, _)| *r == role::USER_DATA) {
-                    if let Some(p) = phone::parse(&v, &self.dialling).filter(|p| p.class != Class::Withheld) {
-                        f.phones.push((role::USER_DATA, p, self.place_of(&p)));
-                        continue;
-                    }
-                }
-                let key = String::from_utf8_lossy(m.key);
-                postcode_text(f, &v, &|| format!("{}.{key}", ud_field.unwrap_or_default()));
+            }
+            if r.postcode.is_none() {
+                r.postcode = Self::postcode_in(&v, || format!("{ud_field}.{}", String::from_utf8_lossy(m.key)));
             }
         }
+        r
+    }
+
+    /// The attached data's first phone number and first postcode, then the postcode
+    /// fields the site names.
+    fn rest(&self, f: &mut Findings<'_>, ud_field: Option<&'static str>, ud: Option<&[u8]>, content: &[u8]) {
+        if let Some(ud) = ud {
+            let field = ud_field.unwrap_or_default();
+            let read = if ud.len() > USER_DATA_CACHE_LEN {
+                self.read_user_data(field, ud)
+            } else {
+                let mut known = self.user_data.borrow_mut();
+                match known.get(ud) {
+                    Some(r) if r.field == field => r.clone(),
+                    _ => {
+                        let r = self.read_user_data(field, ud);
+                        if known.len() >= USER_DATA_CACHE {
+                            known.clear();
+                        }
+                        known.insert(ud.into(), r.clone());
+                        r
+                    }
+                }
+            };
+            if let Some((p, place)) = read.phone {
+                f.phones.push((role::USER_DATA, p, place));
+            }
+            f.postcode = f.postcode.take().or(read.postcode);
+        }
         for field in &self.postcode_fields {
+            if f.postcode.is_some() {
+                break;
+            }
             if let Some(v) = lookup(content, field).and_then(str_value) {
-                postcode_text(f, &v, &|| field.clone());
+                f.postcode = Self::postcode_in(&v, || field.clone());
             }
         }
     }
@@ -242,15 +295,11 @@ impl Enricher for Geotag {
             None => self.find(dataset, ud_field, content),
         };
         if !found.phones.is_empty() {
-            let mut number = String::with_capacity(16);
             e.obj("phone");
             for (role, p, place) in &found.phones {
                 e.obj(*role).str("class", p.class.as_str());
                 if p.class != Class::Withheld {
-                    number.clear();
-                    number.push('+');
-                    number.push_str(p.e164_digits());
-                    e.str("number", &number).str("country_code", p.country_code());
+                    e.str_parts("number", &["+", p.e164_digits()]).str("country_code", p.country_code());
                     if let Some((prefix, place)) = place {
                         e.str("area_code", prefix).raw("geo", place.json.as_bytes());
                     }
@@ -338,6 +387,36 @@ mod tests {
         assert_eq!(roles(&second), pairs(&[("asserted", "+441134960001"), ("caller", "+441134960001")]));
         let fresh = Geotag::new(Dialling::default(), Vec::new());
         let mut third = doc();
+        fresh.enrich(&mut third);
+        assert_eq!(first.to_json(), third.to_json());
+    }
+
+    #[test]
+    fn attached_data_read_again_from_memory_gives_the_same_fields() {
+        let tag = Geotag::new(Dialling::default(), Vec::new());
+        let doc = |dataset: &'static str| {
+            let mut e = Event::new(dataset, "event", 0, &[]);
+            e.obj(dataset).obj("user_data").str("Note", "call back").str("PostCode", "ls1 4ap");
+            e.str("Phone", "0113 496 0000").str("Other", "0161 496 0000").end().end();
+            e
+        };
+        let fields = |e: &Event| {
+            let j = serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default();
+            (j["postcode"]["field"].clone(), j["postcode"]["district"].clone(), roles(e))
+        };
+        let (mut first, mut again) = (doc("genesys"), doc("genesys"));
+        tag.enrich(&mut first);
+        assert_eq!(tag.user_data.borrow().len(), 1, "remembered");
+        tag.enrich(&mut again);
+        assert_eq!(first.to_json(), again.to_json());
+        let want = pairs(&[("user_data", "+441134960000")]);
+        assert_eq!(fields(&first), ("genesys.user_data.PostCode".into(), "LS1".into(), want.clone()));
+        // The same attached data in another dataset names its own field.
+        let mut journey = doc("journey");
+        tag.enrich(&mut journey);
+        assert_eq!(fields(&journey), ("journey.user_data.PostCode".into(), "LS1".into(), want));
+        let fresh = Geotag::new(Dialling::default(), Vec::new());
+        let mut third = doc("genesys");
         fresh.enrich(&mut third);
         assert_eq!(first.to_json(), third.to_json());
     }
