@@ -44,20 +44,96 @@ fn classify(block: &[u8], full: impl Fn(&[u8; 64]) -> Classes) -> Classes {
     }
 }
 
-/// With AVX2 (checked at run time): 32 bytes per instruction.
+/// Class bits of a byte, as [`classify_avx2`] looks them up: a byte's class is the AND of
+/// the entries for its low and its high nibble. Letters take two bits, one per shape of
+/// their nibbles (`A`..`O`/`a`..`o` have high nibble 4 or 6 and low nibble 1 to 15,
+/// `P`..`Z`/`p`..`z` 5 or 7 and 0 to 10); every other byte has at most one bit.
+#[cfg(target_arch = "x86_64")]
+mod nibbles {
+    pub const DIGIT: u8 = 1;
+    pub const LETTER_LOW: u8 = 2;
+    pub const LETTER_HIGH: u8 = 4;
+    pub const SEP: u8 = 8;
+    pub const QUOTE: u8 = 16;
+    pub const BACKSLASH: u8 = 32;
+
+    /// By low nibble.
+    pub const LOW: [u8; 16] = {
+        let mut t = [0u8; 16];
+        let mut l = 0;
+        while l < 16 {
+            let mut c = 0;
+            if l <= 9 {
+                c |= DIGIT;
+            }
+            if l >= 1 {
+                c |= LETTER_LOW;
+            }
+            if l <= 10 {
+                c |= LETTER_HIGH;
+            }
+            // ' ' (0x20), '(' (0x28), ')' (0x29), '+' (0x2b), '-' (0x2d), '.' (0x2e).
+            if matches!(l, 0x0 | 0x8 | 0x9 | 0xb | 0xd | 0xe) {
+                c |= SEP;
+            }
+            if l == 0x2 {
+                c |= QUOTE;
+            }
+            if l == 0xc {
+                c |= BACKSLASH;
+            }
+            t[l] = c;
+            l += 1;
+        }
+        t
+    };
+
+    /// By high nibble (ASCII only: bytes from 0x80 have none).
+    pub const HIGH: [u8; 16] = {
+        let mut t = [0u8; 16];
+        t[0x2] = SEP | QUOTE;
+        t[0x3] = DIGIT;
+        t[0x4] = LETTER_LOW;
+        t[0x5] = LETTER_HIGH | BACKSLASH;
+        t[0x6] = LETTER_LOW;
+        t[0x7] = LETTER_HIGH;
+        t
+    };
+}
+
+/// With AVX2 (checked at run time): each byte's classes by two table look-ups of 32 bytes
+/// at once, then one bit mask per class.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn classify_avx2(b: &[u8; 64]) -> Classes {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
-        _mm256_set_epi64x, _mm256_sub_epi8,
+        __m256i, _mm256_and_si256, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_set_epi64x, _mm256_shuffle_epi8,
+        _mm256_slli_epi16, _mm256_srli_epi16,
     };
-    let splat = |c: u8| _mm256_set1_epi8(c as i8);
-    let within = |v: __m256i, from: u8, count: u8| {
-        let x = _mm256_sub_epi8(v, splat(from));
-        _mm256_cmpeq_epi8(_mm256_min_epu8(x, splat(count - 1)), x)
+    let table = |t: &[u8; 16]| {
+        let mut w = [0i64; 2];
+        for (k, x) in w.iter_mut().enumerate() {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&t[8 * k..8 * k + 8]);
+            *x = i64::from_le_bytes(bytes);
+        }
+        // The same 16 entries in both halves: the shuffle looks up within each.
+        _mm256_set_epi64x(w[1], w[0], w[1], w[0])
     };
-    let bits = |m: __m256i| u64::from(_mm256_movemask_epi8(m) as u32);
+    let (low, high) = (table(&nibbles::LOW), table(&nibbles::HIGH));
+    let nibble = _mm256_set1_epi8(0x0f);
+    // Bit 7 of each byte after shifting a class bit there.
+    let bit = |x: __m256i, class: u8| -> u64 {
+        let m = match class {
+            nibbles::DIGIT => _mm256_movemask_epi8(_mm256_slli_epi16::<7>(x)),
+            nibbles::LETTER_LOW => _mm256_movemask_epi8(_mm256_slli_epi16::<6>(x)),
+            nibbles::LETTER_HIGH => _mm256_movemask_epi8(_mm256_slli_epi16::<5>(x)),
+            nibbles::SEP => _mm256_movemask_epi8(_mm256_slli_epi16::<4>(x)),
+            nibbles::QUOTE => _mm256_movemask_epi8(_mm256_slli_epi16::<3>(x)),
+            _ => _mm256_movemask_epi8(_mm256_slli_epi16::<2>(x)),
+        };
+        u64::from(m as u32)
+    };
     let mut c = Classes::default();
     for (k, chunk) in b.chunks_exact(32).enumerate() {
         let word = |at: usize| {
@@ -66,17 +142,16 @@ fn classify_avx2(b: &[u8; 64]) -> Classes {
             i64::from_le_bytes(w)
         };
         let v = _mm256_set_epi64x(word(24), word(16), word(8), word(0));
-        let eq = |ch: u8| _mm256_cmpeq_epi8(v, splat(ch));
+        // Bytes from 0x80 have a high nibble from 8: the high table gives them nothing.
+        let lo = _mm256_shuffle_epi8(low, _mm256_and_si256(v, nibble));
+        let hi = _mm256_shuffle_epi8(high, _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble));
+        let x = _mm256_and_si256(lo, hi);
         let shift = 32 * k;
-        c.digit |= bits(within(v, b'0', 10)) << shift;
-        c.letter |= bits(within(_mm256_or_si256(v, splat(0x20)), b'a', 26)) << shift;
-        let sep = _mm256_or_si256(
-            _mm256_or_si256(_mm256_or_si256(eq(b' '), eq(b'-')), _mm256_or_si256(eq(b'.'), eq(b'('))),
-            _mm256_or_si256(eq(b')'), eq(b'+')),
-        );
-        c.sep |= bits(sep) << shift;
-        c.quote |= bits(eq(b'"')) << shift;
-        c.backslash |= bits(eq(b'\\')) << shift;
+        c.digit |= bit(x, nibbles::DIGIT) << shift;
+        c.letter |= (bit(x, nibbles::LETTER_LOW) | bit(x, nibbles::LETTER_HIGH)) << shift;
+        c.sep |= bit(x, nibbles::SEP) << shift;
+        c.quote |= bit(x, nibbles::QUOTE) << shift;
+        c.backslash |= bit(x, nibbles::BACKSLASH) << shift;
     }
     c
 }
