@@ -254,15 +254,6 @@ fn has_avx2_path() -> bool {
         && std::arch::is_x86_feature_detected!("pclmulqdq")
 }
 
-/// The lowest `n` bits set (`n` up to 128).
-fn low128(n: u32) -> u128 {
-    if n >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << n) - 1
-    }
-}
-
 fn wide(cur: u64, next: u64) -> u128 {
     u128::from(cur) | (u128::from(next) << 64)
 }
@@ -372,21 +363,19 @@ fn candidates_by(
             let two = x & (x >> 1);
             let four = two & (two >> 2);
             let nine = (four & (four >> 4) & (x >> 8)) as u64;
-            let mut starts = nine & in_string;
-            if run_carry {
-                // The run the previous block ended in was judged there, as a whole.
-                starts &= !(low128((!runs).trailing_zeros()) as u64);
-            }
-            // The lowest start left is always the first byte of its run.
+            // The first byte of each run that starts in this block (the run the previous
+            // block ended in was judged there, as a whole) and is nine bytes long or more.
+            let first = runs & !((runs << 1) | u64::from(run_carry));
+            let mut starts = nine & first & in_string;
             while starts != 0 {
                 let w = starts.trailing_zeros();
+                starts &= starts - 1;
                 let len = (!(x >> w)).trailing_zeros();
-                let end = w + len;
-                // A run that goes on past the next block is taken without counting.
-                if end >= 128 || ((d >> w) & low128(len)).count_ones() >= 9 {
-                    hits |= 1 << w;
-                }
-                starts &= !(low128(end) as u64);
+                // A run that goes on past the next block is taken without counting; `len`
+                // is below 128 otherwise.
+                let long = w + len >= 128;
+                let digits = ((d >> w) & ((1u128 << len.min(127)) - 1)).count_ones();
+                hits |= u64::from(long || digits >= 9) << w;
             }
         }
         run_carry = runs >> 63 == 1;
