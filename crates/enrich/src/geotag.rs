@@ -61,13 +61,21 @@ pub struct Geotag {
     pub postcode_fields: Vec<String>,
     /// What values read as: bare numbers, and header values, bounded.
     read: [std::cell::RefCell<Remembered>; 2],
+    /// Each number's `phone.<role>` object as written, bounded.
+    rendered: std::cell::RefCell<std::collections::HashMap<Phone, Box<[u8]>, foldhash::fast::RandomState>>,
     /// What attached data reads as, by its text and the field it lies in, bounded.
     user_data: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, UserData, foldhash::fast::RandomState>>,
 }
 
 impl Geotag {
     pub fn new(dialling: Dialling, postcode_fields: Vec<String>) -> Self {
-        Geotag { dialling, postcode_fields, read: Default::default(), user_data: Default::default() }
+        Geotag {
+            dialling,
+            postcode_fields,
+            read: Default::default(),
+            rendered: Default::default(),
+            user_data: Default::default(),
+        }
     }
 
     /// The place of a UK geographic number, with the prefix that matched.
@@ -270,6 +278,29 @@ impl Geotag {
     }
 }
 
+/// A number's `phone.<role>` object: its class; its E.164 form and country code unless it
+/// is withheld; its dialling code and place when it has them.
+fn render_phone(p: &Phone, place: Option<(&str, &Place)>) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"class\":");
+    iotw_event::json::write_str(&mut out, p.class.as_str());
+    if p.class != Class::Withheld {
+        out.extend_from_slice(b",\"number\":\"+");
+        iotw_event::json::write_ascii_content(&mut out, p.e164_bytes());
+        out.extend_from_slice(b"\",\"country_code\":\"");
+        iotw_event::json::write_ascii_content(&mut out, p.country_code_bytes());
+        out.push(b'"');
+        if let Some((prefix, place)) = place {
+            out.extend_from_slice(b",\"area_code\":");
+            iotw_event::json::write_str(&mut out, prefix);
+            out.extend_from_slice(b",\"geo\":");
+            out.extend_from_slice(place.json.as_bytes());
+        }
+    }
+    out.push(b'}');
+    out.into_boxed_slice()
+}
+
 impl Enricher for Geotag {
     fn name(&self) -> &'static str {
         "geotag"
@@ -296,15 +327,20 @@ impl Enricher for Geotag {
         };
         if !found.phones.is_empty() {
             e.obj("phone");
+            let mut rendered = self.rendered.borrow_mut();
             for (role, p, place) in &found.phones {
-                e.obj(*role).str("class", p.class.as_str());
-                if p.class != Class::Withheld {
-                    e.str_parts("number", &["+", p.e164_digits()]).str("country_code", p.country_code());
-                    if let Some((prefix, place)) = place {
-                        e.str("area_code", prefix).raw("geo", place.json.as_bytes());
+                match rendered.get(p) {
+                    Some(json) => e.raw(*role, json),
+                    None => {
+                        let json = render_phone(p, *place);
+                        e.raw(*role, &json);
+                        if rendered.len() >= NUMBER_CACHE {
+                            rendered.clear();
+                        }
+                        rendered.insert(*p, json);
+                        &mut *e
                     }
-                }
-                e.end();
+                };
             }
             e.end();
         }

@@ -8,7 +8,7 @@
 const MAX_DIGITS: usize = 17;
 
 /// What a number is, by the UK numbering plan (Ofcom) or as international.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Class {
     /// 01 and 02: a place.
     Geographic,
@@ -56,7 +56,7 @@ impl Class {
 }
 
 /// A number in E.164 digits (no `+`), kept on the stack.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Phone {
     digits: [u8; MAX_DIGITS],
     len: u8,
@@ -74,6 +74,16 @@ impl std::fmt::Debug for Phone {
 impl Phone {
     fn withheld() -> Self {
         Phone { digits: [0; MAX_DIGITS], len: 0, cc_len: 0, class: Class::Withheld }
+    }
+
+    /// [`Phone::e164_digits`] as bytes, without checking them again.
+    pub fn e164_bytes(&self) -> &[u8] {
+        self.digits.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// [`Phone::country_code`] as bytes.
+    pub fn country_code_bytes(&self) -> &[u8] {
+        self.e164_bytes().get(..usize::from(self.cc_len)).unwrap_or_default()
     }
 
     /// The E.164 digits without `+` (empty when withheld).

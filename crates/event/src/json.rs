@@ -41,6 +41,18 @@ pub fn write_str_content(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Writes ASCII bytes escaped, without the quotes (other bytes are the caller's to avoid:
+/// they would be written as they are).
+#[inline(always)]
+pub fn write_ascii_content(out: &mut Vec<u8>, b: &[u8]) {
+    debug_assert!(b.is_ascii(), "not ASCII: {b:?}");
+    if any_escape(b) {
+        write_escaped(out, b);
+    } else {
+        out.extend_from_slice(b);
+    }
+}
+
 /// Whether `s` has a byte that must be escaped in a JSON string.
 pub fn needs_escaping(s: &str) -> bool {
     any_escape(s.as_bytes())
@@ -919,6 +931,16 @@ mod tests {
         assert_eq!(got, vec![&text[..7]]);
         quotes.find(b"");
         assert_eq!(Members::with_quotes(text, 0, &[], &quotes).count(), 2, "no quotes: read through");
+    }
+
+    #[test]
+    fn ascii_bytes_are_written_as_their_text_is() {
+        for b in [&b""[..], b"+441134960000", b"a\"b\\c", b"\n\x01\x1f\x7f", b"0123456789abcdef"] {
+            let (mut by_bytes, mut by_text) = (Vec::new(), Vec::new());
+            write_ascii_content(&mut by_bytes, b);
+            write_str_content(&mut by_text, std::str::from_utf8(b).unwrap());
+            assert_eq!(by_bytes, by_text, "{b:?}");
+        }
     }
 
     #[test]
