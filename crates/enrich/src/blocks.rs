@@ -370,12 +370,18 @@ fn candidates_by(
             while starts != 0 {
                 let w = starts.trailing_zeros();
                 starts &= starts - 1;
-                let len = (!(x >> w)).trailing_zeros();
-                // A run that goes on past the next block is taken without counting; `len`
-                // is below 128 otherwise.
-                let long = w + len >= 128;
-                let digits = ((d >> w) & ((1u128 << len.min(127)) - 1)).count_ones();
-                hits |= u64::from(long || digits >= 9) << w;
+                // The run's length in this block (up to its end).
+                let here = (!(runs >> w)).trailing_zeros();
+                let hit = if w + here < 64 {
+                    // Most runs end in the block they start in.
+                    ((cur.digit >> w) & ((1u64 << here) - 1)).count_ones() >= 9
+                } else {
+                    let len = (!(x >> w)).trailing_zeros();
+                    // A run that goes on past the next block is taken without counting;
+                    // `len` is below 128 otherwise.
+                    w + len >= 128 || ((d >> w) & ((1u128 << len.min(127)) - 1)).count_ones() >= 9
+                };
+                hits |= u64::from(hit) << w;
             }
         }
         run_carry = runs >> 63 == 1;
