@@ -505,11 +505,9 @@ pub fn string_end(b: &[u8], i: usize) -> Option<usize> {
     // less than starting a vector search; a long one goes on with one.
     let by_hand = b.len().min(j + 64);
     while j < by_hand {
-        match b.get(j..j + 8) {
-            Some(chunk) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                let hits = quote_or_backslash(u64::from_le_bytes(w));
+        match word(b, j) {
+            Some(w) => {
+                let hits = quote_or_backslash(w);
                 if hits == 0 {
                     j += 8;
                     continue;
@@ -535,6 +533,14 @@ pub fn string_end(b: &[u8], i: usize) -> Option<usize> {
             _ => j += 2,
         }
     }
+}
+
+/// The eight bytes of `b` from `j` as a little-endian word; `None` past its end.
+#[inline(always)]
+fn word(b: &[u8], j: usize) -> Option<u64> {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b.get(j..j.checked_add(8)?)?);
+    Some(u64::from_le_bytes(w))
 }
 
 /// The high bit of each byte of `w` that is a quote or a backslash (and maybe of bytes
@@ -570,10 +576,8 @@ pub fn value_end(b: &[u8], i: usize) -> Option<usize> {
             let mut j = i;
             loop {
                 // Eight bytes at a time to the next byte that may be a quote or a bracket.
-                if let Some(chunk) = b.get(j..j + 8) {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(chunk);
-                    let hits = quote_or_bracket(u64::from_le_bytes(w));
+                if let Some(w) = word(b, j) {
+                    let hits = quote_or_bracket(w);
                     if hits == 0 {
                         j += 8;
                         continue;
