@@ -329,18 +329,10 @@ impl Enricher for Geotag {
             e.obj("phone");
             let mut rendered = self.rendered.borrow_mut();
             for (role, p, place) in &found.phones {
-                match rendered.get(p) {
-                    Some(json) => e.raw(*role, json),
-                    None => {
-                        let json = render_phone(p, *place);
-                        e.raw(*role, &json);
-                        if rendered.len() >= NUMBER_CACHE {
-                            rendered.clear();
-                        }
-                        rendered.insert(*p, json);
-                        &mut *e
-                    }
-                };
+                if rendered.len() >= NUMBER_CACHE {
+                    rendered.clear();
+                }
+                e.raw(*role, rendered.entry(*p).or_insert_with(|| render_phone(p, *place)));
             }
             e.end();
         }
