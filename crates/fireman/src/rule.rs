@@ -35,7 +35,9 @@ pub struct Timeframe {
 }
 
 /// `aggregation:` as written: a period (as a [`Timeframe`]) or `{schedule: <cron>}`. (Not
-/// an untagged enum of the two: a mistyped key must still be named, with its line.)
+/// an untagged enum of the two: a mistyped key must still be named, with its line. And the
+/// period's fields are repeated rather than a flattened `Timeframe`: serde's `flatten` does
+/// not work with `deny_unknown_fields`.)
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregationFile {
