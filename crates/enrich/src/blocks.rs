@@ -318,31 +318,40 @@ fn candidates_by(
         Some(rest) if !rest.is_empty() => classify(&rest[..rest.len().min(64)], full),
         _ => Classes::SPACES,
     };
-    let mut cur = block(0);
-    // What the previous block leaves to this one: its last byte was a backslash that escapes
-    // this block's first byte; it ended inside a string (all ones) or not; its last byte
-    // belongs to a run of digits and separators (already judged there).
-    let (mut escape_carry, mut inside, mut run_carry) = (false, 0u64, false);
-    let mut last_open = None;
-    let mut judged_until = 0;
-    for k in 0..n.div_ceil(64) {
-        let base = k * 64;
-        let next = block(k + 1);
-
-        let mut escaped = u64::from(escape_carry);
-        escape_carry = false;
-        let mut backslashes = cur.backslash;
+    // The unescaped quotes of a block, given whether the block before it ended in a
+    // backslash that escapes its first byte; `carry` becomes the same for the block after.
+    let unescaped = |c: &Classes, carry: &mut bool| {
+        let mut escaped = u64::from(*carry);
+        *carry = false;
+        let mut backslashes = c.backslash;
         while backslashes != 0 {
             let i = backslashes.trailing_zeros();
             backslashes &= backslashes - 1;
             if escaped >> i & 1 == 0 {
                 match i {
-                    63 => escape_carry = true,
+                    63 => *carry = true,
                     _ => escaped |= 1 << (i + 1),
                 }
             }
         }
-        let quotes = cur.quote & !escaped;
+        c.quote & !escaped
+    };
+    let mut escape_carry = false;
+    let mut cur = block(0);
+    let mut cur_quotes = unescaped(&cur, &mut escape_carry);
+    // What the previous block leaves to this one: it ended inside a string (all ones) or not;
+    // its last byte belongs to a run of digits and separators (already judged there).
+    let (mut inside, mut run_carry) = (0u64, false);
+    let mut last_open = None;
+    let mut judged_until = 0;
+    for k in 0..n.div_ceil(64) {
+        let base = k * 64;
+        // The next block is read one ahead: a run may go on into it, and a string found here
+        // may close there.
+        let next = block(k + 1);
+        let next_quotes = unescaped(&next, &mut escape_carry);
+
+        let quotes = cur_quotes;
         let in_string = prefix_xor(quotes) ^ inside;
         inside = 0u64.wrapping_sub(in_string >> 63);
         if cur.backslash & !in_string != 0 {
@@ -396,7 +405,16 @@ fn candidates_by(
                     0 => last_open?,
                     _ => base + 63 - before.leading_zeros() as usize,
                 };
-                let end = json::string_end(members, start)?;
+                // Its closing quote: the first quote after the hit, in this block or the
+                // next one, or further on.
+                let after = quotes & (u64::MAX << p << 1);
+                let end = if after != 0 {
+                    base + after.trailing_zeros() as usize + 1
+                } else if next_quotes != 0 {
+                    base + 64 + next_quotes.trailing_zeros() as usize + 1
+                } else {
+                    json::string_end(members, start)?
+                };
                 each(start, end)?;
                 judged_until = end;
             }
@@ -405,8 +423,11 @@ fn candidates_by(
             last_open = Some(base + 63 - opens.leading_zeros() as usize);
         }
         cur = next;
+        cur_quotes = next_quotes;
     }
-    (inside == 0 && !escape_carry).then_some(())
+    // A text that ends in a backslash ends inside a string, since a backslash outside one is
+    // refused above.
+    (inside == 0).then_some(())
 }
 
 #[cfg(test)]
