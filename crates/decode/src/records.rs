@@ -1,5 +1,6 @@
 //! Flow and anomaly documents (field list: docs/events.md, "flow" and "anomaly").
 
+use iotw_event::field::role;
 use iotw_event::{Event, Nanos};
 use iotw_flow::{Dir, EndReason, FlowMeta};
 use std::net::IpAddr;
@@ -25,7 +26,11 @@ impl EndpointCache {
     pub fn write(&mut self, e: &mut Event, m: &FlowMeta, dir: Dir, protocol: &'static str) {
         let slot = &mut self.dirs[dir.index()];
         match slot {
-            Some((p, members, extents)) if *p == protocol => e.append_members_with(members, extents),
+            Some((p, members, extents)) if *p == protocol => {
+                let at = e.mark();
+                e.append_members_with(members, extents);
+                e.tag_members_since(role::NO_PERSONAL_DATA, at);
+            }
             _ => {
                 let mark = e.mark();
                 set_endpoints(e, m, dir, Some(protocol));
@@ -35,8 +40,10 @@ impl EndpointCache {
     }
 }
 
-/// The endpoint objects, with the flow's packet and byte counts when `counts`.
+/// The endpoint objects, with the flow's packet and byte counts when `counts`; they are
+/// tagged as holding no personal data.
 fn endpoints(e: &mut Event, m: &FlowMeta, dir: Dir, protocol: Option<&str>, counts: bool) {
+    let at = e.mark();
     let (s, d, cs, cd) = match dir {
         Dir::Orig => (m.orig, m.resp, m.counts[0], m.counts[1]),
         Dir::Resp => (m.resp, m.orig, m.counts[1], m.counts[0]),
@@ -70,6 +77,7 @@ fn endpoints(e: &mut Event, m: &FlowMeta, dir: Dir, protocol: Option<&str>, coun
         e.item_ip(d.ip);
     }
     e.end().end();
+    e.tag_members_since(role::NO_PERSONAL_DATA, at);
 }
 
 /// The flow document: final when the flow ended, periodic (`flow.final: false`) otherwise.

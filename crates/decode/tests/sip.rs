@@ -244,3 +244,28 @@ fn answered_call_times_out_after_twice_its_session_interval() {
     let out = run(17, &answered("", 182 * SEC), false);
     assert_eq!(f(calls(&out)[0], "call.state"), "unterminated", "no session timer: the 4 hour default");
 }
+
+/// The endpoint members (`source`, `destination`, `network`, `related`) of every document are
+/// tagged as holding no personal data, exactly, whether written or copied from the flow's
+/// cache; nothing else is.
+#[test]
+fn endpoint_members_are_tagged_as_holding_no_personal_data() {
+    use iotw_event::field::role::NO_PERSONAL_DATA;
+    for proto in [17, 6] {
+        let mut out = run(proto, &completed_call(), false);
+        assert!(out.len() > 7);
+        for e in &mut out {
+            e.render();
+            let ranges: Vec<_> = e.tag_ranges(NO_PERSONAL_DATA).collect();
+            assert_eq!(ranges.len(), 1, "{}", e.to_json());
+            let members = e.finished_members().unwrap();
+            let stretch = &members[ranges[0].clone()];
+            let v: serde_json::Map<String, Value> =
+                serde_json::from_slice(&[b"{", stretch, b"}"].concat()).expect("whole members");
+            // In key order.
+            let keys: Vec<&str> = v.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["destination", "network", "related", "source"], "{}", e.to_json());
+            assert!(stretch.starts_with(b"\"source\":{"), "{}", e.to_json());
+        }
+    }
+}

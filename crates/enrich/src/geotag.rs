@@ -194,6 +194,9 @@ impl Geotag {
                 ud = ud.or_else(|| object_content(raw));
                 continue;
             }
+            if r == role::NO_PERSONAL_DATA {
+                continue;
+            }
             if f.phones.iter().any(|(x, _, _)| *x == r) {
                 continue;
             }

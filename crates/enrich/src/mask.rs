@@ -17,6 +17,7 @@ use crate::phone::{self, Class, Dialling};
 use crate::places;
 use crate::Enricher;
 use hmac::{Hmac, KeyInit, Mac};
+use iotw_event::field::role;
 use iotw_event::json::{self, array_content, object_content, Elements, Members};
 use iotw_event::Event;
 use sha2::Sha256;
@@ -500,16 +501,23 @@ fn number_end(b: &[u8], i: usize) -> Option<(usize, usize)> {
 /// Masks the text values of a document's members in place, into `out` (empty when called).
 /// Only the strings that may hold a number (nine digits with only separators between them) or
 /// a postcode (a digit and two letters ending a word) are searched; [`blocks`] finds them
-/// without reading the others. `Some(false)` when nothing changed (`out` is then left
-/// empty); `None` when the text is not JSON as iotw writes it (the caller then takes the
+/// without reading the others. The stretches at `plain` (whole members, in order, see
+/// [`plain_stretches`]) are not read at all. `Some(false)` when nothing changed (`out` is then
+/// left empty); `None` when the text is not JSON as iotw writes it (the caller then takes the
 /// slow, structural way).
-fn mask_strings_into(m: &Mask, members: &[u8], buf: &mut String, out: &mut Vec<u8>) -> Option<bool> {
+fn mask_strings_into(
+    m: &Mask,
+    members: &[u8],
+    plain: &[std::ops::Range<usize>],
+    buf: &mut String,
+    out: &mut Vec<u8>,
+) -> Option<bool> {
     let phones = m.policy.phone != Action::Keep;
     let postcodes = m.policy.postcode != Action::Keep;
     let mut masking = false;
     let mut copied = 0;
     let mut strings = m.strings.borrow_mut();
-    blocks::candidate_strings(members, phones, postcodes, |start, end| {
+    let mut each = |start: usize, end: usize| {
         let quoted = members.get(start..end)?;
         let fresh;
         let masked = match strings.get(quoted) {
@@ -536,11 +544,58 @@ fn mask_strings_into(m: &Mask, members: &[u8], buf: &mut String, out: &mut Vec<u
             copied = end;
         }
         Some(())
-    })?;
+    };
+    // The text between the plain stretches, each part starting and ending between members.
+    let mut from = 0;
+    for skip in plain.iter().chain(std::iter::once(&(members.len()..members.len()))) {
+        let part = members.get(from..skip.start)?;
+        blocks::candidate_strings(part, phones, postcodes, |s, e| each(from + s, from + e))?;
+        from = skip.end;
+    }
     if masking {
         out.extend_from_slice(members.get(copied..)?);
     }
     Some(masking)
+}
+
+/// Most plain stretches a document is read with; more are read like the rest.
+const PLAIN_STRETCHES: usize = 4;
+
+/// The stretches of `members` that masking need not read: the leading `@timestamp` member
+/// (written by the document itself) and what the producer tagged as holding no personal
+/// data ([`role::NO_PERSONAL_DATA`]), in order; stretches with only a comma between them are
+/// one. A tag that does not lie on whole members (a quote where one begins, a comma or the
+/// end where it ends) is not taken. Returns how many of `into` are set.
+fn plain_stretches(
+    members: &[u8],
+    tagged: impl Iterator<Item = std::ops::Range<usize>>,
+    into: &mut [std::ops::Range<usize>; PLAIN_STRETCHES],
+) -> usize {
+    const TS: &[u8] = b"\"@timestamp\":";
+    let timestamp = members.starts_with(TS).then(|| json::string_end(members, TS.len())).flatten().map(|end| 0..end);
+    let mut n = 0usize;
+    for r in timestamp.into_iter().chain(tagged) {
+        let whole = r.start < r.end
+            && members.get(r.start) == Some(&b'"')
+            && (r.start == 0 || members.get(r.start - 1) == Some(&b','))
+            && (r.end == members.len() || members.get(r.end) == Some(&b','));
+        if !whole {
+            continue;
+        }
+        match n.checked_sub(1).and_then(|last| into.get_mut(last)) {
+            // Out of order or overlapping: not taken.
+            Some(last) if r.start < last.end => {}
+            Some(last) if r.start <= last.end + 1 => last.end = r.end,
+            _ => match into.get_mut(n) {
+                Some(slot) => {
+                    *slot = r;
+                    n += 1;
+                }
+                None => break,
+            },
+        }
+    }
+    n
 }
 
 impl Mask {
@@ -576,8 +631,13 @@ impl Enricher for Mask {
             let mut scratch = self.scratch.borrow_mut();
             let (out, buf) = &mut *scratch;
             let mut malformed = false;
+            let mut plain: [std::ops::Range<usize>; PLAIN_STRETCHES] = Default::default();
+            let n = match e.finished_members() {
+                Some(members) => plain_stretches(members, e.tag_ranges(role::NO_PERSONAL_DATA), &mut plain),
+                None => 0,
+            };
             let finished = e.replace_members_in(out, |members, out| {
-                mask_strings_into(self, members, buf, out).unwrap_or_else(|| {
+                mask_strings_into(self, members, &plain[..n], buf, out).unwrap_or_else(|| {
                     malformed = true;
                     false
                 })
@@ -604,7 +664,7 @@ mod tests {
     /// nothing changed.
     fn mask_strings(m: &Mask, members: &[u8], buf: &mut String) -> Option<Option<Vec<u8>>> {
         let mut out = Vec::new();
-        Some(mask_strings_into(m, members, buf, &mut out)?.then_some(out))
+        Some(mask_strings_into(m, members, &[], buf, &mut out)?.then_some(out))
     }
 
     /// Every string of `members` searched, none passed over: what [`mask_strings`] must give.
@@ -727,5 +787,65 @@ mod tests {
             }
         }
         assert!(changed > 50, "{changed}");
+    }
+
+    #[test]
+    fn plain_stretches_lie_on_whole_members_in_order() {
+        type Stretch = (usize, usize);
+        let members: &[u8] = br#""@timestamp":"2026-11-27T10:00:00.000000Z","source":{"ip":"10.0.0.1"},"network":{"t":"udp"},"message":"x","sip":{"a":"b"},"n":1"#;
+        let at = |s: &str| members.windows(s.len()).position(|w| w == s.as_bytes()).unwrap();
+        let ts: Stretch = (0, at(",\"source\""));
+        let src: Stretch = (at("\"source\""), at(",\"message\""));
+        let sip: Stretch = (at("\"sip\""), at(",\"n\""));
+        let stretches = |members: &[u8], tags: &[Stretch]| -> Vec<Stretch> {
+            let mut into: [std::ops::Range<usize>; PLAIN_STRETCHES] = Default::default();
+            let n = plain_stretches(members, tags.iter().map(|&(s, e)| s..e), &mut into);
+            into[..n].iter().map(|r| (r.start, r.end)).collect()
+        };
+        // The timestamp and a stretch right after it are one.
+        assert_eq!(stretches(members, &[src, sip]), vec![(ts.0, src.1), sip]);
+        assert_eq!(stretches(members, &[]), vec![ts]);
+        // Not on whole members, out of order, overlapping: not taken.
+        for bad in [
+            (src.0 + 1, src.1),
+            (src.0, src.1 - 1),
+            (src.0, src.1 + 1),
+            (at("udp"), src.1),
+            (sip.0, members.len() + 1),
+            (sip.0, sip.0),
+        ] {
+            assert_eq!(stretches(members, &[bad]), vec![ts], "{bad:?}");
+        }
+        assert_eq!(stretches(members, &[sip, src]), vec![ts, sip]);
+        assert_eq!(stretches(members, &[src, src]), vec![(ts.0, src.1)]);
+        // The last member, and no more stretches than there is room for.
+        let last = (at("\"n\""), members.len());
+        assert_eq!(stretches(members, &[sip, last]), vec![ts, (sip.0, last.1)]);
+        let members: &[u8] = br#""a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10"#;
+        let each: Vec<Stretch> = (0..9).map(|k| (6 * k, 6 * k + 5)).chain([(54, members.len())]).collect();
+        let every_other: Vec<Stretch> = each.iter().step_by(2).copied().collect();
+        assert_eq!(stretches(members, &every_other), every_other[..PLAIN_STRETCHES]);
+        assert_eq!(stretches(members, &each), vec![(0, members.len())]);
+    }
+
+    /// What lies in a plain stretch is left as it is (even what looks like a number or a
+    /// postcode); the rest is masked as ever.
+    #[test]
+    fn plain_stretches_are_passed_over_and_the_rest_is_masked() {
+        let m = Mask::new(Policy::preset("standard").unwrap(), Some(b"test"), Dialling::default()).unwrap();
+        let members: &[u8] = br#""@timestamp":"2026-11-27T10:00:00.000000Z","source":{"ip":"10.0.0.1","geo":{"name":"Leeds LS1 4AP, 0113 496 0000"}},"message":"call 0113 496 0000 about LS1 4AP","o":{"p":"07700 900123"}"#;
+        let at = |s: &str| members.windows(s.len()).position(|w| w == s.as_bytes()).unwrap();
+        let end = at(",\"message\"");
+        let mut buf = String::new();
+        let mut into: [std::ops::Range<usize>; PLAIN_STRETCHES] = Default::default();
+        let n = plain_stretches(members, std::iter::once(at("\"source\"")..end), &mut into);
+        assert_eq!((n, into[0].clone()), (1, 0..end));
+        let mut got = Vec::new();
+        assert_eq!(mask_strings_into(&m, members, &into[..n], &mut buf, &mut got), Some(true));
+        let tail = mask_every_string(&m, &members[end..], &mut buf).unwrap().unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&[&members[..end], &tail[..]].concat()));
+        // Read whole, the stretch has a number and a postcode to mask.
+        let whole = mask_every_string(&m, members, &mut buf).unwrap().unwrap();
+        assert_ne!(whole[..end], members[..end]);
     }
 }

@@ -48,8 +48,12 @@ pub const IOTW_CAPTURE_SOURCE: &str = "iotw.capture.source";
 pub const IOTW_FRAME: &str = "iotw.frame";
 
 /// The roles of tagged values ([`crate::Tag`]): a phone number in each of these roles becomes
-/// `phone.<role>.*` when geotagged (docs/events.md).
+/// `phone.<role>.*` when geotagged (docs/events.md), except [`role::NO_PERSONAL_DATA`].
 pub mod role {
+    /// Not a value but a stretch of whole members, keys included, that iotw writes from packet
+    /// headers and its configuration alone (addresses, ports, transport, protocol, and what IP
+    /// geolocation adds to them): it holds no personal data, and masking passes over it.
+    pub const NO_PERSONAL_DATA: &str = "no_personal_data";
     /// The calling party: SIP From, a call's caller, T-Library ANI.
     pub const CALLER: &str = "caller";
     /// The called party: SIP To, a call's callee, T-Library DNIS.

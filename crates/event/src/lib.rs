@@ -619,6 +619,26 @@ impl Event {
         self.tags.push(Tag { role, range: start..start + m.value.len() });
     }
 
+    /// Tags the members written since `from` (a [`Event::mark`] or [`Event::written_len`]),
+    /// keys included, without the comma before them: for a stretch of members such as
+    /// [`crate::field::role::NO_PERSONAL_DATA`].
+    pub fn tag_members_since(&mut self, role: &'static str, from: usize) {
+        debug_assert!(self.depth == 0, "tag_members_since() inside an object");
+        let Some(written) = self.body.get(from..) else { return };
+        let start = from + usize::from(written.first() == Some(&b','));
+        if start < self.body.len() {
+            self.tags.push(Tag { role, range: start..self.body.len() });
+        }
+    }
+
+    /// Where the tags of `role` lie in the members of a finished document
+    /// ([`Event::finished_members`]), in the order they were tagged, whether or not its
+    /// producer tagged all it knows. None when the document is not finished.
+    pub fn tag_ranges(&self, role: &'static str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let finished = self.finished_members().is_some();
+        self.tags.iter().filter(move |t| finished && t.role == role).map(|t| t.range.clone())
+    }
+
     /// The tags written since `from` (with [`Event::written_len`]): for a value written once
     /// and copied into later documents.
     pub fn tags_since(&self, from: usize) -> impl Iterator<Item = &Tag> {
@@ -1633,5 +1653,38 @@ mod tests {
         assert_eq!(s4_from(s4), &br#""s4":{"x":{}"#[..]);
         assert_eq!(s4_from(0), &br#""s4":{"x":{}"#[..]);
         assert_eq!(s4_from(s4 + 1), &br#""s4":{"x":{}}"#[..]);
+    }
+
+    /// A stretch of members tagged whole grows with what is inserted into its objects, is
+    /// offered only while the document is finished, and is gone once the text is rewritten.
+    #[test]
+    fn a_tagged_stretch_of_members_follows_insertions() {
+        const ROLE: &str = crate::field::role::NO_PERSONAL_DATA;
+        let mut e = Event::new("t", "event", 0, &[b"x"]);
+        let at = e.mark();
+        e.obj("source").str("ip", "10.0.0.1").end().obj("destination").str("ip", "10.0.0.2").end();
+        e.tag_members_since(ROLE, at);
+        assert_eq!(e.tag_ranges(ROLE).count(), 0, "offered before the document is finished");
+        e.obj("event").end().str("message", "m");
+        let stretch = |e: &Event| {
+            let r: Vec<_> = e.tag_ranges(ROLE).collect();
+            assert_eq!(r.len(), 1);
+            String::from_utf8_lossy(&e.finished_members().unwrap()[r[0].clone()]).into_owned()
+        };
+        assert_eq!(stretch(&e), r#""source":{"ip":"10.0.0.1"},"destination":{"ip":"10.0.0.2"}"#);
+        let members = e.finished_members().unwrap();
+        let value = |key: &str| {
+            let m = json::Members::new(members).find(|m| m.key == key.as_bytes()).unwrap();
+            let start = m.value.as_ptr() as usize - members.as_ptr() as usize;
+            start..start + m.value.len()
+        };
+        let (s, d) = (value("source"), value("destination"));
+        assert!(e.insert_into_values(&[(s, b"\"a\":1"), (d, b"\"b\":2")]));
+        assert_eq!(stretch(&e), r#""source":{"ip":"10.0.0.1","a":1},"destination":{"ip":"10.0.0.2","b":2}"#);
+        e.rewrite(|doc, out| {
+            out.extend_from_slice(doc);
+            true
+        });
+        assert_eq!(e.tag_ranges(ROLE).count(), 0);
     }
 }
