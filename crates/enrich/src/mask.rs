@@ -26,13 +26,98 @@ use std::collections::HashMap;
 
 /// Hashes remembered.
 const HASH_CACHE: usize = 1 << 16;
-/// Masked strings remembered (a call's numbers recur in each of its documents), and the
-/// longest string remembered.
-const STRING_CACHE: usize = 1 << 14;
-const STRING_CACHE_LEN: usize = 256;
+/// Masked strings remembered (a call's numbers recur in each of its documents): sets of two.
+const STRING_SETS: usize = 1 << 10;
 
-/// JSON strings as written, and their masked JSON (`None`: left as they are).
-type Remembered = HashMap<Box<[u8]>, Option<Box<[u8]>>, foldhash::fast::RandomState>;
+/// One remembered text in one cache line: its length (0: none) then its bytes.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+impl Line {
+    const EMPTY: Line = Line([0; 64]);
+    /// The longest text a line holds.
+    const MAX: usize = 63;
+
+    fn holds(&self, text: &[u8]) -> bool {
+        usize::from(self.0[0]) == text.len() && self.0.get(1..=text.len()) == Some(text)
+    }
+
+    fn text(&self) -> &[u8] {
+        self.0.get(1..=usize::from(self.0[0])).unwrap_or_default()
+    }
+
+    fn set(&mut self, text: &[u8]) {
+        let n = text.len().min(Self::MAX);
+        self.0[0] = n as u8;
+        self.0[1..=n].copy_from_slice(&text[..n]);
+    }
+}
+
+/// Value lines: this length means the string stays as it is.
+const UNCHANGED: u8 = u8::MAX;
+
+/// JSON strings as written (up to [`Line::MAX`] bytes) and their masked JSON, in sets of two
+/// lines: a string's set is chosen by its hash, and a new string takes the line of its set
+/// used less recently. A string seen once (a sequence number) so pushes out one line, not
+/// the whole memory, and the memory is small enough to stay in the processor's caches.
+struct Remembered {
+    keys: Box<[Line]>,
+    values: Box<[Line]>,
+    /// Per set: the line used last.
+    recent: Box<[u8]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for Remembered {
+    fn default() -> Self {
+        Remembered {
+            keys: vec![Line::EMPTY; 2 * STRING_SETS].into_boxed_slice(),
+            values: vec![Line::EMPTY; 2 * STRING_SETS].into_boxed_slice(),
+            recent: vec![0; STRING_SETS].into_boxed_slice(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl Remembered {
+    fn set_of(&self, quoted: &[u8]) -> usize {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(quoted) as usize) % STRING_SETS
+    }
+
+    /// The masked JSON remembered for `quoted`: `Some(None)` when it stays as it is, `None`
+    /// when it is not remembered.
+    fn get(&mut self, quoted: &[u8]) -> Option<Option<&[u8]>> {
+        if quoted.len() > Line::MAX {
+            return None;
+        }
+        let set = self.set_of(quoted);
+        let way = (0..2).find(|w| self.keys.get(2 * set + w).is_some_and(|k| k.holds(quoted)))?;
+        *self.recent.get_mut(set)? = way as u8;
+        let v = self.values.get(2 * set + way)?;
+        Some((v.0[0] != UNCHANGED).then(|| v.text()))
+    }
+
+    /// Remembers the masked JSON of `quoted` (`None`: it stays as it is), when both fit a line.
+    fn put(&mut self, quoted: &[u8], masked: Option<&[u8]>) {
+        if quoted.len() > Line::MAX || masked.is_some_and(|m| m.len() > Line::MAX) {
+            return;
+        }
+        let set = self.set_of(quoted);
+        let Some(recent) = self.recent.get_mut(set) else { return };
+        let way = usize::from(1 - (*recent & 1));
+        *recent = way as u8;
+        let (Some(k), Some(v)) = (self.keys.get_mut(2 * set + way), self.values.get_mut(2 * set + way)) else {
+            return;
+        };
+        k.set(quoted);
+        match masked {
+            Some(m) => v.set(m),
+            None => v.0[0] = UNCHANGED,
+        }
+    }
+}
 
 /// What happens to a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -517,21 +602,16 @@ fn mask_strings_into(
     let mut masking = false;
     let mut copied = 0;
     let mut strings = m.strings.borrow_mut();
+    let mut fresh = Vec::new();
     let mut each = |start: usize, end: usize| {
         let quoted = members.get(start..end)?;
-        let fresh;
         let masked = match strings.get(quoted) {
-            Some(known) => known.as_deref(),
+            Some(known) => known,
             None => {
-                fresh = m.mask_string(quoted, buf)?;
-                if quoted.len() > STRING_CACHE_LEN {
-                    fresh.as_deref()
-                } else {
-                    if strings.len() >= STRING_CACHE {
-                        strings.clear();
-                    }
-                    strings.entry(quoted.into()).or_insert(fresh).as_deref()
-                }
+                let changed = m.mask_string(quoted, buf, &mut fresh)?;
+                let masked = changed.then_some(fresh.as_slice());
+                strings.put(quoted, masked);
+                masked
             }
         };
         if let Some(masked) = masked {
@@ -599,9 +679,10 @@ fn plain_stretches(
 }
 
 impl Mask {
-    /// The masked form of one JSON string as written (quotes included), as JSON; `None`
-    /// inside when it stays as it is, `None` outside when it is not a JSON string.
-    fn mask_string(&self, quoted: &[u8], buf: &mut String) -> Option<Option<Box<[u8]>>> {
+    /// The masked form of one JSON string as written (quotes included), as JSON into `out`
+    /// (emptied first); `Some(false)` when it stays as it is, `None` when it is not a JSON
+    /// string.
+    fn mask_string(&self, quoted: &[u8], buf: &mut String, out: &mut Vec<u8>) -> Option<bool> {
         let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
         let text = match memchr::memchr(b'\\', inner) {
             Some(_) => json::str_value(quoted)?,
@@ -610,11 +691,11 @@ impl Mask {
         buf.clear();
         self.scan(&text, buf);
         if buf.as_str() == text.as_ref() {
-            return Some(None);
+            return Some(false);
         }
-        let mut o = Vec::with_capacity(buf.len() + 2);
-        json::write_str(&mut o, buf);
-        Some(Some(o.into_boxed_slice()))
+        out.clear();
+        json::write_str(out, buf);
+        Some(true)
     }
 }
 
@@ -780,7 +861,7 @@ mod tests {
                     let got = mask_strings(&m, members.as_bytes(), &mut b2);
                     assert_eq!(got, want, "{members}");
                     // Again: now from the strings remembered.
-                    assert!(!m.strings.borrow().is_empty());
+                    assert!(m.strings.borrow().keys.iter().any(|k| k.0[0] != 0));
                     assert_eq!(mask_strings(&m, members.as_bytes(), &mut b2), want, "{members}");
                     changed += usize::from(matches!(want, Some(Some(_))));
                 }
@@ -847,5 +928,36 @@ mod tests {
         // Read whole, the stretch has a number and a postcode to mask.
         let whole = mask_every_string(&m, members, &mut buf).unwrap().unwrap();
         assert_ne!(whole[..end], members[..end]);
+    }
+
+    #[test]
+    fn strings_are_remembered_two_to_a_set_the_older_going_first() {
+        let mut r = Remembered::default();
+        let key = |i: usize| format!("\"{i:09}\"").into_bytes();
+        assert_eq!(r.get(&key(1)), None);
+        r.put(&key(1), Some(b"\"h:1\""));
+        r.put(&key(2), None);
+        assert_eq!(r.get(&key(1)), Some(Some(&b"\"h:1\""[..])));
+        assert_eq!(r.get(&key(2)), Some(None));
+        // Three strings of one set: the one used less recently goes.
+        let set = r.set_of(&key(1));
+        let same: Vec<Vec<u8>> = (3..).map(key).filter(|k| r.set_of(k) == set).take(2).collect();
+        r.put(&key(1), Some(b"\"a\""));
+        r.put(&same[0], Some(b"\"b\""));
+        assert_eq!(r.get(&key(1)), Some(Some(&b"\"a\""[..])));
+        r.put(&same[1], Some(b"\"c\""));
+        assert_eq!(r.get(&same[0]), None);
+        assert_eq!(r.get(&key(1)), Some(Some(&b"\"a\""[..])));
+        assert_eq!(r.get(&same[1]), Some(Some(&b"\"c\""[..])));
+        // What does not fit a line is not remembered; the longest that fits is.
+        let long = vec![b'7'; Line::MAX + 1];
+        r.put(&long, None);
+        assert_eq!(r.get(&long), None);
+        r.put(&key(4), Some(&long));
+        assert_eq!(r.get(&key(4)), None);
+        r.put(&long[1..], Some(&long[1..]));
+        assert_eq!(r.get(&long[1..]), Some(Some(&long[1..])));
+        // A prefix of a remembered string is another string.
+        assert_eq!(r.get(&long[2..]), None);
     }
 }
