@@ -107,8 +107,8 @@ mod nibbles {
 #[target_feature(enable = "avx2")]
 fn classify_avx2(b: &[u8; 64]) -> Classes {
     use std::arch::x86_64::{
-        __m256i, _mm256_and_si256, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_set_epi64x, _mm256_shuffle_epi8,
-        _mm256_slli_epi16, _mm256_srli_epi16,
+        __m256i, _mm256_and_si256, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_set_epi64x,
+        _mm256_shuffle_epi8, _mm256_slli_epi16, _mm256_srli_epi16,
     };
     let table = |t: &[u8; 16]| {
         let mut w = [0i64; 2];
@@ -136,12 +136,10 @@ fn classify_avx2(b: &[u8; 64]) -> Classes {
     };
     let mut c = Classes::default();
     for (k, chunk) in b.chunks_exact(32).enumerate() {
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&chunk[at..at + 8]);
-            i64::from_le_bytes(w)
-        };
-        let v = _mm256_set_epi64x(word(24), word(16), word(8), word(0));
+        #[allow(unsafe_code)]
+        // SAFETY: `chunk` is 32 bytes long (`chunks_exact`), all of which are read, and an
+        // unaligned load may read from any address.
+        let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
         // Bytes from 0x80 have a high nibble from 8: the high table gives them nothing.
         let lo = _mm256_shuffle_epi8(low, _mm256_and_si256(v, nibble));
         let hi = _mm256_shuffle_epi8(high, _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble));
