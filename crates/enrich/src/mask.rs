@@ -44,11 +44,10 @@ impl Line {
         let Some(line) = self.0.get(1..=n).filter(|_| usize::from(self.0[0]) == n) else { return false };
         // Eight bytes at a time, the last eight overlapping the ones before: most texts are
         // 10 to 40 bytes, which a call to `memcmp` would cost more than.
-        let word = |b: &[u8], at: usize| b.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
         if n < 8 {
             return line == text;
         }
-        (0..n - 8).step_by(8).chain([n - 8]).all(|at| word(line, at) == word(text, at))
+        (0..n - 8).step_by(8).chain([n - 8]).all(|at| json::word(line, at) == json::word(text, at))
     }
 
     fn text(&self) -> &[u8] {

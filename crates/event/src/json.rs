@@ -537,7 +537,7 @@ pub fn string_end(b: &[u8], i: usize) -> Option<usize> {
 
 /// The eight bytes of `b` from `j` as a little-endian word; `None` past its end.
 #[inline(always)]
-fn word(b: &[u8], j: usize) -> Option<u64> {
+pub fn word(b: &[u8], j: usize) -> Option<u64> {
     let mut w = [0u8; 8];
     w.copy_from_slice(b.get(j..j.checked_add(8)?)?);
     Some(u64::from_le_bytes(w))
