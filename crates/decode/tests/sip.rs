@@ -27,8 +27,15 @@ X-Genesys-CallUUID: 0123ABCD\r\nContent-Length: {}\r\n\r\n{body}",
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 fn run(proto: u8, msgs: &[(Dir, i64, Vec<u8>)], split_stream: bool) -> Vec<Event> {
+    run_deferring(proto, msgs, split_stream, false)
+}
+
+/// [`run`], leaving documents to be rendered later (as when the pipeline's rendering thread
+/// keeps up) when `defer` is set.
+fn run_deferring(proto: u8, msgs: &[(Dir, i64, Vec<u8>)], split_stream: bool, defer: bool) -> Vec<Event> {
     let mut reg = Registry::new(DecodeLimits::default());
     reg.register(Box::new(Sip));
+    reg.defer = defer;
     let m = meta(proto);
     let mut s = Session::default();
     let mut out = Vec::new();
@@ -267,5 +274,43 @@ fn endpoint_members_are_tagged_as_holding_no_personal_data() {
             assert_eq!(keys, ["destination", "network", "related", "source"], "{}", e.to_json());
             assert!(stretch.starts_with(b"\"source\":{"), "{}", e.to_json());
         }
+    }
+}
+
+/// The values tagged in a document, with their roles.
+fn tags(e: &Event) -> Option<Vec<(&'static str, &[u8])>> {
+    e.tagged().map(Iterator::collect)
+}
+
+/// Documents left to the rendering thread are the documents written at once, byte for byte and
+/// tag for tag: message documents (from a copy of the message, keys and folded headers
+/// included) and call documents (completed, timed out, still open at flow end).
+#[test]
+fn documents_rendered_later_are_those_written_at_once() {
+    // A folded Via and Call-ID: their values are new text, not ranges of the message.
+    let folded = |m: Vec<u8>| {
+        let m = String::from_utf8(m).unwrap();
+        m.replace(";branch=", "\r\n ;branch=").replace("Call-ID: call-1@", "Call-ID:\r\n\tcall-1@").into_bytes()
+    };
+    let mut msgs = completed_call();
+    msgs.push((Dir::Orig, 6 * SEC, folded(msg("INVITE sip:carl@192.0.2.2 SIP/2.0", "7 INVITE", "", SDP))));
+    msgs.push(other_call(400 * SEC)); // times the second INVITE out
+    msgs.push((Dir::Orig, 401 * SEC, msg("INVITE sip:dan@192.0.2.2 SIP/2.0", "8 INVITE", "", SDP))); // open at the end
+    for proto in [17, 6] {
+        let now = run_deferring(proto, &msgs, false, false);
+        let mut later = run_deferring(proto, &msgs, false, true);
+        assert_eq!(now.len(), later.len());
+        assert!(now.iter().filter(|e| e.dataset == "call").count() >= 3);
+        for (a, b) in now.iter().zip(&mut later) {
+            assert!(a.finished_members().is_some(), "written at once");
+            if matches!(a.dataset, "sip" | "call") {
+                assert!(b.finished_members().is_none(), "left to be rendered: {}", a.to_json());
+            }
+            b.render();
+            assert_eq!(a.to_json(), b.to_json());
+            assert_eq!(tags(a), tags(b));
+        }
+        let branches: Vec<Value> = now.iter().filter(|e| e.dataset == "sip").map(|e| f(e, "sip.via.branch")).collect();
+        assert!(branches.contains(&Value::from("z9hG4bK-7 INVITE")), "the folded Via's branch is read");
     }
 }

@@ -1,6 +1,6 @@
 //! SIP message and call documents (field list: docs/events.md, "sip" and "call").
 
-use super::parser::{parse_name_addr, parse_uri, Known, Message, NameAddr, OwnedMessage, StartLine, Uri};
+use super::parser::{parse_name_addr, parse_uri, Known, Message, NameAddr, OwnedMessage, StartLine, Text, Uri};
 use super::sdp;
 use super::state::{Call, Summary};
 use crate::Ctx;
@@ -34,6 +34,35 @@ impl<'a> Keys<'a> {
             call_id: m.known(Known::CALL_ID),
             cseq: m.known(Known::CSEQ).and_then(super::parser::parse_cseq),
             branch: m.known_values(Known::VIA).next().and_then(super::parser::via_branch),
+        }
+    }
+}
+
+/// [`Keys`] kept beside an [`OwnedMessage`], so that rendering later does not read them again.
+#[derive(Debug)]
+struct OwnedKeys {
+    call_id: Option<Text>,
+    cseq: Option<(u32, Text)>,
+    branch: Option<Text>,
+}
+
+impl OwnedKeys {
+    /// `k`, read from `m`.
+    fn new(m: &Message<'_>, k: &Keys<'_>) -> Self {
+        let base = m.head.as_bytes();
+        OwnedKeys {
+            call_id: k.call_id.map(|s| Text::of(base, s)),
+            cseq: k.cseq.map(|(n, s)| (n, Text::of(base, s))),
+            branch: k.branch.map(|s| Text::of(base, s)),
+        }
+    }
+
+    /// The keys again, in the copy of the message's header section.
+    fn view<'a>(&'a self, head: &'a str) -> Keys<'a> {
+        Keys {
+            call_id: self.call_id.as_ref().map(|t| t.get(head)),
+            cseq: self.cseq.as_ref().map(|(n, t)| (*n, t.get(head))),
+            branch: self.branch.as_ref().map(|t| t.get(head)),
         }
     }
 }
@@ -188,7 +217,8 @@ pub fn message_document(
     let mut e = ctx.event("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
     let max_media = ctx.limits.max_headers.min(64);
     if ctx.defer {
-        e.defer(std::sync::Arc::new(Deferred { msg: OwnedMessage::new(m), tx: *tx, max_media }));
+        let keys = OwnedKeys::new(m, keys);
+        e.defer(std::sync::Arc::new(Deferred { msg: OwnedMessage::new(m), keys, tx: *tx, max_media }));
     } else {
         // The rendering thread is busy: render here, without copying the message.
         write_message(&mut e, m, m.len, tx, keys, body_sdp);
@@ -200,6 +230,7 @@ pub fn message_document(
 #[derive(Debug)]
 struct Deferred {
     msg: OwnedMessage,
+    keys: OwnedKeys,
     tx: TxInfo,
     max_media: usize,
 }
@@ -208,7 +239,8 @@ impl Render for Deferred {
     fn render(&self, e: &mut Event) {
         let m = self.msg.view();
         let body_sdp = sdp::parse(m.body, self.max_media);
-        write_message(e, &m, m.len, &self.tx, &Keys::of(&m), body_sdp.as_ref());
+        let keys = self.keys.view(self.msg.head());
+        write_message(e, &m, m.len, &self.tx, &keys, body_sdp.as_ref());
     }
 }
 
@@ -402,14 +434,39 @@ fn write_sdp(e: &mut Event, s: &sdp::Sdp<'_>) {
     e.end();
 }
 
-/// One document per INVITE dialog (call), when it ends or its flow does.
-pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: &Call) -> Event {
+/// One document per INVITE dialog (call), when it ends or its flow does: its endpoints now,
+/// the rest now or, like a message's (see [`message_document`]), on the rendering thread.
+pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: Call) -> Event {
     let start = c.start.to_be_bytes();
-    // A call that did not end (timed out, or still open when its flow ended) ends with its
-    // last message.
-    let end = c.end.unwrap_or(c.last_seen.max(c.start));
-    let mut e = Event::new("call", "event", end, &[c.call_id.as_bytes(), &start]);
+    let mut e = Event::new("call", "event", call_end(&c), &[c.call_id.as_bytes(), &start]);
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
+    if ctx.defer {
+        e.defer(std::sync::Arc::new(DeferredCall(c)));
+    } else {
+        write_call(&mut e, &c);
+    }
+    e
+}
+
+/// A call that did not end (timed out, or still open when its flow ended) ends with its last
+/// message.
+fn call_end(c: &Call) -> iotw_event::Nanos {
+    c.end.unwrap_or(c.last_seen.max(c.start))
+}
+
+/// What a call document is rendered from.
+#[derive(Debug)]
+struct DeferredCall(Call);
+
+impl Render for DeferredCall {
+    fn render(&self, e: &mut Event) {
+        write_call(e, &self.0);
+    }
+}
+
+/// The `event`, `call` and `message` members of a call document.
+fn write_call(e: &mut Event, c: &Call) {
+    let end = call_end(c);
     e.obj("event").consts("category", &["network"]).consts("type", &["connection", "end"]);
     e.time("start", c.start).time("end", end).i64("duration", end - c.start).end();
     e.tags_complete().obj("call").str("id", &c.call_id).str("state", c.state);
@@ -434,7 +491,7 @@ pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: &Call) -> Event {
         e.u64("final_code", x.into());
     }
     if let Some(r) = &c.reason {
-        write_reason(&mut e, "reason", r);
+        write_reason(e, "reason", r);
     }
     e.u64("reinvites", c.reinvites.into()).u64("holds", c.holds.into());
     if !c.media.is_empty() {
@@ -445,7 +502,6 @@ pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: &Call) -> Event {
     let caller = c.caller.0.as_deref().unwrap_or("?");
     let callee = c.callee.0.as_deref().unwrap_or("?");
     e.str_parts("message", &["call ", caller, " -> ", callee, " ", c.state]);
-    e
 }
 
 /// One document per (method, user agent) of REGISTER and OPTIONS requests on a flow, when the

@@ -140,7 +140,7 @@ impl Message<'_> {
 
 /// A piece of text of an [`OwnedMessage`]: where it is in the message's bytes, or the text.
 #[derive(Debug, Clone)]
-enum Text {
+pub(super) enum Text {
     At(u32, u32),
     Static(&'static str),
     Owned(Box<str>),
@@ -148,7 +148,7 @@ enum Text {
 
 impl Text {
     /// `s` as a range of `base` when it lies inside it, else a copy.
-    fn of(base: &[u8], s: &str) -> Text {
+    pub(super) fn of(base: &[u8], s: &str) -> Text {
         let off = (s.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
         match (u32::try_from(off), u32::try_from(off + s.len())) {
             (Ok(a), Ok(b)) if off + s.len() <= base.len() => Text::At(a, b),
@@ -156,7 +156,7 @@ impl Text {
         }
     }
 
-    fn get<'a>(&'a self, head: &'a str) -> &'a str {
+    pub(super) fn get<'a>(&'a self, head: &'a str) -> &'a str {
         match self {
             Text::At(a, b) => head.get(*a as usize..*b as usize).unwrap_or(""),
             Text::Static(s) => s,
@@ -208,6 +208,12 @@ impl OwnedMessage {
             dropped_headers: m.dropped_headers,
             body_truncated: m.body_truncated,
         }
+    }
+
+    /// The header section, blank line included, which [`Text::of`] ranges of the original
+    /// message's `head` point into.
+    pub(super) fn head(&self) -> &str {
+        &self.head
     }
 
     /// The message again, borrowing from this copy.

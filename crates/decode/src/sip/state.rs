@@ -362,7 +362,7 @@ impl SipDecoder {
             if let Some(mut c) = self.calls.remove(&id) {
                 c.state = "timeout";
                 c.end_cause = Some("timeout".into());
-                let doc = call_document(ctx, &c);
+                let doc = call_document(ctx, c);
                 ctx.emit(doc);
             }
         }
@@ -370,7 +370,7 @@ impl SipDecoder {
 
     fn close(&mut self, ctx: &mut Ctx<'_>, call_id: &str) {
         if let Some(c) = self.calls.remove(call_id) {
-            let doc = call_document(ctx, &c);
+            let doc = call_document(ctx, c);
             ctx.emit(doc);
         }
         for ((method, ua), s) in std::mem::take(&mut self.summaries) {
@@ -476,7 +476,7 @@ impl Decoder for SipDecoder {
         open.sort_by_key(|c| c.start);
         for mut c in open {
             c.state = if c.bye_seen { "completed" } else { "unterminated" };
-            let doc = call_document(ctx, &c);
+            let doc = call_document(ctx, c);
             ctx.emit(doc);
         }
         for ((method, ua), s) in std::mem::take(&mut self.summaries) {
