@@ -6,6 +6,7 @@
 //! Every event has a deterministic id: the same input produces the same `_id`, so a retried
 //! shipment never creates a duplicate.
 
+pub mod bytes;
 pub mod field;
 pub mod json;
 mod time;

@@ -501,21 +501,27 @@ impl Default for LineEnds {
 }
 
 impl LineEnds {
-    /// Finds the blank line; returns where the body starts.
+    /// Finds the blank line; returns where the body starts. The line ends are found 64 bytes
+    /// at a time: a header line is a few dozen bytes, too short for a search per line to pay.
     fn scan(&mut self, input: &[u8]) -> Option<usize> {
         let mut prev: Option<usize> = None;
-        for i in memchr::memchr_iter(b'\n', input) {
-            if let Some(slot) = self.at.get_mut(self.n) {
-                *slot = i;
-                self.n += 1;
-            }
-            // A blank line: "\n\n" or "\n\r\n".
-            if let Some(p) = prev {
-                if i == p + 1 || (i == p + 2 && input[p + 1] == b'\r') {
-                    return Some(i + 1);
+        for (k, block) in input.chunks(64).enumerate() {
+            let mut bits = iotw_event::bytes::eq_bits_of(block, b'\n');
+            while bits != 0 {
+                let i = k * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(slot) = self.at.get_mut(self.n) {
+                    *slot = i;
+                    self.n += 1;
                 }
+                // A blank line: "\n\n" or "\n\r\n".
+                if let Some(p) = prev {
+                    if i == p + 1 || (i == p + 2 && input[p + 1] == b'\r') {
+                        return Some(i + 1);
+                    }
+                }
+                prev = Some(i);
             }
-            prev = Some(i);
         }
         None
     }
@@ -800,33 +806,19 @@ pub fn parse_name_addr(v: &str) -> NameAddr<'_> {
 /// The value of `;name=value` in a parameter list (case-insensitive name); `""` for a
 /// parameter without a value.
 pub fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    // One pass over the list: parameters are `;`-separated, their values run to the next `;`.
+    // Parameters are `;`-separated, a value runs to the next `;`: the `;` are found first.
     let b = params.as_bytes();
-    let mut i = 0;
-    loop {
-        let start = i;
-        while i < b.len() && !matches!(b[i], b';' | b'=') {
-            i += 1;
-        }
-        let key = trim_lws(params.get(start..i).unwrap_or(""));
-        let value = if b.get(i) == Some(&b'=') {
-            let from = i + 1;
-            i = from;
-            while i < b.len() && b[i] != b';' {
-                i += 1;
-            }
-            params.get(from..i).unwrap_or("")
-        } else {
-            ""
-        };
-        if key.eq_ignore_ascii_case(name) {
+    let mut start = 0;
+    for end in iotw_event::bytes::positions(b, b';').chain(std::iter::once(b.len())) {
+        // `;` and `=` are ASCII, so these are character boundaries.
+        let item = params.get(start..end).unwrap_or("");
+        start = end + 1;
+        let (key, value) = split_once_byte(item, b'=').unwrap_or((item, ""));
+        if trim_lws(key).eq_ignore_ascii_case(name) {
             return Some(trim_quotes(trim_lws(value)));
         }
-        if i >= b.len() {
-            return None;
-        }
-        i += 1; // past the `;`
     }
+    None
 }
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=...`.
