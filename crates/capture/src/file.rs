@@ -8,7 +8,7 @@
 use crate::{CaptureError, Frame, Nanos};
 use iotw_wire::LinkType;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,7 +88,7 @@ impl<R: Read> Read for Counting<R> {
 /// A pcap or pcapng file being read, one frame at a time.
 pub struct CaptureFile {
     path: PathBuf,
-    input: Box<dyn Read + Send>,
+    input: Box<dyn BufRead + Send>,
     format: Format,
     limits: FileLimits,
     /// pcapng: byte order of the current section.
@@ -141,7 +141,7 @@ impl CaptureFile {
         let mut raw = BufReader::with_capacity(1 << 16, Counting { inner: reader, count: file_bytes.clone() });
         let head = peek(&mut raw, path)?;
         let compressed = head[..2] == [0x1f, 0x8b];
-        let mut input: Box<dyn Read + Send> = if compressed {
+        let mut input: Box<dyn BufRead + Send> = if compressed {
             Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw)))
         } else {
             Box::new(raw)
@@ -244,17 +244,25 @@ impl CaptureFile {
     /// Fills `self.buf[..n]`. `Ok(false)` when the stream ends before the first byte.
     fn fill(&mut self, n: usize, what: &'static str) -> Result<bool, CaptureError> {
         self.buf.clear();
-        self.buf.reserve(n);
-        // Reads into the spare capacity without zeroing it first.
-        match (&mut self.input).take(n as u64).read_to_end(&mut self.buf) {
-            Ok(0) if n > 0 => return Ok(false),
-            Ok(got) if got < n => return Err(self.truncated(what)),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData => {
-                return Err(self.malformed(format!("corrupt compressed data: {e}")))
-            }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(self.truncated(what)),
-            Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+        if n == 0 {
+            return Ok(true);
+        }
+        // A clean end: nothing left before the first byte.
+        let left = self.input.fill_buf().map(<[u8]>::is_empty);
+        if left.as_ref().is_ok_and(|&empty| empty) {
+            return Ok(false);
+        }
+        // Straight from the reader's buffer when the block lies in it: one copy, no loop.
+        self.buf.resize(n, 0);
+        if let Err(e) = left.and_then(|_| self.input.read_exact(&mut self.buf)) {
+            self.buf.clear();
+            return Err(match e.kind() {
+                io::ErrorKind::UnexpectedEof => self.truncated(what),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                    self.malformed(format!("corrupt compressed data: {e}"))
+                }
+                _ => CaptureError::Io { path: self.path.clone(), source: e },
+            });
         }
         self.offset += n as u64;
         Ok(true)

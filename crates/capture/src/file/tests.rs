@@ -171,6 +171,33 @@ fn gzip_capture_is_read_directly() {
     assert_eq!(f.interfaces[0].link, LinkType::LINUX_SLL);
 }
 
+/// A gzip capture damaged part-way: the frames before the damage, then a clear error; a
+/// truncated one: every whole frame, then `Truncated`.
+#[test]
+fn damaged_gzip_capture_keeps_the_frames_before_the_damage() {
+    let payloads: Vec<Vec<u8>> =
+        (0..200u32).map(|i| (0..300).map(|j| (i * 7 + j * 13 % 251) as u8).collect()).collect();
+    let recs: Vec<(u32, u32, &[u8])> = payloads.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_slice())).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&pcap(false, false, 1, &recs)).unwrap();
+    let good = gz.finish().unwrap();
+    let mut bad = good.clone();
+    let at = bad.len() * 3 / 4;
+    for b in &mut bad[at..at + 16] {
+        *b ^= 0x5a;
+    }
+    let t = write(&bad);
+    let (frames, err, _) = read_all(t.path());
+    // (A damaged deflate stream may yield some wrong bytes before it is found out.)
+    assert!(frames.len() >= 100 && frames.len() < 200, "{}", frames.len());
+    assert!(frames[..100].iter().zip(&payloads).all(|(f, p)| &f.2 == p));
+    assert!(matches!(err, Some(CaptureError::Malformed { .. } | CaptureError::Truncated { .. })), "{err:?}");
+    let t = write(&good[..good.len() / 2]);
+    let (frames, err, _) = read_all(t.path());
+    assert!(!frames.is_empty() && frames.len() < 200);
+    assert!(matches!(err, Some(CaptureError::Truncated { .. })), "{err:?}");
+}
+
 #[test]
 fn pcapng_interfaces_resolutions_names_and_secrets() {
     let mut ng = Ng::new(false);
