@@ -67,8 +67,8 @@ const MAX_SPARE: usize = 4096;
 /// A new document's buffer: a shipped document's when one was handed back.
 const BODY_CAPACITY: usize = 2048;
 
-/// A shipped document's buffers: its text and its containers' extents.
-type Spare = (Vec<u8>, Vec<Extent>);
+/// A shipped document's buffers: its text, its containers' extents and its tags.
+type Spare = (Vec<u8>, Vec<Extent>, Vec<Tag>);
 
 thread_local! {
     static SPARE: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -84,10 +84,11 @@ pub fn recycle(events: impl IntoIterator<Item = Event>) {
             if s.len() >= MAX_SPARE {
                 break;
             }
-            let (mut body, mut extents) = (e.body, e.extents);
+            let (mut body, mut extents, mut tags) = (e.body, e.extents, e.tags);
             body.clear();
             extents.clear();
-            s.push((body, extents));
+            tags.clear();
+            s.push((body, extents, tags));
         }
     });
 }
@@ -402,8 +403,9 @@ impl Event {
         capacity: usize,
     ) -> Self {
         let id = Id::new(dataset, identity);
-        let (mut body, extents) =
-            SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| (Vec::with_capacity(capacity), Vec::new()));
+        let (mut body, extents, tags) = SPARE
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_else(|| (Vec::with_capacity(capacity), Vec::new(), Vec::new()));
         body.extend_from_slice(b"\"@timestamp\":\"");
         write_rfc3339_micros(&mut body, ts);
         body.push(b'"');
@@ -419,7 +421,7 @@ impl Event {
             event_written: false,
             patches: Vec::new(),
             pending: None,
-            tags: Vec::new(),
+            tags,
             tags_complete: false,
             extents,
             innermost: NO_EXTENT,
