@@ -30,7 +30,7 @@ impl Place {
     fn new(name: &str, lat: f64, lon: f64, precision: &'static str) -> Self {
         // Written directly (thousands of places are rendered at start-up), members in the
         // order serde_json's map kept them, numbers as serde_json writes them.
-        let mut out = Vec::with_capacity(name.len() + 112);
+        let mut out = Vec::with_capacity(name.len() + 128);
         out.extend_from_slice(b"{\"country_iso_code\":\"GB\",\"location\":{\"lat\":");
         serde_json::to_writer(&mut out, &lat).unwrap_or_default();
         out.extend_from_slice(b",\"lon\":");
@@ -95,19 +95,16 @@ pub fn warm() {
 
 impl DiallingCodes {
     pub fn embedded() -> Self {
-        let mut by_prefix = HashMap::default();
+        let mut by_prefix = HashMap::with_capacity_and_hasher(rows(STD_CSV), Default::default());
         let mut longest = 0;
-        for line in STD_CSV.lines().skip(1) {
-            let cols = split_csv(line);
-            let (Some(prefix), Some(name), Some(lat), Some(lon), Some(prec)) =
-                (cols.first(), cols.get(1), cols.get(2), cols.get(3), cols.get(4))
-            else {
+        for line in lines(STD_CSV).skip(1) {
+            let [Some(prefix), Some(name), Some(lat), Some(lon), Some(prec)] = split_csv(line) else {
                 continue;
             };
             let (Ok(lat), Ok(lon), Some(precision)) = (lat.parse(), lon.parse(), precision(prec)) else { continue };
             let Some(key) = prefix_key(prefix.as_bytes()) else { continue };
             longest = longest.max(prefix.len());
-            by_prefix.insert(key, ((*prefix).into(), Place::new(name, lat, lon, precision)));
+            by_prefix.insert(key, (prefix.into(), Place::new(name, lat, lon, precision)));
         }
         DiallingCodes { by_prefix, longest }
     }
@@ -130,23 +127,46 @@ impl DiallingCodes {
     }
 }
 
-/// Splits one CSV line (quoted fields with `""` escapes are kept whole, quotes removed only
-/// when there is nothing to unescape).
-fn split_csv(line: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// How many rows a CSV text has at most (its lines), counted without splitting it.
+fn rows(csv: &str) -> usize {
+    iotw_event::bytes::positions(csv.as_bytes(), b'\n').count() + 1
+}
+
+/// The lines of `text`, as [`str::lines`] gives them, found 64 bytes at a time.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut start = 0;
-    let mut quoted = false;
-    for (i, c) in line.char_indices() {
+    let ends = iotw_event::bytes::positions(text.as_bytes(), b'\n').map(Some).chain([None]);
+    ends.filter_map(move |end| {
+        // `\n` is ASCII: a character boundary. A `\r` goes with the `\n` after it only.
+        let line = match end {
+            Some(i) => text.get(start..i).map(|l| l.strip_suffix('\r').unwrap_or(l)),
+            None => text.get(start..).filter(|rest| !rest.is_empty()),
+        };
+        start = end.map_or(text.len(), |i| i + 1);
+        line
+    })
+}
+
+/// The first `N` fields of one CSV line (quoted fields with `""` escapes are kept whole,
+/// quotes removed only when there is nothing to unescape); missing fields are `None`.
+fn split_csv<const N: usize>(line: &str) -> [Option<&str>; N] {
+    let mut out = [None; N];
+    let (mut start, mut n, mut quoted) = (0, 0, false);
+    // Quotes and commas are ASCII: the cuts are on character boundaries.
+    for (i, c) in line.bytes().enumerate() {
         match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                out.push(unquote(line.get(start..i).unwrap_or_default()));
-                start = i + 1;
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                let Some(slot) = out.get_mut(n) else { return out };
+                *slot = Some(unquote(line.get(start..i).unwrap_or_default()));
+                (start, n) = (i + 1, n + 1);
             }
             _ => {}
         }
     }
-    out.push(unquote(line.get(start..).unwrap_or_default()));
+    if let Some(slot) = out.get_mut(n) {
+        *slot = Some(unquote(line.get(start..).unwrap_or_default()));
+    }
     out
 }
 
@@ -174,13 +194,10 @@ pub struct Found<'t> {
 
 impl Postcodes {
     pub fn embedded() -> Self {
-        let mut districts = HashMap::default();
-        let mut sums: HashMap<String, (f64, f64, f64)> = HashMap::default();
-        for line in POSTCODE_CSV.lines().skip(1) {
-            let cols = split_csv(line);
-            let (Some(d), Some(lat), Some(lon), Some(prec), Some(n)) =
-                (cols.first(), cols.get(1), cols.get(2), cols.get(3), cols.get(4))
-            else {
+        let mut districts = HashMap::with_capacity_and_hasher(rows(POSTCODE_CSV), Default::default());
+        let mut sums: HashMap<&str, (f64, f64, f64)> = HashMap::default();
+        for line in lines(POSTCODE_CSV).skip(1) {
+            let [Some(d), Some(lat), Some(lon), Some(prec), Some(n)] = split_csv(line) else {
                 continue;
             };
             let (Ok(lat), Ok(lon), Some(precision), Ok(n)) =
@@ -188,19 +205,19 @@ impl Postcodes {
             else {
                 continue;
             };
-            let area: String = d.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+            let area = d.get(..d.bytes().take_while(u8::is_ascii_alphabetic).count()).unwrap_or_default();
             let s = sums.entry(area).or_default();
             s.0 += lat * n;
             s.1 += lon * n;
             s.2 += n;
-            districts.insert((*d).into(), Place::new(d, lat, lon, precision));
+            districts.insert(d.into(), Place::new(d, lat, lon, precision));
         }
         let areas = sums
             .into_iter()
             .filter(|(_, s)| s.2 > 0.0)
             .map(|(a, s)| {
-                let place = Place::new(&a, s.0 / s.2, s.1 / s.2, "area");
-                (a.into_boxed_str(), place)
+                let place = Place::new(a, s.0 / s.2, s.1 / s.2, "area");
+                (a.into(), place)
             })
             .collect();
         Postcodes { districts, areas }
@@ -319,6 +336,27 @@ mod tests {
         assert_eq!(d.len(), STD_CSV.lines().count() - 1, "every dialling prefix row parses");
         let p = Postcodes::embedded();
         assert_eq!(p.districts(), POSTCODE_CSV.lines().count() - 1, "every district row parses");
+    }
+
+    #[test]
+    fn lines_are_those_str_gives() {
+        for text in ["", "\n", "a", "a\n", "a\r\nb", "a\n\nb\r\n", "\r\n\r", STD_CSV] {
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn csv_fields_are_cut_at_commas_outside_quotes() {
+        assert_eq!(split_csv::<3>("a,b,c,d"), [Some("a"), Some("b"), Some("c")]);
+        assert_eq!(split_csv::<3>("a,,"), [Some("a"), Some(""), Some("")]);
+        assert_eq!(split_csv::<3>("a,b"), [Some("a"), Some("b"), None]);
+        assert_eq!(
+            split_csv::<2>("01595,\"Lerwick, Foula & Fair Isle\",60.1"),
+            [Some("01595"), Some("Lerwick, Foula & Fair Isle")]
+        );
+        assert_eq!(split_csv::<2>("\"say \"\"hi\"\"\",x"), [Some("say \"\"hi\"\""), Some("x")]);
+        let (_, lerwick) = dialling_codes().lookup("01595123456").unwrap();
+        assert_eq!(&*lerwick.name, "Lerwick, Foula & Fair Isle");
     }
 
     #[test]
