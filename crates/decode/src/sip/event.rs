@@ -39,7 +39,7 @@ impl<'a> Keys<'a> {
 }
 
 /// [`Keys`] kept beside an [`OwnedMessage`], so that rendering later does not read them again.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct OwnedKeys {
     call_id: Option<Text>,
     cseq: Option<(u32, Text)>,
@@ -47,14 +47,12 @@ struct OwnedKeys {
 }
 
 impl OwnedKeys {
-    /// `k`, read from `m`.
-    fn new(m: &Message<'_>, k: &Keys<'_>) -> Self {
+    /// Keeps `k`, read from `m`, in place of what this holds.
+    fn keep(&mut self, m: &Message<'_>, k: &Keys<'_>) {
         let base = m.head.as_bytes();
-        OwnedKeys {
-            call_id: k.call_id.map(|s| Text::of(base, s)),
-            cseq: k.cseq.map(|(n, s)| (n, Text::of(base, s))),
-            branch: k.branch.map(|s| Text::of(base, s)),
-        }
+        self.call_id = k.call_id.map(|s| Text::of(base, s));
+        self.cseq = k.cseq.map(|(n, s)| (n, Text::of(base, s)));
+        self.branch = k.branch.map(|s| Text::of(base, s));
     }
 
     /// The keys again, in the copy of the message's header section.
@@ -217,8 +215,12 @@ pub fn message_document(
     let mut e = ctx.event("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
     let max_media = ctx.limits.max_headers.min(64);
     if ctx.defer {
-        let keys = OwnedKeys::new(m, keys);
-        e.defer(std::sync::Arc::new(Deferred { msg: OwnedMessage::new(m), keys, tx: *tx, max_media }));
+        // Filled where it lies, then moved whole (see [`OwnedMessage::keep`]).
+        let mut d = Deferred::default();
+        d.msg.keep(m);
+        d.keys.keep(m, keys);
+        (d.tx, d.max_media) = (*tx, max_media);
+        e.defer(std::sync::Arc::new(d));
     } else {
         // The rendering thread is busy: render here, without copying the message.
         write_message(&mut e, m, m.len, tx, keys, body_sdp);
@@ -227,7 +229,7 @@ pub fn message_document(
 }
 
 /// What a SIP message document is rendered from.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Deferred {
     msg: OwnedMessage,
     keys: OwnedKeys,
