@@ -133,7 +133,7 @@ fn spawn_shipper(
                 }
             };
             loop {
-                match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                match next_batch(&rx, std::time::Duration::from_secs(1)) {
                     Ok(mut batch) => {
                         crate::pipeline::finish_batch(&mut batch, &mut stages);
                         r.write(sink.as_mut(), &batch);
@@ -170,6 +170,30 @@ fn spawn_shipper(
             r
         })
         .context("starting the shipper thread")
+}
+
+/// How long the shipper looks for the next batch before it sleeps (see [`next_batch`]).
+const SHIPPER_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// The next batch for the shipper, waited for up to `timeout`. It first looks again and
+/// again for [`SHIPPER_SPIN`], giving up the core in between, and only then sleeps: a
+/// sleeping shipper must be woken by a system call on the decoding thread, which measured
+/// about 13 µs per batch (3 % of the decoding thread's time on the SIP benchmark), while the
+/// next batch is usually only tens of microseconds away.
+fn next_batch<T>(
+    rx: &crossbeam_channel::Receiver<T>,
+    timeout: std::time::Duration,
+) -> Result<T, crossbeam_channel::RecvTimeoutError> {
+    use crossbeam_channel::{RecvTimeoutError, TryRecvError};
+    let start = std::time::Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(item) => return Ok(item),
+            Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+            Err(TryRecvError::Empty) if start.elapsed() < SHIPPER_SPIN => std::thread::yield_now(),
+            Err(TryRecvError::Empty) => return rx.recv_timeout(timeout),
+        }
+    }
 }
 
 /// What another command changes in a capture run (`iotw discover`).
