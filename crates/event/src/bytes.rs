@@ -33,6 +33,21 @@ pub fn eq_bits_of(block: &[u8], c: u8) -> u64 {
     }
 }
 
+/// [`eq_bits_of`] for each byte of `cs`, the block padded once.
+#[inline(always)]
+pub fn eq_bits_each<const N: usize>(block: &[u8], cs: [u8; N]) -> [u64; N] {
+    match <&[u8; 64]>::try_from(block) {
+        Ok(whole) => cs.map(|c| eq_bits(whole, c)),
+        Err(_) => {
+            let mut padded = [0u8; 64];
+            let n = block.len().min(64);
+            padded[..n].copy_from_slice(&block[..n]);
+            let within = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+            cs.map(|c| eq_bits(&padded, c) & within)
+        }
+    }
+}
+
 /// Where the bytes equal to `c` are in `text`, in order: a block of 64 bytes classified at a
 /// time, so short texts cost one classification and each byte found a few instructions.
 #[inline]
@@ -85,6 +100,15 @@ mod tests {
             assert_eq!(bits >> i & 1 == 1, b == b'\n', "byte {i}");
         }
         assert_eq!(eq_bits(&block, b'a'), !bits);
+    }
+
+    #[test]
+    fn each_class_is_its_own_bits() {
+        let text = b"Via: a\r\nTo:b \n";
+        for n in [0, 5, text.len()] {
+            let [nl, colon, zero] = eq_bits_each(&text[..n], [b'\n', b':', 0]);
+            assert_eq!((nl, colon, zero), (eq_bits_of(&text[..n], b'\n'), eq_bits_of(&text[..n], b':'), 0));
+        }
     }
 
     #[test]

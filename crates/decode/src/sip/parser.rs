@@ -512,16 +512,22 @@ pub fn looks_like_sip(input: &[u8]) -> Option<bool> {
     Some(METHODS.contains(&method) && parts.next() == Some("SIP/2.0"))
 }
 
-/// The line ends (`\n`) of a header section, the first 128 kept from the scan.
+/// The line ends (`\n`) of a header section, the first 128 kept from the scan, and where its
+/// colons and spaces are in its first [`LineEnds::BLOCKS`] blocks of 64 bytes (bit `i % 64` of
+/// word `i / 64` for byte `i`): a header line's name is then found without reading it.
 #[derive(Debug)]
 struct LineEnds {
     at: [usize; 128],
     n: usize,
+    colons: [u64; LineEnds::BLOCKS],
+    spaces: [u64; LineEnds::BLOCKS],
+    /// Blocks whose colons and spaces are known.
+    blocks: usize,
 }
 
 impl Default for LineEnds {
     fn default() -> Self {
-        LineEnds { at: [0; 128], n: 0 }
+        LineEnds { at: [0; 128], n: 0, colons: [0; Self::BLOCKS], spaces: [0; Self::BLOCKS], blocks: 0 }
     }
 }
 
@@ -531,7 +537,14 @@ impl LineEnds {
     fn scan(&mut self, input: &[u8]) -> Option<usize> {
         let mut prev: Option<usize> = None;
         for (k, block) in input.chunks(64).enumerate() {
-            let mut bits = iotw_event::bytes::eq_bits_of(block, b'\n');
+            let mut bits = match (self.colons.get_mut(k), self.spaces.get_mut(k)) {
+                (Some(colons), Some(spaces)) => {
+                    let [nl, colon, space] = iotw_event::bytes::eq_bits_each(block, [b'\n', b':', b' ']);
+                    (*colons, *spaces, self.blocks) = (colon, space, k + 1);
+                    nl
+                }
+                _ => iotw_event::bytes::eq_bits_of(block, b'\n'),
+            };
             while bits != 0 {
                 let i = k * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -549,6 +562,29 @@ impl LineEnds {
             }
         }
         None
+    }
+
+    /// Header sections up to this many blocks of 64 bytes (2 KiB) have their colons and spaces
+    /// found in the scan; lines past them are read byte by byte.
+    const BLOCKS: usize = 32;
+
+    /// The first byte set in `bits` (colons or spaces) in `from..to`: `Some(None)` when there is
+    /// none, `None` when that stretch is past the blocks scanned.
+    fn first(&self, bits: &[u64; Self::BLOCKS], from: usize, to: usize) -> Option<Option<usize>> {
+        let known = bits.get(..self.blocks)?;
+        let mut k = from / 64;
+        let mut word = known.get(k)? & (u64::MAX << (from % 64));
+        loop {
+            if word != 0 {
+                let i = k * 64 + word.trailing_zeros() as usize;
+                return Some((i < to).then_some(i));
+            }
+            k += 1;
+            if k * 64 >= to {
+                return Some(None);
+            }
+            word = *known.get(k)?;
+        }
     }
 
     /// The line ends, found again past the ones kept.
@@ -584,6 +620,7 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
     let mut dropped = 0;
     let mut from = 0;
     for end in ends.iter(head) {
+        let line_start = from;
         let line = head.get(from..end).unwrap_or("");
         from = end + 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -602,11 +639,19 @@ pub fn parse(input: &[u8], max_message: usize, max_headers: usize, datagram: boo
             }
             continue;
         }
-        let Some((name, value)) = split_once_byte(line, b':') else {
+        let line_end = line_start + line.len();
+        let colon = match ends.first(&ends.colons, line_start, line_end) {
+            Some(found) => found.map(|c| c - line_start),
+            None => find_byte(line, b':'),
+        };
+        // `:` is ASCII: both sides are on character boundaries.
+        let Some((name, value)) = colon.and_then(|c| Some((line.get(..c)?, line.get(c + 1..)?))) else {
             return Err(err("sip_bad_header", format!("header line without a colon: {:.60}", line)));
         };
+        // Only a name with a space before its colon needs reading for one.
+        let spaced = colon.and_then(|c| ends.first(&ends.spaces, line_start, line_start + c)) != Some(None);
         let name = trim_lws(name);
-        if name.is_empty() || find_byte(name, b' ').is_some() {
+        if name.is_empty() || (spaced && find_byte(name, b' ').is_some()) {
             return Err(err("sip_bad_header", format!("bad header name: {:.60}", name)));
         }
         if headers.len() >= max_headers {

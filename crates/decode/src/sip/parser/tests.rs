@@ -117,6 +117,63 @@ fn messages_with_more_lines_than_the_scan_keeps_parse_whole() {
     assert_eq!((p.body, p.len), (&b"ok"[..], m.len()));
 }
 
+/// Header lines cut as reading each one would cut them: at its first colon, the name
+/// trimmed and refused when empty or spaced, whether the line lies in the blocks whose colons
+/// the scan found or past them (heads of 2 KiB and more), and across block boundaries.
+#[test]
+fn header_lines_are_cut_at_their_first_colon_wherever_they_lie() {
+    let pieces = ["X-A", "x-b", "Via", "v", " ", "\t", ":", "val", "a:b", "\u{e9}", "SIP/2.0 h;branch=1"];
+    let mut n = 11u64;
+    let mut next = || {
+        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (n >> 33) as usize
+    };
+    for round in 0..3000 {
+        let mut m = String::from("OPTIONS sip:x SIP/2.0\r\n");
+        // Padding so that lines start anywhere, and sometimes past the first 2 KiB.
+        let pad = next() % 70 + if round % 5 == 0 { 2100 } else { 0 };
+        m.push_str(&format!("X-Pad: {}\r\n", "p".repeat(pad)));
+        let mut lines = Vec::new();
+        for _ in 0..(next() % 4 + 1) {
+            let mut line = String::new();
+            for _ in 0..(next() % 6 + 1) {
+                line.push_str(pieces[next() % pieces.len()]);
+            }
+            if line.starts_with([' ', '\t']) {
+                line.insert(0, 'Y'); // not a folded line
+            }
+            lines.push(line);
+        }
+        for l in &lines {
+            m.push_str(l);
+            m.push_str("\r\n");
+        }
+        m.push_str("\r\n");
+        let want: Result<Vec<(String, String)>, ()> = lines
+            .iter()
+            .map(|l| {
+                let (name, value) = l.split_once(':').ok_or(())?;
+                let name = trim_lws(name);
+                if name.is_empty() || name.contains(' ') {
+                    return Err(());
+                }
+                Ok((header_name(name).0.into_owned(), trim_lws(value).to_owned()))
+            })
+            .collect();
+        let got = match parse(m.as_bytes(), 1 << 20, 64, false) {
+            Ok(Parsed::Message(p)) => {
+                Ok(p.headers[1..].iter().map(|h| (h.name.to_string(), h.value.to_string())).collect::<Vec<_>>())
+            }
+            Ok(Parsed::Incomplete { .. }) => panic!("whole message: {m:?}"),
+            Err(e) => {
+                assert_eq!(e.code, "sip_bad_header", "{m:?}");
+                Err(())
+            }
+        };
+        assert_eq!(got, want, "{m:?}");
+    }
+}
+
 #[test]
 fn an_owned_message_reads_back_the_same_without_parsing_again() {
     let mut two = INVITE.to_vec();
