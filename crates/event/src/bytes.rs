@@ -21,16 +21,8 @@ pub fn eq_bits(block: &[u8; 64], c: u8) -> u64 {
 /// end are not `c`.
 #[inline(always)]
 pub fn eq_bits_of(block: &[u8], c: u8) -> u64 {
-    match <&[u8; 64]>::try_from(block) {
-        Ok(whole) => eq_bits(whole, c),
-        Err(_) => {
-            let mut padded = [0u8; 64];
-            let n = block.len().min(64);
-            padded[..n].copy_from_slice(&block[..n]);
-            let within = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-            eq_bits(&padded, c) & within
-        }
-    }
+    let [bits] = eq_bits_each(block, [c]);
+    bits
 }
 
 /// [`eq_bits_of`] for each byte of `cs`, the block padded once.
@@ -39,6 +31,7 @@ pub fn eq_bits_each<const N: usize>(block: &[u8], cs: [u8; N]) -> [u64; N] {
     match <&[u8; 64]>::try_from(block) {
         Ok(whole) => cs.map(|c| eq_bits(whole, c)),
         Err(_) => {
+            // The last, shorter block: the bytes past its end are neither.
             let mut padded = [0u8; 64];
             let n = block.len().min(64);
             padded[..n].copy_from_slice(&block[..n]);
