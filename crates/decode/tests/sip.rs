@@ -54,6 +54,34 @@ fn run_deferring(proto: u8, msgs: &[(Dir, i64, Vec<u8>)], split_stream: bool, de
     out
 }
 
+/// [`run_deferring`] with each message's documents rendered and handed back for reuse
+/// ([`iotw_event::recycle`]) before the next message, as the pipeline does with shipped ones:
+/// the documents' JSON and tags.
+fn run_recycling(proto: u8, msgs: &[(Dir, i64, Vec<u8>)]) -> Vec<(String, OwnedTags)> {
+    let mut reg = Registry::new(DecodeLimits::default());
+    reg.register(Box::new(Sip));
+    reg.defer = true;
+    let m = meta(proto);
+    let mut s = Session::default();
+    let mut written = Vec::new();
+    let mut out = Vec::new();
+    let mut keep = |out: &mut Vec<Event>| {
+        for e in out.iter_mut() {
+            e.render();
+            written.push((e.to_json(), owned_tags(e)));
+        }
+        iotw_event::recycle(out.drain(..));
+    };
+    for (dir, ts, bytes) in msgs {
+        let p = if proto == 17 { Payload::Datagram(bytes) } else { Payload::Stream(bytes) };
+        s.payload(&reg, &m, *dir, *ts, p, &mut out);
+        keep(&mut out);
+    }
+    s.finish(&reg, &m, 10_000_000_000, &mut out);
+    keep(&mut out);
+    written
+}
+
 fn calls(out: &[Event]) -> Vec<&Event> {
     out.iter().filter(|e| e.dataset == "call").collect()
 }
@@ -280,6 +308,31 @@ fn endpoint_members_are_tagged_as_holding_no_personal_data() {
 /// The values tagged in a document, with their roles.
 fn tags(e: &Event) -> Option<Vec<(&'static str, &[u8])>> {
     e.tagged().map(Iterator::collect)
+}
+
+type OwnedTags = Option<Vec<(&'static str, Vec<u8>)>>;
+
+fn owned_tags(e: &Event) -> OwnedTags {
+    e.tagged().map(|t| t.map(|(role, v)| (role, v.to_vec())).collect())
+}
+
+/// A message copy a shipped document was rendered from is reused for a later message
+/// ([`iotw_event::Render::recycle`]).
+#[test]
+fn documents_rendered_from_reused_copies_are_those_written_at_once() {
+    // Long messages before short ones, with and without bodies: what a reused copy held
+    // before must not show through.
+    let mut msgs = completed_call();
+    msgs.insert(1, (Dir::Orig, 5 * MS, msg("OPTIONS sip:bob@192.0.2.2 SIP/2.0", "9 OPTIONS", "", "")));
+    msgs.push(other_call(400 * SEC));
+    for proto in [17, 6] {
+        let now: Vec<_> =
+            run_deferring(proto, &msgs, false, false).iter().map(|e| (e.to_json(), owned_tags(e))).collect();
+        // Twice: the second run reuses the first's copies too.
+        for _ in 0..2 {
+            assert_eq!(run_recycling(proto, &msgs), now);
+        }
+    }
 }
 
 /// Documents left to the rendering thread are the documents written at once, byte for byte and

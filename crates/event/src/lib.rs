@@ -76,13 +76,17 @@ thread_local! {
 
 /// Hands the buffers of shipped documents to this thread, whose next documents reuse them:
 /// a steady stream of documents then costs no new memory (fresh pages from the system are
-/// zeroed by the kernel, which costs more than building the document).
+/// zeroed by the kernel, which costs more than building the document). What their deferred
+/// parts were rendered from goes back to its maker too ([`Render::recycle`]).
 pub fn recycle(events: impl IntoIterator<Item = Event>) {
     SPARE.with(|s| {
         let mut s = s.borrow_mut();
         for e in events {
             if s.len() >= MAX_SPARE {
                 break;
+            }
+            if let Some(r) = e.spent {
+                r.recycle();
             }
             let (mut body, mut extents, mut tags) = (e.body, e.extents, e.tags);
             body.clear();
@@ -159,6 +163,8 @@ pub struct Event {
     event_written: bool,
     patches: Vec<json::Patch>,
     pending: Option<Arc<dyn Render>>,
+    /// What `pending` was once rendered is done, kept for [`recycle`] (never cloned).
+    spent: Option<Arc<dyn Render>>,
     /// Values the producer pointed out by role ([`Event::tagged_str`]), as ranges of `body`.
     tags: Vec<Tag>,
     /// Whether the producer tagged every value of the roles it writes ([`Event::tags_complete`]).
@@ -197,6 +203,7 @@ impl Clone for Event {
             event_written: self.event_written,
             patches: self.patches.clone(),
             pending: self.pending.clone(),
+            spent: None,
             tags: self.tags.clone(),
             tags_complete: self.tags_complete,
             extents: self.extents.clone(),
@@ -218,6 +225,7 @@ impl Clone for Event {
         self.event_written = o.event_written;
         self.patches.clone_from(&o.patches);
         self.pending.clone_from(&o.pending);
+        self.spent = None;
         self.tags.clone_from(&o.tags);
         self.tags_complete = o.tags_complete;
         self.extents.clone_from(&o.extents);
@@ -231,6 +239,11 @@ impl Clone for Event {
 pub trait Render: Send + Sync + std::fmt::Debug {
     /// Writes the remaining top-level members into `e`.
     fn render(&self, e: &mut Event);
+
+    /// Called, on the thread that [`recycle`]s the document, once the document rendered
+    /// from this is done with: a renderer that holds buffers can keep itself for the next
+    /// document made on that thread. Dropped by default.
+    fn recycle(self: Arc<Self>) {}
 }
 
 impl PartialEq for Event {
@@ -421,6 +434,7 @@ impl Event {
             event_written: false,
             patches: Vec::new(),
             pending: None,
+            spent: None,
             tags,
             tags_complete: false,
             extents,
@@ -780,6 +794,7 @@ impl Event {
     pub fn render(&mut self) {
         if let Some(r) = self.pending.take() {
             r.render(self);
+            self.spent = Some(r);
         }
     }
 

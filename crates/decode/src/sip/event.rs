@@ -7,6 +7,7 @@ use crate::Ctx;
 use iotw_event::field::role;
 use iotw_event::{Event, Render, Wire};
 use iotw_flow::Dir;
+use std::sync::Arc;
 
 /// What the transaction layer knows about a message.
 #[derive(Debug, Default, Clone, Copy)]
@@ -215,12 +216,19 @@ pub fn message_document(
     let mut e = ctx.event("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
     let max_media = ctx.limits.max_headers.min(64);
     if ctx.defer {
-        // Filled where it lies, then moved whole (see [`OwnedMessage::keep`]).
-        let mut d = Deferred::default();
-        d.msg.keep(m);
-        d.keys.keep(m, keys);
-        (d.tx, d.max_media) = (*tx, max_media);
-        e.defer(std::sync::Arc::new(d));
+        // A copy a shipped document was rendered from, refilled where it lies (see
+        // [`OwnedMessage::keep`]); else a new one.
+        let mut d = SPENT.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        if Arc::get_mut(&mut d).is_none() {
+            // Still shared with a copy of its document.
+            d = Arc::default();
+        }
+        if let Some(x) = Arc::get_mut(&mut d) {
+            x.msg.keep(m);
+            x.keys.keep(m, keys);
+            (x.tx, x.max_media) = (*tx, max_media);
+        }
+        e.defer(d);
     } else {
         // The rendering thread is busy: render here, without copying the message.
         write_message(&mut e, m, m.len, tx, keys, body_sdp);
@@ -244,6 +252,31 @@ impl Render for Deferred {
         let keys = self.keys.view(self.msg.head());
         write_message(e, &m, m.len, &self.tx, &keys, body_sdp.as_ref());
     }
+
+    /// Kept for the decoder's next message: its buffers then cost no allocation on the
+    /// decoding thread and no free on the rendering thread.
+    fn recycle(self: Arc<Self>) {
+        if self.msg.capacity() <= MAX_SPENT_BYTES {
+            SPENT.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < MAX_SPENT {
+                    s.push(self);
+                }
+            });
+        }
+    }
+}
+
+/// Message copies kept per thread for reuse ([`Render::recycle`]), at most: as many as the
+/// documents in flight between the decoding and the rendering thread.
+const MAX_SPENT: usize = 4096;
+
+/// A copy that holds more than this (a large message) is freed rather than kept, so that what
+/// is kept stays within `MAX_SPENT` typical messages.
+const MAX_SPENT_BYTES: usize = 4096;
+
+thread_local! {
+    static SPENT: std::cell::RefCell<Vec<Arc<Deferred>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The `event`, `sip` and `message` members of a SIP message document.
@@ -443,7 +476,7 @@ pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: Call) -> Event {
     let mut e = Event::new("call", "event", call_end(&c), &[c.call_id.as_bytes(), &start]);
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
     if ctx.defer {
-        e.defer(std::sync::Arc::new(DeferredCall(c)));
+        e.defer(Arc::new(DeferredCall(c)));
     } else {
         write_call(&mut e, &c);
     }

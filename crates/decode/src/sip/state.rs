@@ -113,6 +113,8 @@ pub struct SipDecoder {
     completed: std::collections::VecDeque<(Nanos, TxKey)>,
     calls: Map<String, Call>,
     summaries: std::collections::BTreeMap<(String, String), Summary>,
+    /// The last message's header list, emptied, for the next ([`parser::parse_with`]).
+    headers: Vec<parser::Header<'static>>,
 }
 
 impl std::fmt::Debug for SipDecoder {
@@ -136,6 +138,7 @@ impl SipDecoder {
             completed: Default::default(),
             calls: Map::default(),
             summaries: Default::default(),
+            headers: Vec::new(),
         }
     }
 
@@ -421,7 +424,9 @@ impl Decoder for SipDecoder {
                 at += 1;
                 continue;
             }
-            match parser::parse(&input[at..], self.limits.max_message, self.limits.max_headers, datagram) {
+            let headers = parser::reuse(std::mem::take(&mut self.headers));
+            match parser::parse_with(&input[at..], self.limits.max_message, self.limits.max_headers, datagram, headers)
+            {
                 Ok(Parsed::Message(m)) => {
                     if m.dropped_headers > 0 {
                         ctx.anomaly(&Anomaly::new(
@@ -434,6 +439,7 @@ impl Decoder for SipDecoder {
                     }
                     let len = m.len;
                     self.message(ctx, &m);
+                    self.headers = parser::reuse(m.headers);
                     at += len.max(1);
                     if datagram {
                         return Progress::Done;

@@ -195,6 +195,21 @@ fn an_owned_message_reads_back_the_same_without_parsing_again() {
 }
 
 #[test]
+fn a_header_list_handed_back_parses_the_next_message_in_the_same_memory() {
+    let mut two = INVITE.to_vec();
+    two.extend_from_slice(b"SIP/2.0 100 Trying\r\nCSeq: 1 INVITE\r\nX-Odd: a\r\n b\r\nContent-Length: 0\r\n\r\n");
+    let Parsed::Message(first) = parse(&two, 65536, 64, false).unwrap() else { panic!() };
+    let (len, want) = (first.len, first.headers.len());
+    let list = reuse(first.headers);
+    let (at, room) = (list.as_ptr(), list.capacity());
+    assert!(list.is_empty() && room >= want, "emptied, its room kept: {room} for {want}");
+    let Parsed::Message(next) = parse_with(&two[len..], 65536, 64, false, list).unwrap() else { panic!() };
+    assert_eq!(next.headers.as_ptr(), at, "the same memory");
+    let fresh = parse(&two[len..], 65536, 64, false).unwrap();
+    assert_eq!(Parsed::Message(next), fresh, "as parsed into a new list");
+}
+
+#[test]
 fn the_known_names_index_finds_what_a_scan_finds() {
     for (i, name) in KNOWN.iter().enumerate() {
         assert_eq!(known_id(name.as_bytes()), Some(i), "{name}");
