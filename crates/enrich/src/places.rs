@@ -1,184 +1,106 @@
 //! The UK place tables iotw carries, built by `scripts/build-geo-data.py` from open data
 //! (sources and licences in `crates/enrich/data/README.md`) and embedded in the binary:
-//! dialling prefixes -> exchange place, postcode districts -> centroid. Parsed once at start;
-//! lookups do not allocate.
+//! dialling prefixes -> exchange place, postcode districts -> centroid. The build turns them
+//! into sorted statics (`build.rs`), so a run neither parses nor builds anything; lookups are
+//! binary searches and do not allocate.
 
-use iotw_event::json;
-use std::collections::HashMap as StdMap;
-
-/// Tables are read on the packet path: a fast hash (their keys are ours, not the wire's).
-type HashMap<K, V> = StdMap<K, V, foldhash::fast::RandomState>;
-
-const STD_CSV: &str = include_str!("../data/uk_std_codes.csv");
-const POSTCODE_CSV: &str = include_str!("../data/uk_postcode_districts.csv");
+// The rows are read by the build script and the tests; a run only keys and hashes.
+#[cfg_attr(not(test), allow(dead_code))]
+mod csv;
 
 /// A place with a point.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Place {
-    pub name: Box<str>,
+    pub name: &'static str,
     pub lat: f64,
     pub lon: f64,
     /// How closely the point places it: `town`, `district`, `area`, `region` (dialling codes);
     /// `district`, `council`, `area` (postcodes).
     pub precision: &'static str,
-    /// The ECS `geo` object of this place, rendered once: `{"name":..,"location":{"lat":..,
-    /// "lon":..},"country_iso_code":"GB","precision":..}`.
-    pub json: Box<str>,
+    /// The ECS `geo` object of this place: `{"country_iso_code":"GB","location":{"lat":..,
+    /// "lon":..},"name":..,"precision":..}`.
+    pub json: &'static str,
 }
 
-impl Place {
-    fn new(name: &str, lat: f64, lon: f64, precision: &'static str) -> Self {
-        // Written directly (thousands of places are rendered at start-up), members in the
-        // order serde_json's map kept them, numbers as serde_json writes them.
-        let mut out = Vec::with_capacity(name.len() + 128);
-        out.extend_from_slice(b"{\"country_iso_code\":\"GB\",\"location\":{\"lat\":");
-        serde_json::to_writer(&mut out, &lat).unwrap_or_default();
-        out.extend_from_slice(b",\"lon\":");
-        serde_json::to_writer(&mut out, &lon).unwrap_or_default();
-        out.extend_from_slice(b"},\"name\":");
-        json::write_str(&mut out, name);
-        out.extend_from_slice(b",\"precision\":");
-        json::write_str(&mut out, precision);
-        out.push(b'}');
-        let json = String::from_utf8(out).unwrap_or_default().into_boxed_str();
-        Place { name: name.into(), lat, lon, precision, json }
+// PREFIXES (keyed by `csv::prefix_key`), DISTRICTS and AREAS (by `csv::name_key`), each with
+// its hash table (`_SLOTS`, `_BITS`), and LONGEST_PREFIX.
+include!(concat!(env!("OUT_DIR"), "/places.rs"));
+
+/// An entry of an embedded table and its hash table's slots (see `csv::slots`).
+#[derive(Debug)]
+struct Table<T: 'static> {
+    entries: &'static [T],
+    slots: &'static [u16],
+    bits: u32,
+}
+
+impl<T> Table<T> {
+    /// The entry whose key is `key`: a probe of the slots from the key's home slot.
+    fn find(&self, key: u64, key_of: impl Fn(&T) -> u64) -> Option<&'static T> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut i = csv::home(key, self.bits);
+        // At most every slot: the table is at most half full, so an empty one ends it first.
+        for _ in 0..self.slots.len() {
+            let entry = self.entries.get(usize::from(*self.slots.get(i)?).checked_sub(1)?)?;
+            if key_of(entry) == key {
+                return Some(entry);
+            }
+            i = (i + 1) & mask;
+        }
+        None
     }
-}
-
-fn precision(s: &str) -> Option<&'static str> {
-    ["town", "district", "area", "region", "council"].into_iter().find(|p| *p == s)
 }
 
 /// UK geographic dialling prefixes (national form, `0` included), longest match wins.
 #[derive(Debug)]
 pub struct DiallingCodes {
-    /// Key: the prefix's digits as a number, with its length in the top byte (so `0113` and
-    /// `113` differ).
-    by_prefix: HashMap<u64, (Box<str>, Place)>,
+    by_prefix: Table<(u64, &'static str, Place)>,
     longest: usize,
 }
 
-fn prefix_key(digits: &[u8]) -> Option<u64> {
-    let mut v: u64 = digits.len() as u64;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(v | ((digits.len() as u64) << 56))
-}
-
-/// The embedded tables, built once per process on first use: building them takes a few
-/// milliseconds, which [`warm`] can spend on another thread while a run starts.
+/// The embedded dialling prefixes.
 pub fn dialling_codes() -> &'static DiallingCodes {
-    static TABLE: std::sync::OnceLock<DiallingCodes> = std::sync::OnceLock::new();
-    TABLE.get_or_init(DiallingCodes::embedded)
+    static TABLE: DiallingCodes = DiallingCodes::embedded();
+    &TABLE
 }
 
-/// See [`dialling_codes`].
+/// The embedded postcode districts and areas.
 pub fn postcodes() -> &'static Postcodes {
-    static TABLE: std::sync::OnceLock<Postcodes> = std::sync::OnceLock::new();
-    TABLE.get_or_init(Postcodes::embedded)
-}
-
-/// Builds both embedded tables on a thread of their own, so that whoever needs them first
-/// waits only for what is left to do.
-pub fn warm() {
-    let built = std::thread::Builder::new().name("iotw-places".into()).spawn(|| {
-        dialling_codes();
-        postcodes();
-    });
-    // Without a thread the tables are built on first use instead.
-    drop(built);
+    static TABLE: Postcodes = Postcodes::embedded();
+    &TABLE
 }
 
 impl DiallingCodes {
-    pub fn embedded() -> Self {
-        let mut by_prefix = HashMap::with_capacity_and_hasher(rows(STD_CSV), Default::default());
-        let mut longest = 0;
-        for line in lines(STD_CSV).skip(1) {
-            let [Some(prefix), Some(name), Some(lat), Some(lon), Some(prec)] = split_csv(line) else {
-                continue;
-            };
-            let (Ok(lat), Ok(lon), Some(precision)) = (lat.parse(), lon.parse(), precision(prec)) else { continue };
-            let Some(key) = prefix_key(prefix.as_bytes()) else { continue };
-            longest = longest.max(prefix.len());
-            by_prefix.insert(key, (prefix.into(), Place::new(name, lat, lon, precision)));
+    pub const fn embedded() -> Self {
+        DiallingCodes {
+            by_prefix: Table { entries: &PREFIXES, slots: &PREFIX_SLOTS, bits: PREFIX_BITS },
+            longest: LONGEST_PREFIX,
         }
-        DiallingCodes { by_prefix, longest }
     }
 
     pub fn len(&self) -> usize {
-        self.by_prefix.len()
+        self.by_prefix.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_prefix.is_empty()
+        self.by_prefix.entries.is_empty()
     }
 
     /// The longest prefix of a national number (`0113...`) in the table, and its place.
-    pub fn lookup(&self, national: &str) -> Option<(&str, &Place)> {
+    pub fn lookup(&self, national: &str) -> Option<(&'static str, &'static Place)> {
         let b = national.as_bytes();
         (3..=self.longest.min(b.len())).rev().find_map(|n| {
-            let (prefix, place) = self.by_prefix.get(&prefix_key(b.get(..n)?)?)?;
-            Some((prefix.as_ref(), place))
+            let (_, prefix, place) = self.by_prefix.find(csv::prefix_key(b.get(..n)?)?, |e| e.0)?;
+            Some((*prefix, place))
         })
     }
-}
-
-/// How many rows a CSV text has at most (its lines), counted without splitting it.
-fn rows(csv: &str) -> usize {
-    iotw_event::bytes::positions(csv.as_bytes(), b'\n').count() + 1
-}
-
-/// The lines of `text`, as [`str::lines`] gives them, found 64 bytes at a time.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut start = 0;
-    let ends = iotw_event::bytes::positions(text.as_bytes(), b'\n').map(Some).chain([None]);
-    ends.filter_map(move |end| {
-        // `\n` is ASCII: a character boundary. A `\r` goes with the `\n` after it only.
-        let line = match end {
-            Some(i) => text.get(start..i).map(|l| l.strip_suffix('\r').unwrap_or(l)),
-            None => text.get(start..).filter(|rest| !rest.is_empty()),
-        };
-        start = end.map_or(text.len(), |i| i + 1);
-        line
-    })
-}
-
-/// The first `N` fields of one CSV line (quoted fields with `""` escapes are kept whole,
-/// quotes removed only when there is nothing to unescape); missing fields are `None`.
-fn split_csv<const N: usize>(line: &str) -> [Option<&str>; N] {
-    let mut out = [None; N];
-    let (mut start, mut n, mut quoted) = (0, 0, false);
-    // Quotes and commas are ASCII: the cuts are on character boundaries.
-    for (i, c) in line.bytes().enumerate() {
-        match c {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                let Some(slot) = out.get_mut(n) else { return out };
-                *slot = Some(unquote(line.get(start..i).unwrap_or_default()));
-                (start, n) = (i + 1, n + 1);
-            }
-            _ => {}
-        }
-    }
-    if let Some(slot) = out.get_mut(n) {
-        *slot = Some(unquote(line.get(start..).unwrap_or_default()));
-    }
-    out
-}
-
-fn unquote(s: &str) -> &str {
-    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
 }
 
 /// UK postcode districts and areas, with centroids.
 #[derive(Debug)]
 pub struct Postcodes {
-    districts: HashMap<Box<str>, Place>,
-    areas: HashMap<Box<str>, Place>,
+    districts: Table<(u64, Place)>,
+    areas: Table<(u64, Place)>,
 }
 
 /// A postcode found in text.
@@ -193,50 +115,27 @@ pub struct Found<'t> {
 }
 
 impl Postcodes {
-    pub fn embedded() -> Self {
-        let mut districts = HashMap::with_capacity_and_hasher(rows(POSTCODE_CSV), Default::default());
-        let mut sums: HashMap<&str, (f64, f64, f64)> = HashMap::default();
-        for line in lines(POSTCODE_CSV).skip(1) {
-            let [Some(d), Some(lat), Some(lon), Some(prec), Some(n)] = split_csv(line) else {
-                continue;
-            };
-            let (Ok(lat), Ok(lon), Some(precision), Ok(n)) =
-                (lat.parse::<f64>(), lon.parse::<f64>(), precision(prec), n.parse::<f64>())
-            else {
-                continue;
-            };
-            let area = d.get(..d.bytes().take_while(u8::is_ascii_alphabetic).count()).unwrap_or_default();
-            let s = sums.entry(area).or_default();
-            s.0 += lat * n;
-            s.1 += lon * n;
-            s.2 += n;
-            districts.insert(d.into(), Place::new(d, lat, lon, precision));
+    pub const fn embedded() -> Self {
+        Postcodes {
+            districts: Table { entries: &DISTRICTS, slots: &DISTRICT_SLOTS, bits: DISTRICT_BITS },
+            areas: Table { entries: &AREAS, slots: &AREA_SLOTS, bits: AREA_BITS },
         }
-        let areas = sums
-            .into_iter()
-            .filter(|(_, s)| s.2 > 0.0)
-            .map(|(a, s)| {
-                let place = Place::new(a, s.0 / s.2, s.1 / s.2, "area");
-                (a.into(), place)
-            })
-            .collect();
-        Postcodes { districts, areas }
     }
 
     pub fn districts(&self) -> usize {
-        self.districts.len()
+        self.districts.entries.len()
     }
 
     /// The place of a postcode's outward code: its district, else its area (a district the
     /// data does not know, e.g. a new one); `None` when the area is not a UK postcode area.
-    pub fn locate(&self, outward: &str) -> Option<&Place> {
+    pub fn locate(&self, outward: &str) -> Option<&'static Place> {
         let mut buf = [0u8; 4];
         let up = upper(outward, &mut buf)?;
-        if let Some(p) = self.districts.get(up) {
+        if let Some((_, p)) = self.districts.find(csv::name_key(up.as_bytes())?, |e| e.0) {
             return Some(p);
         }
         let letters = up.bytes().take_while(u8::is_ascii_alphabetic).count();
-        self.areas.get(up.get(..letters)?)
+        self.areas.find(csv::name_key(up.as_bytes().get(..letters)?)?, |e| e.0).map(|(_, p)| p)
     }
 
     /// The first valid UK postcode in `text` at or after byte `from` (grammar checked and its
@@ -330,23 +229,84 @@ fn valid_inward(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_embedded_tables_load_whole() {
-        let d = DiallingCodes::embedded();
-        assert_eq!(d.len(), STD_CSV.lines().count() - 1, "every dialling prefix row parses");
-        let p = Postcodes::embedded();
-        assert_eq!(p.districts(), POSTCODE_CSV.lines().count() - 1, "every district row parses");
+    const STD_CSV: &str = include_str!("../data/uk_std_codes.csv");
+    const POSTCODE_CSV: &str = include_str!("../data/uk_postcode_districts.csv");
+
+    /// A place's `geo` object as the enrichment wrote it when it built the tables at start.
+    fn geo_json(name: &str, lat: f64, lon: f64, precision: &str) -> String {
+        let mut out = b"{\"country_iso_code\":\"GB\",\"location\":{\"lat\":".to_vec();
+        serde_json::to_writer(&mut out, &lat).unwrap();
+        out.extend_from_slice(b",\"lon\":");
+        serde_json::to_writer(&mut out, &lon).unwrap();
+        out.extend_from_slice(b"},\"name\":");
+        iotw_event::json::write_str(&mut out, name);
+        out.extend_from_slice(b",\"precision\":");
+        iotw_event::json::write_str(&mut out, precision);
+        out.push(b'}');
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn lines_are_those_str_gives() {
-        for text in ["", "\n", "a", "a\n", "a\r\nb", "a\n\nb\r\n", "\r\n\r", STD_CSV] {
-            assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+    fn every_row_of_the_data_files_is_found_as_written() {
+        let rows: Vec<_> = csv::prefix_rows(STD_CSV).collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows.len(), STD_CSV.lines().count() - 1);
+        let d = dialling_codes();
+        assert_eq!(d.len(), rows.len(), "one entry per row");
+        for r in &rows {
+            // The prefix, then digits no longer prefix takes: the prefix is the longest match.
+            let (prefix, place) = (b'0'..=b'9')
+                .map(|fill| format!("{}{}", r.prefix, char::from(fill).to_string().repeat(11 - r.prefix.len())))
+                .filter_map(|number| d.lookup(&number))
+                .find(|(p, _)| *p == r.prefix)
+                .unwrap_or_else(|| panic!("{} is never the longest match", r.prefix));
+            assert_eq!(
+                (prefix, place.name, place.lat, place.lon, place.precision),
+                (r.prefix, r.name, r.lat, r.lon, r.precision)
+            );
+            assert_eq!(place.json, geo_json(r.name, r.lat, r.lon, r.precision), "{}", r.prefix);
+        }
+        let rows: Vec<_> = csv::district_rows(POSTCODE_CSV).collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows.len(), POSTCODE_CSV.lines().count() - 1);
+        let p = postcodes();
+        assert_eq!(p.districts(), rows.len(), "one entry per row");
+        for r in &rows {
+            let place = p.locate(&r.district.to_ascii_lowercase()).unwrap_or_else(|| panic!("{}", r.district));
+            assert_eq!((place.name, place.lat, place.lon, place.precision), (r.district, r.lat, r.lon, r.precision));
+            assert_eq!(place.json, geo_json(r.district, r.lat, r.lon, r.precision), "{}", r.district);
+        }
+        let areas = csv::areas(&rows);
+        assert!(areas.len() > 100, "{} areas", areas.len());
+        for (area, lat, lon) in areas {
+            // A district the data does not have: the area is the fallback.
+            let unknown = (0..100)
+                .map(|n| format!("{area}{n}"))
+                .find(|d| rows.iter().all(|r| r.district != d))
+                .unwrap_or_else(|| panic!("{area} has every district"));
+            let place = p.locate(&unknown).unwrap_or_else(|| panic!("{unknown}"));
+            assert_eq!((place.name, place.lat, place.lon, place.precision), (area, lat, lon, "area"));
+            assert_eq!(place.json, geo_json(area, lat, lon, "area"), "{area}");
         }
     }
 
     #[test]
+    fn hash_tables_find_every_key_and_no_other() {
+        // Keys that share their low bits, and more than fit a power of two.
+        let keys: &'static [u64] = Vec::leak((1..=1500u64).map(|k| k << 20).collect());
+        let (bits, slots) = csv::slots(keys).unwrap();
+        assert!(slots.len() >= 2 * keys.len());
+        let table = Table { entries: keys, slots: Vec::leak(slots), bits };
+        for k in keys {
+            assert_eq!(table.find(*k, |e| *e), Some(k));
+        }
+        for absent in [0, 1, 1501 << 20, u64::MAX] {
+            assert_eq!(table.find(absent, |e| *e), None);
+        }
+        assert_eq!(csv::slots(&[5, 9, 5]), None, "a key twice");
+    }
+
+    #[test]
     fn csv_fields_are_cut_at_commas_outside_quotes() {
+        use csv::split_csv;
         assert_eq!(split_csv::<3>("a,b,c,d"), [Some("a"), Some("b"), Some("c")]);
         assert_eq!(split_csv::<3>("a,,"), [Some("a"), Some(""), Some("")]);
         assert_eq!(split_csv::<3>("a,b"), [Some("a"), Some("b"), None]);
@@ -356,13 +316,13 @@ mod tests {
         );
         assert_eq!(split_csv::<2>("\"say \"\"hi\"\"\",x"), [Some("say \"\"hi\"\""), Some("x")]);
         let (_, lerwick) = dialling_codes().lookup("01595123456").unwrap();
-        assert_eq!(&*lerwick.name, "Lerwick, Foula & Fair Isle");
+        assert_eq!(lerwick.name, "Lerwick, Foula & Fair Isle");
     }
 
     #[test]
     fn longest_prefix_wins() {
         let d = DiallingCodes::embedded();
-        assert_eq!(d.lookup("01134960000").map(|(p, pl)| (p, &*pl.name)), Some(("0113", "Leeds")));
+        assert_eq!(d.lookup("01134960000").map(|(p, pl)| (p, pl.name)), Some(("0113", "Leeds")));
         assert_eq!(d.lookup("01697300000").map(|(p, _)| p), Some("016973"), "Wigton, in Brampton's area");
         assert_eq!(d.lookup("01697200000").map(|(p, _)| p), Some("01697"));
         assert_eq!(d.lookup("07700900000"), None);

@@ -280,7 +280,7 @@ fn every_number_gets_its_place_or_class() {
             (Geo(place, e164), Some(p)) => {
                 p.class.as_str() == "geographic"
                     && p.e164_digits() == *e164
-                    && tag.place_of(p).map(|(_, pl)| &*pl.name) == Some(*place)
+                    && tag.place_of(p).map(|(_, pl)| pl.name) == Some(*place)
             }
             (Class(c), Some(p)) => p.class.as_str() == *c && tag.place_of(p).is_none(),
             (NotANumber, None) => true,

@@ -49,10 +49,8 @@ pub fn build(c: &EnrichCfg) -> Result<Chain> {
     let dialling = Dialling { outside_line: c.outside_line.clone() };
     let policy = policy(c).map_err(|(key, e)| anyhow::anyhow!("[enrich.mask] {key}: {e}"))?;
     if !c.geotag && policy.is_off() {
-        return Ok(chain); // the place tables are not needed: not built
+        return Ok(chain);
     }
-    // The place tables are built beside the start of the run, not before it.
-    iotw_enrich::places::warm();
     if c.geotag {
         chain.push(Box::new(Geotag::new(dialling.clone(), c.postcode_fields.clone())));
     }
