@@ -237,10 +237,14 @@ impl Pipeline {
         out: QueueSender<Vec<Event>>,
         keys: Arc<iotw_decode::tls::keys::KeyLog>,
     ) -> Self {
+        let spare_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let mut reg = registry(cfg, keys);
+        // The shipper starts idle: it can take the first batch's rendering too.
+        reg.defer = spare_core;
         Pipeline {
             table: FlowTable::new(cfg.flow_config()),
             emit: Emit {
-                reg: registry(cfg, keys),
+                reg,
                 pending: Vec::new(),
                 flows_by_transport: BTreeMap::new(),
                 batch_size: cfg.output.batch_size,
@@ -249,7 +253,7 @@ impl Pipeline {
                 max_anomaly_docs: cfg.anomalies.max_documents_per_second,
                 anomaly_budget: HashMap::new(),
                 returned: None,
-                spare_core: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+                spare_core,
             },
             filter: filter.filter(|f| !f.is_empty()),
             sources,
