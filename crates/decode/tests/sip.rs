@@ -33,52 +33,54 @@ fn run(proto: u8, msgs: &[(Dir, i64, Vec<u8>)], split_stream: bool) -> Vec<Event
 /// [`run`], leaving documents to be rendered later (as when the pipeline's rendering thread
 /// keeps up) when `defer` is set.
 fn run_deferring(proto: u8, msgs: &[(Dir, i64, Vec<u8>)], split_stream: bool, defer: bool) -> Vec<Event> {
+    let mut out = Vec::new();
+    run_each(proto, msgs, split_stream, defer, &mut out, |_| {});
+    out
+}
+
+/// Feeds `msgs` to a SIP session, documents into `out`; `after` sees `out` after each message
+/// and after the session's end.
+fn run_each(
+    proto: u8,
+    msgs: &[(Dir, i64, Vec<u8>)],
+    split_stream: bool,
+    defer: bool,
+    out: &mut Vec<Event>,
+    mut after: impl FnMut(&mut Vec<Event>),
+) {
     let mut reg = Registry::new(DecodeLimits::default());
     reg.register(Box::new(Sip));
     reg.defer = defer;
     let m = meta(proto);
     let mut s = Session::default();
-    let mut out = Vec::new();
     for (dir, ts, bytes) in msgs {
         if proto == 17 {
-            s.payload(&reg, &m, *dir, *ts, Payload::Datagram(bytes), &mut out);
+            s.payload(&reg, &m, *dir, *ts, Payload::Datagram(bytes), out);
         } else if split_stream {
             for c in bytes.chunks(7) {
-                s.payload(&reg, &m, *dir, *ts, Payload::Stream(c), &mut out);
+                s.payload(&reg, &m, *dir, *ts, Payload::Stream(c), out);
             }
         } else {
-            s.payload(&reg, &m, *dir, *ts, Payload::Stream(bytes), &mut out);
+            s.payload(&reg, &m, *dir, *ts, Payload::Stream(bytes), out);
         }
+        after(out);
     }
-    s.finish(&reg, &m, 10_000_000_000, &mut out);
-    out
+    s.finish(&reg, &m, 10_000_000_000, out);
+    after(out);
 }
 
 /// [`run_deferring`] with each message's documents rendered and handed back for reuse
 /// ([`iotw_event::recycle`]) before the next message, as the pipeline does with shipped ones:
 /// the documents' JSON and tags.
 fn run_recycling(proto: u8, msgs: &[(Dir, i64, Vec<u8>)]) -> Vec<(String, OwnedTags)> {
-    let mut reg = Registry::new(DecodeLimits::default());
-    reg.register(Box::new(Sip));
-    reg.defer = true;
-    let m = meta(proto);
-    let mut s = Session::default();
     let mut written = Vec::new();
-    let mut out = Vec::new();
-    let mut keep = |out: &mut Vec<Event>| {
+    run_each(proto, msgs, false, true, &mut Vec::new(), |out| {
         for e in out.iter_mut() {
             e.render();
             written.push((e.to_json(), owned_tags(e)));
         }
         iotw_event::recycle(out.drain(..));
-    };
-    for (dir, ts, bytes) in msgs {
-        let p = if proto == 17 { Payload::Datagram(bytes) } else { Payload::Stream(bytes) };
-        s.payload(&reg, &m, *dir, *ts, p, &mut out);
-        keep(&mut out);
-    }
-    s.finish(&reg, &m, 10_000_000_000, &mut out);
-    keep(&mut out);
+    });
     written
 }
 
