@@ -1,6 +1,10 @@
 //! SDP (RFC 8866) bodies: the session fields and every media description. Pure; unknown
 //! lines are ignored, malformed ones skipped (the rest is still reported).
 
+use smallvec::SmallVec;
+
+/// A body's fields, borrowed from it. Lists hold what a typical body has without allocating
+/// (one media description; six formats and four `rtpmap`s per media); more go to the heap.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sdp<'a> {
     pub version: Option<&'a str>,
@@ -13,7 +17,7 @@ pub struct Sdp<'a> {
     pub connection_info: Option<&'a str>,
     pub connection_address: Option<&'a str>,
     pub direction: Option<&'a str>,
-    pub media: Vec<Media<'a>>,
+    pub media: SmallVec<[Media<'a>; 1]>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,9 +25,9 @@ pub struct Media<'a> {
     pub kind: &'a str,
     pub port: Option<u16>,
     pub protocol: &'a str,
-    pub formats: Vec<&'a str>,
+    pub formats: SmallVec<[&'a str; 6]>,
     /// `a=rtpmap`: (payload type, encoding name, clock rate).
-    pub rtpmap: Vec<(&'a str, &'a str, Option<u32>)>,
+    pub rtpmap: SmallVec<[(&'a str, &'a str, Option<u32>); 4]>,
     pub connection_address: Option<&'a str>,
     pub direction: Option<&'a str>,
     pub ptime: Option<u32>,
@@ -159,7 +163,7 @@ a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na=sendonly\r\nm=video 0 RTP/A
         assert_eq!(s.media.len(), 2);
         let a = &s.media[0];
         assert_eq!((a.kind, a.port, a.protocol), ("audio", Some(6000), "RTP/AVP"));
-        assert_eq!(a.formats, ["0", "8", "101"]);
+        assert_eq!(a.formats.as_slice(), ["0", "8", "101"]);
         assert_eq!(a.rtpmap[2], ("101", "telephone-event", Some(8000)));
         assert_eq!((a.ptime, a.direction), (Some(20), Some("sendonly")));
         assert_eq!(s.media[1].connection_address, Some("10.0.0.9"));
