@@ -239,7 +239,9 @@ impl SipDecoder {
             return;
         }
         let dir = ctx.dir;
-        if let Some(c) = self.calls.get_mut(call_id) {
+        // The call is looked up once: the arms below take it from here.
+        let mut known = self.calls.get_mut(call_id);
+        if let Some(c) = known.as_deref_mut() {
             c.last_seen = ctx.ts;
             // SIP Server puts X-Genesys-CallUUID in its first message of a leg: the INVITE it
             // sends, or its first response to an INVITE it receives (genesys_wire.md §11.5).
@@ -253,7 +255,7 @@ impl SipDecoder {
         match m.start {
             StartLine::Request { method: "INVITE", .. } => {
                 let to_tag = m.known(Known::TO).map(parse_name_addr).and_then(|t| t.param("tag").map(str::to_owned));
-                if let Some(c) = self.calls.get_mut(call_id) {
+                if let Some(c) = known {
                     c.messages += 1;
                     if to_tag.is_some() {
                         c.reinvites += 1;
@@ -289,7 +291,7 @@ impl SipDecoder {
                 self.calls.insert(call_id.to_owned(), c);
             }
             StartLine::Request { method, .. } => {
-                let Some(c) = self.calls.get_mut(call_id) else { return };
+                let Some(c) = known else { return };
                 c.messages += 1;
                 match method {
                     "BYE" => {
@@ -310,7 +312,7 @@ impl SipDecoder {
                 }
             }
             StartLine::Response { code, .. } => {
-                let Some(c) = self.calls.get_mut(call_id) else { return };
+                let Some(c) = known else { return };
                 c.messages += 1;
                 match (cseq_method, code) {
                     ("INVITE", 180..=199) => {
