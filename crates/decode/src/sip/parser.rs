@@ -892,20 +892,31 @@ impl<'a> NameAddr<'a> {
 }
 
 pub fn parse_name_addr(v: &str) -> NameAddr<'_> {
+    let (display, uri, params) = cut_name_addr(v);
+    let display = display.map(|d| trim_lws(trim_quotes(trim_lws(d)))).filter(|d| !d.is_empty());
+    NameAddr { display, uri: parse_uri(uri), params }
+}
+
+/// The header parameters of a From/To/Contact value (`;tag=...`), as [`parse_name_addr`]
+/// finds them, without reading the rest.
+pub fn name_addr_params(v: &str) -> &str {
+    cut_name_addr(v).2
+}
+
+/// A From/To/Contact value cut into what is before `<` (a name-addr's display name), the URI,
+/// and the header parameters.
+fn cut_name_addr(v: &str) -> (Option<&str>, &str, &str) {
     let v = trim_lws(v);
     if let Some(lt) = find_byte(v, b'<') {
-        let display = trim_lws(trim_quotes(trim_lws(&v[..lt])));
         let gt = find_byte(&v[lt..], b'>').map_or(v.len(), |g| lt + g);
         let uri = v.get(lt + 1..gt.max(lt + 1)).unwrap_or("");
-        let params = v.get(gt + 1..).unwrap_or("");
-        return NameAddr { display: (!display.is_empty()).then_some(display), uri: parse_uri(uri), params };
+        return (Some(&v[..lt]), uri, v.get(gt + 1..).unwrap_or(""));
     }
     // addr-spec: parameters after ';' belong to the header, not the URI.
-    let (uri, params) = match find_byte(v, b';') {
-        Some(i) => (&v[..i], &v[i..]),
-        None => (v, ""),
-    };
-    NameAddr { display: None, uri: parse_uri(uri), params }
+    match find_byte(v, b';') {
+        Some(i) => (None, &v[..i], &v[i..]),
+        None => (None, v, ""),
+    }
 }
 
 /// The value of `;name=value` in a parameter list (case-insensitive name); `""` for a

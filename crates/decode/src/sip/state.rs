@@ -254,7 +254,7 @@ impl SipDecoder {
         }
         match m.start {
             StartLine::Request { method: "INVITE", .. } => {
-                let to_tag = m.known(Known::TO).map(parse_name_addr).and_then(|t| t.param("tag").map(str::to_owned));
+                let to_tag = m.known(Known::TO).and_then(|t| parser::param(parser::name_addr_params(t), "tag"));
                 if let Some(c) = known {
                     c.messages += 1;
                     if to_tag.is_some() {

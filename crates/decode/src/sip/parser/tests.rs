@@ -101,6 +101,22 @@ fn uris_lists_and_ipv6() {
 }
 
 #[test]
+fn header_parameters_are_those_of_the_whole_value() {
+    for v in [
+        "\"Alice A\" <sip:alice@127.0.1.1:5060>;tag=1SIPpTag001",
+        " <sip:bob@x;lr>;tag=b2 ",
+        "sip:carl@y;tag=c3;expires=60",
+        "sip:dan@z",
+        "<sip:eve@w",
+        "\"no uri\" <>;tag=",
+        "",
+    ] {
+        assert_eq!(name_addr_params(v), parse_name_addr(v).params, "{v:?}");
+    }
+    assert_eq!(param(name_addr_params(" <sip:bob@x;tag=no>;tag=b2 "), "tag"), Some("b2"), "not the URI's");
+}
+
+#[test]
 fn messages_with_more_lines_than_the_scan_keeps_parse_whole() {
     let mut m = b"OPTIONS sip:x SIP/2.0\r\n".to_vec();
     for i in 0..300 {
