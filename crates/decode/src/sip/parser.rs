@@ -831,6 +831,57 @@ pub struct Uri<'a> {
 
 pub fn parse_uri(s: &str) -> Uri<'_> {
     let s = trim_lws(s);
+    if s.len() <= 64 {
+        parse_short_uri(s)
+    } else {
+        parse_uri_bytewise(s)
+    }
+}
+
+/// [`parse_uri`] of a URI of at most 64 bytes (most are): its delimiters are found in one
+/// pass, as bits, and it is cut by them.
+fn parse_short_uri(s: &str) -> Uri<'_> {
+    let mut u = Uri { original: s, ..Uri::default() };
+    let [colons, ats, questions, semis] = iotw_event::bytes::eq_bits_each(s.as_bytes(), [b':', b'@', b'?', b';']);
+    // Bits at or after byte `i`, and before it; the first and last byte of a set of bits.
+    let from = |i: usize| u64::MAX.checked_shl(i as u32).unwrap_or(0);
+    let before = |i: usize| !from(i);
+    let first = |bits: u64| (bits != 0).then(|| bits.trailing_zeros() as usize);
+    let last = |bits: u64| (bits != 0).then(|| 63 - bits.leading_zeros() as usize);
+    // The delimiters are ASCII: every cut below is on a character boundary.
+    let Some(scheme_end) = first(colons) else { return u };
+    u.scheme = s.get(..scheme_end).unwrap_or("");
+    let rest = scheme_end + 1;
+    if u.scheme.eq_ignore_ascii_case("tel") {
+        u.user = s.get(rest..first(semis & from(rest)).unwrap_or(s.len()));
+        return u;
+    }
+    // The headers part starts at '?'; the host part follows the last '@' before it.
+    let end = first(questions & from(rest)).unwrap_or(s.len());
+    let at = last(ats & from(rest) & before(end));
+    if let Some(at) = at {
+        let user_end = first(colons & from(rest) & before(at)).unwrap_or(at);
+        u.user = s.get(rest..user_end).filter(|x| !x.is_empty());
+    }
+    let host_start = at.map_or(rest, |at| at + 1);
+    let host_end = first(semis & from(host_start) & before(end)).unwrap_or(end);
+    let hostport = s.get(host_start..host_end).unwrap_or("");
+    let (host, port) = match colons & from(host_start) & before(host_end) {
+        _ if hostport.starts_with('[') => split_host_port(hostport),
+        // One colon: before it the host, after it the port (as `split_host_port` reads it).
+        one if one.count_ones() == 1 => {
+            let i = one.trailing_zeros() as usize;
+            (s.get(host_start..i).unwrap_or(""), s.get(i + 1..host_end).and_then(parse_port))
+        }
+        _ => (hostport, None),
+    };
+    u.host = Some(host).filter(|h| !h.is_empty());
+    u.port = port;
+    u
+}
+
+/// [`parse_uri`] of a URI of any length, byte by byte.
+fn parse_uri_bytewise(s: &str) -> Uri<'_> {
     let mut u = Uri { original: s, ..Uri::default() };
     let Some((scheme, rest)) = split_once_byte(s, b':') else { return u };
     u.scheme = scheme;

@@ -101,6 +101,44 @@ fn uris_lists_and_ipv6() {
 }
 
 #[test]
+fn short_uris_read_as_byte_by_byte() {
+    let mut inputs: Vec<String> = [
+        "sip:alice@127.0.1.1:5060",
+        "sips:+441234567890@[2001:db8::1]:5061;transport=tls?subject=x",
+        "sip:a:pw@h;lr?x=@y",
+        "tel:+44-20-7946-0000;phone-context=x",
+        "TEL:123",
+        "sip:h:99999",
+        "sip:[::1",
+        "sip:@",
+        "nocolon",
+        ":",
+        "sip:caf\u{e9}@h\u{e9}te:1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // And every mix of the delimiters and a few troublesome pieces, up to 64 bytes and past.
+    let pieces = [":", "@", "?", ";", "[", "]", "sip", "tel", "1", "5060", "a", " ", "\u{e9}", "99999"];
+    let mut n = 7u64;
+    for _ in 0..20_000 {
+        let mut s = String::new();
+        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        for _ in 0..(n >> 59) + (n >> 61) {
+            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s.push_str(pieces[(n >> 33) as usize % pieces.len()]);
+        }
+        inputs.push(s);
+    }
+    let mut short = 0;
+    for s in &inputs {
+        assert_eq!(parse_uri(s), parse_uri_bytewise(trim_lws(s)), "{s:?}");
+        short += usize::from(trim_lws(s).len() <= 64);
+    }
+    assert!(short > 15_000 && short < inputs.len(), "both lengths tried: {short} short");
+}
+
+#[test]
 fn header_parameters_are_those_of_the_whole_value() {
     for v in [
         "\"Alice A\" <sip:alice@127.0.1.1:5060>;tag=1SIPpTag001",
