@@ -843,11 +843,6 @@ pub fn parse_uri(s: &str) -> Uri<'_> {
 fn parse_short_uri(s: &str) -> Uri<'_> {
     let mut u = Uri { original: s, ..Uri::default() };
     let [colons, ats, questions, semis] = iotw_event::bytes::eq_bits_each(s.as_bytes(), [b':', b'@', b'?', b';']);
-    // Bits at or after byte `i`, and before it; the first and last byte of a set of bits.
-    let from = |i: usize| u64::MAX.checked_shl(i as u32).unwrap_or(0);
-    let before = |i: usize| !from(i);
-    let first = |bits: u64| (bits != 0).then(|| bits.trailing_zeros() as usize);
-    let last = |bits: u64| (bits != 0).then(|| 63 - bits.leading_zeros() as usize);
     // The delimiters are ASCII: every cut below is on a character boundary.
     let Some(scheme_end) = first(colons) else { return u };
     u.scheme = s.get(..scheme_end).unwrap_or("");
@@ -878,6 +873,26 @@ fn parse_short_uri(s: &str) -> Uri<'_> {
     u.host = Some(host).filter(|h| !h.is_empty());
     u.port = port;
     u
+}
+
+/// Bits of bytes at or after byte `i` of a 64-byte block.
+fn from(i: usize) -> u64 {
+    u64::MAX.checked_shl(i as u32).unwrap_or(0)
+}
+
+/// Bits of bytes before byte `i` of a 64-byte block.
+fn before(i: usize) -> u64 {
+    !from(i)
+}
+
+/// The first byte in `bits`.
+fn first(bits: u64) -> Option<usize> {
+    (bits != 0).then(|| bits.trailing_zeros() as usize)
+}
+
+/// The last byte in `bits`.
+fn last(bits: u64) -> Option<usize> {
+    (bits != 0).then(|| 63 - bits.leading_zeros() as usize)
 }
 
 /// [`parse_uri`] of a URI of any length, byte by byte.
@@ -1013,6 +1028,30 @@ pub fn parse_via(v: &str) -> Via<'_> {
 
 /// The `branch` parameter of one Via value (what [`parse_via`] finds, without the rest).
 pub fn via_branch(v: &str) -> Option<&str> {
+    let v = trim_lws(v);
+    if v.len() > 64 {
+        return via_branch_bytewise(v);
+    }
+    // Most Via values fit a block: their delimiters are found at once, as bits.
+    let [semis, equals, spaces, tabs] = iotw_event::bytes::eq_bits_each(v.as_bytes(), [b';', b'=', b' ', b'\t']);
+    // The parameters start at the first `;` after the sent-protocol and its blank; each runs
+    // from its `;` to the next, as [`param`] reads them. The delimiters are ASCII: every cut is
+    // on a character boundary.
+    let mut semis = semis & from(first(spaces | tabs)? + 1);
+    while let Some(semi) = first(semis) {
+        semis &= semis - 1;
+        let (start, end) = (semi + 1, first(semis).unwrap_or(v.len()));
+        let equal = first(equals & from(start) & before(end));
+        if trim_lws(v.get(start..equal.unwrap_or(end))?).eq_ignore_ascii_case("branch") {
+            let value = equal.and_then(|e| v.get(e + 1..end)).unwrap_or("");
+            return Some(trim_quotes(trim_lws(value)));
+        }
+    }
+    None
+}
+
+/// [`via_branch`] of a Via value of any length, byte by byte.
+fn via_branch_bytewise(v: &str) -> Option<&str> {
     let (_, rest) = split_once_lws(trim_lws(v))?;
     let at = find_byte(rest, b';')?;
     param(rest.get(at..)?, "branch")

@@ -326,8 +326,10 @@ fn parameters_and_via_branches_read_as_splitting_them_does() {
         for name in ["branch", "tag", "x", ""] {
             assert_eq!(param(p, name), param_by_splitting(p, name), "{p:?} {name:?}");
         }
-        for via in [format!("SIP/2.0/UDP h:5060{p}"), format!(" SIP/2.0/TCP\t[::1]:5061 {p}"), p.clone()] {
+        let long = format!("SIP/2.0/UDP {}.example:5060{p}", "h".repeat(50));
+        for via in [format!("SIP/2.0/UDP h:5060{p}"), format!(" SIP/2.0/TCP\t[::1]:5061 {p}"), p.clone(), long] {
             assert_eq!(via_branch(&via), parse_via(&via).branch, "{via:?}");
+            assert_eq!(via_branch(&via), via_branch_bytewise(&via), "{via:?}");
         }
     }
 }
