@@ -1,7 +1,8 @@
 //! Turns the place tables in `data/` into Rust statics (`places.rs` in `OUT_DIR`, included by
 //! `src/places.rs`): the binary carries them as hash tables ready to search, so no run spends
-//! time parsing them (a few milliseconds at every start, on a core the packet path needs). Each place's
-//! ECS `geo` object is written here too, once. A row that does not read fails the build.
+//! time parsing them (a few milliseconds at every start, on a core the packet path needs).
+//! Each place's ECS `geo` object is written here too, once. A row that does not read fails
+//! the build.
 
 use std::error::Error;
 use std::fmt::Write;

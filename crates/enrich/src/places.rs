@@ -1,8 +1,8 @@
 //! The UK place tables iotw carries, built by `scripts/build-geo-data.py` from open data
 //! (sources and licences in `crates/enrich/data/README.md`) and embedded in the binary:
 //! dialling prefixes -> exchange place, postcode districts -> centroid. The build turns them
-//! into sorted statics (`build.rs`), so a run neither parses nor builds anything; lookups are
-//! binary searches and do not allocate.
+//! into statics with hash tables (`build.rs`), so a run neither parses nor builds anything;
+//! lookups do not allocate.
 
 // The rows are read by the build script and the tests; a run only keys and hashes.
 #[cfg_attr(not(test), allow(dead_code))]

@@ -163,7 +163,7 @@ pub struct Event {
     event_written: bool,
     patches: Vec<json::Patch>,
     pending: Option<Arc<dyn Render>>,
-    /// What `pending` was once rendered is done, kept for [`recycle`] (never cloned).
+    /// What `pending` held, once rendered: kept for [`recycle`] (never cloned).
     spent: Option<Arc<dyn Render>>,
     /// Values the producer pointed out by role ([`Event::tagged_str`]), as ranges of `body`.
     tags: Vec<Tag>,
