@@ -113,8 +113,12 @@ pub struct SipDecoder {
     completed: std::collections::VecDeque<(Nanos, TxKey)>,
     calls: Map<String, Call>,
     summaries: std::collections::BTreeMap<(String, String), Summary>,
-    /// The last message's header list, emptied, for the next ([`parser::parse_with`]).
-    headers: Vec<parser::Header<'static>>,
+}
+
+thread_local! {
+    /// The header list of the last message parsed on this thread, emptied, for the next
+    /// ([`parser::parse_with`]): one per thread, not one per flow.
+    static HEADERS: std::cell::Cell<Vec<parser::Header<'static>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for SipDecoder {
@@ -138,7 +142,6 @@ impl SipDecoder {
             completed: Default::default(),
             calls: Map::default(),
             summaries: Default::default(),
-            headers: Vec::new(),
         }
     }
 
@@ -426,7 +429,7 @@ impl Decoder for SipDecoder {
                 at += 1;
                 continue;
             }
-            let headers = parser::reuse(std::mem::take(&mut self.headers));
+            let headers = parser::reuse(HEADERS.take());
             match parser::parse_with(&input[at..], self.limits.max_message, self.limits.max_headers, datagram, headers)
             {
                 Ok(Parsed::Message(m)) => {
@@ -441,7 +444,7 @@ impl Decoder for SipDecoder {
                     }
                     let len = m.len;
                     self.message(ctx, &m);
-                    self.headers = parser::reuse(m.headers);
+                    HEADERS.set(parser::reuse(m.headers));
                     at += len.max(1);
                     if datagram {
                         return Progress::Done;
