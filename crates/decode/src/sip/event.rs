@@ -219,14 +219,17 @@ pub fn message_document(
         // A copy a shipped document was rendered from, refilled where it lies (see
         // [`OwnedMessage::keep`]); else a new one.
         let mut d = SPENT.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-        if Arc::get_mut(&mut d).is_none() {
+        // One look at whether it is unique (an atomic operation on memory the other thread
+        // touched last); a new copy is, so the second round always fills it.
+        loop {
+            if let Some(x) = Arc::get_mut(&mut d) {
+                x.msg.keep(m);
+                x.keys.keep(m, keys);
+                (x.tx, x.max_media) = (*tx, max_media);
+                break;
+            }
             // Still shared with a copy of its document.
             d = Arc::default();
-        }
-        if let Some(x) = Arc::get_mut(&mut d) {
-            x.msg.keep(m);
-            x.keys.keep(m, keys);
-            (x.tx, x.max_media) = (*tx, max_media);
         }
         e.defer(d);
     } else {
