@@ -248,11 +248,18 @@ impl CaptureFile {
             return Ok(true);
         }
         // A clean end: nothing left before the first byte.
-        let left = self.input.fill_buf().map(<[u8]>::is_empty);
-        if left.as_ref().is_ok_and(|&empty| empty) {
-            return Ok(false);
-        }
-        // Straight from the reader's buffer when the block lies in it: one copy, no loop.
+        let left = match self.input.fill_buf() {
+            Ok([]) => return Ok(false),
+            // Straight from the reader's buffer when the block lies in it: one copy.
+            Ok(ready) if ready.len() >= n => {
+                self.buf.extend_from_slice(&ready[..n]);
+                self.input.consume(n);
+                self.offset += n as u64;
+                return Ok(true);
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
         self.buf.resize(n, 0);
         if let Err(e) = left.and_then(|_| self.input.read_exact(&mut self.buf)) {
             self.buf.clear();
