@@ -322,10 +322,16 @@ fn owned_tags(e: &Event) -> OwnedTags {
 /// ([`iotw_event::Render::recycle`]).
 #[test]
 fn documents_rendered_from_reused_copies_are_those_written_at_once() {
-    // Long messages before short ones, with and without bodies: what a reused copy held
-    // before must not show through.
+    // Long messages before short ones, with and without bodies, and one with folded headers
+    // (their values are kept apart from the copy of the header section): what a reused copy
+    // held before must not show through.
     let mut msgs = completed_call();
     msgs.insert(1, (Dir::Orig, 5 * MS, msg("OPTIONS sip:bob@192.0.2.2 SIP/2.0", "9 OPTIONS", "", "")));
+    let folded = String::from_utf8(msg("OPTIONS sip:eve@192.0.2.2 SIP/2.0", "10 OPTIONS", "", ""))
+        .unwrap()
+        .replace(";branch=", "\r\n ;branch=")
+        .replace("Call-ID: ", "Call-ID:\r\n\t");
+    msgs.insert(1, (Dir::Orig, 4 * MS, folded.into_bytes()));
     msgs.push(other_call(400 * SEC));
     for proto in [17, 6] {
         let now: Vec<_> =

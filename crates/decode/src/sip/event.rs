@@ -48,20 +48,20 @@ struct OwnedKeys {
 }
 
 impl OwnedKeys {
-    /// Keeps `k`, read from `m`, in place of what this holds.
-    fn keep(&mut self, m: &Message<'_>, k: &Keys<'_>) {
-        let base = m.head.as_bytes();
-        self.call_id = k.call_id.map(|s| Text::of(base, s));
-        self.cseq = k.cseq.map(|(n, s)| (n, Text::of(base, s)));
-        self.branch = k.branch.map(|s| Text::of(base, s));
+    /// Keeps `k`, read from `m`, in place of what this holds, as texts of `copy` (which
+    /// was just made to keep `m`).
+    fn keep(&mut self, copy: &mut OwnedMessage, m: &Message<'_>, k: &Keys<'_>) {
+        self.call_id = k.call_id.map(|s| copy.text_of(m, s));
+        self.cseq = k.cseq.map(|(n, s)| (n, copy.text_of(m, s)));
+        self.branch = k.branch.map(|s| copy.text_of(m, s));
     }
 
-    /// The keys again, in the copy of the message's header section.
-    fn view<'a>(&'a self, head: &'a str) -> Keys<'a> {
+    /// The keys again, in the copy of the message.
+    fn view<'a>(&self, copy: &'a OwnedMessage) -> Keys<'a> {
         Keys {
-            call_id: self.call_id.as_ref().map(|t| t.get(head)),
-            cseq: self.cseq.as_ref().map(|(n, t)| (*n, t.get(head))),
-            branch: self.branch.as_ref().map(|t| t.get(head)),
+            call_id: self.call_id.as_ref().map(|t| copy.text(t)),
+            cseq: self.cseq.as_ref().map(|(n, t)| (*n, copy.text(t))),
+            branch: self.branch.as_ref().map(|t| copy.text(t)),
         }
     }
 }
@@ -224,7 +224,7 @@ pub fn message_document(
         loop {
             if let Some(x) = Arc::get_mut(&mut d) {
                 x.msg.keep(m);
-                x.keys.keep(m, keys);
+                x.keys.keep(&mut x.msg, m, keys);
                 (x.tx, x.max_media) = (*tx, max_media);
                 break;
             }
@@ -250,10 +250,11 @@ struct Deferred {
 
 impl Render for Deferred {
     fn render(&self, e: &mut Event) {
-        let m = self.msg.view();
+        let m = self.msg.view_with(super::parser::reuse(super::state::HEADERS.take()));
         let body_sdp = sdp::parse(m.body, self.max_media);
-        let keys = self.keys.view(self.msg.head());
+        let keys = self.keys.view(&self.msg);
         write_message(e, &m, m.len, &self.tx, &keys, body_sdp.as_ref());
+        super::state::HEADERS.set(super::parser::reuse(m.headers));
     }
 
     /// Kept for the decoder's next message: its buffers then cost no allocation on the

@@ -142,29 +142,40 @@ impl Message<'_> {
     }
 }
 
-/// A piece of text of an [`OwnedMessage`]: where it is in the message's bytes, or the text.
-#[derive(Debug, Clone)]
+/// A piece of text of an [`OwnedMessage`]: where it is in the copy of the message's header
+/// section, or in its spill (text that was not in the header section: a folded header's
+/// joined value, a lowercased name), or a name written in the source. Plain data: a copy
+/// refilled for the next message drops nothing.
+#[derive(Debug, Clone, Copy)]
 pub(super) enum Text {
     At(u32, u32),
+    Spill(u32, u32),
     Static(&'static str),
-    Owned(Box<str>),
 }
 
 impl Text {
-    /// `s` as a range of `base` when it lies inside it, else a copy.
-    pub(super) fn of(base: &[u8], s: &str) -> Text {
+    /// `s` as a range of `base` when it lies inside it, else copied to the end of `spill`.
+    pub(super) fn of(base: &[u8], spill: &mut String, s: &str) -> Text {
         let off = (s.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-        match (u32::try_from(off), u32::try_from(off + s.len())) {
-            (Ok(a), Ok(b)) if off + s.len() <= base.len() => Text::At(a, b),
-            _ => Text::Owned(s.into()),
+        if let (Ok(a), Ok(b)) = (u32::try_from(off), u32::try_from(off.wrapping_add(s.len()))) {
+            if off.checked_add(s.len()).is_some_and(|end| end <= base.len()) {
+                return Text::At(a, b);
+            }
+        }
+        let start = spill.len();
+        spill.push_str(s);
+        match (u32::try_from(start), u32::try_from(spill.len())) {
+            (Ok(a), Ok(b)) => Text::Spill(a, b),
+            // Past 4 GiB of spill (a message is capped far below that): nothing.
+            _ => Text::Static(""),
         }
     }
 
-    pub(super) fn get<'a>(&'a self, head: &'a str) -> &'a str {
-        match self {
-            Text::At(a, b) => head.get(*a as usize..*b as usize).unwrap_or(""),
+    pub(super) fn get<'a>(&self, head: &'a str, spill: &'a str) -> &'a str {
+        match *self {
+            Text::At(a, b) => head.get(a as usize..b as usize).unwrap_or(""),
+            Text::Spill(a, b) => spill.get(a as usize..b as usize).unwrap_or(""),
             Text::Static(s) => s,
-            Text::Owned(s) => s,
         }
     }
 }
@@ -174,6 +185,8 @@ impl Text {
 #[derive(Debug, Clone)]
 pub struct OwnedMessage {
     head: String,
+    /// Texts of the message that are not in `head` (see [`Text`]).
+    spill: String,
     body: Vec<u8>,
     start: (Option<u16>, Text, Text),
     version: Text,
@@ -187,6 +200,7 @@ impl Default for OwnedMessage {
     fn default() -> Self {
         OwnedMessage {
             head: String::new(),
+            spill: String::new(),
             body: Vec::new(),
             start: (None, Text::Static(""), Text::Static("")),
             version: Text::Static(""),
@@ -213,62 +227,75 @@ impl OwnedMessage {
         let base = m.head.as_bytes();
         self.head.clear();
         self.head.push_str(m.head);
+        self.spill.clear();
         self.body.clear();
         self.body.extend_from_slice(m.body);
+        let spill = &mut self.spill;
         match m.start {
             StartLine::Request { method, uri } => {
-                (self.start.0, self.start.1, self.start.2) = (None, Text::of(base, method), Text::of(base, uri));
+                self.start = (None, Text::of(base, spill, method), Text::of(base, spill, uri));
             }
             StartLine::Response { code, phrase } => {
-                (self.start.0, self.start.1, self.start.2) = (Some(code), Text::Static(""), Text::of(base, phrase));
+                self.start = (Some(code), Text::Static(""), Text::of(base, spill, phrase));
             }
         }
-        self.version = Text::of(base, m.version);
+        self.version = Text::of(base, spill, m.version);
+        // Plain data: clearing drops nothing.
         self.headers.clear();
         self.headers.extend(m.headers.iter().map(|h| {
             let name = match h.known.and_then(|k| KNOWN.get(usize::from(k))) {
                 Some(k) => Text::Static(k),
-                None => Text::of(base, &h.name),
+                None => Text::of(base, spill, &h.name),
             };
-            (name, Text::of(base, &h.value), h.known)
+            (name, Text::of(base, spill, &h.value), h.known)
         }));
         self.index.0 = m.index.0;
         self.dropped_headers = m.dropped_headers;
         self.body_truncated = m.body_truncated;
     }
 
-    /// The header section, blank line included, which [`Text::of`] ranges of the original
-    /// message's `head` point into.
-    pub(super) fn head(&self) -> &str {
-        &self.head
+    /// `s`, a text of the message last kept ([`OwnedMessage::keep`] of `m`), as a [`Text`]
+    /// of this copy, for [`OwnedMessage::text`].
+    pub(super) fn text_of(&mut self, m: &Message<'_>, s: &str) -> Text {
+        Text::of(m.head.as_bytes(), &mut self.spill, s)
+    }
+
+    /// What a [`Text`] of this copy reads.
+    pub(super) fn text(&self, t: &Text) -> &str {
+        t.get(&self.head, &self.spill)
     }
 
     /// Bytes this holds room for, its own and its headers' (see [`OwnedMessage::keep`]).
     pub(super) fn capacity(&self) -> usize {
         self.head.capacity()
+            + self.spill.capacity()
             + self.body.capacity()
             + self.headers.capacity() * std::mem::size_of::<(Text, Text, Option<u8>)>()
     }
 
     /// The message again, borrowing from this copy.
     pub fn view(&self) -> Message<'_> {
-        let head = &self.head;
+        self.view_with(Vec::new())
+    }
+
+    /// [`OwnedMessage::view`] with its header list in `headers` (emptied first), as
+    /// [`parse_with`] does.
+    pub fn view_with<'s>(&'s self, mut headers: Vec<Header<'s>>) -> Message<'s> {
+        let (head, spill) = (self.head.as_str(), self.spill.as_str());
         let start = match &self.start {
-            (None, method, uri) => StartLine::Request { method: method.get(head), uri: uri.get(head) },
-            (Some(code), _, phrase) => StartLine::Response { code: *code, phrase: phrase.get(head) },
+            (None, method, uri) => StartLine::Request { method: method.get(head, spill), uri: uri.get(head, spill) },
+            (Some(code), _, phrase) => StartLine::Response { code: *code, phrase: phrase.get(head, spill) },
         };
+        headers.clear();
+        headers.extend(self.headers.iter().map(|(n, v, known)| Header {
+            name: Cow::Borrowed(n.get(head, spill)),
+            value: Cow::Borrowed(v.get(head, spill)),
+            known: *known,
+        }));
         Message {
             start,
-            version: self.version.get(head),
-            headers: self
-                .headers
-                .iter()
-                .map(|(n, v, known)| Header {
-                    name: Cow::Borrowed(n.get(head)),
-                    value: Cow::Borrowed(v.get(head)),
-                    known: *known,
-                })
-                .collect(),
+            version: self.version.get(head, spill),
+            headers,
             index: self.index.clone(),
             body: &self.body,
             len: self.head.len() + self.body.len(),

@@ -116,9 +116,10 @@ pub struct SipDecoder {
 }
 
 thread_local! {
-    /// The header list of the last message parsed on this thread, emptied, for the next
-    /// ([`parser::parse_with`]): one per thread, not one per flow.
-    static HEADERS: std::cell::Cell<Vec<parser::Header<'static>>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The header list of the last message parsed or rendered on this thread, emptied, for
+    /// the next ([`parser::parse_with`], [`parser::OwnedMessage::view_with`]): one per
+    /// thread, not one per flow.
+    pub(super) static HEADERS: std::cell::Cell<Vec<parser::Header<'static>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for SipDecoder {
