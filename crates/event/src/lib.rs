@@ -61,11 +61,17 @@ impl Key for Wire<'_> {
     }
 }
 
-/// Document buffers kept per thread for reuse (see [`recycle`]).
+/// Document buffers kept per thread for reuse (see [`Spent`]).
 const MAX_SPARE: usize = 4096;
 
 /// A new document's buffer: a shipped document's when one was handed back.
-const BODY_CAPACITY: usize = 2048;
+pub const BODY_CAPACITY: usize = 2048;
+
+/// A new buffer for a document whose maker writes only its first members and leaves the rest
+/// to the rendering thread ([`Event::defer`]): the rendering thread grows it, so that the
+/// fresh memory of a run's first documents is first touched there, not on the decoding
+/// thread (each fresh page costs a fault and the kernel's zeroing of it).
+pub const DEFERRED_CAPACITY: usize = 512;
 
 /// A shipped document's buffers: its text, its containers' extents and its tags.
 type Spare = (Vec<u8>, Vec<Extent>, Vec<Tag>);
@@ -74,27 +80,65 @@ thread_local! {
     static SPARE: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Hands the buffers of shipped documents to this thread, whose next documents reuse them:
+/// The reusable memory of shipped documents, taken apart on the thread that wrote them
+/// ([`Spent::gather`]) and handed to the thread that makes the next ones ([`Spent::reuse`]):
 /// a steady stream of documents then costs no new memory (fresh pages from the system are
-/// zeroed by the kernel, which costs more than building the document). What their deferred
-/// parts were rendered from goes back to its maker too ([`Render::recycle`]).
-pub fn recycle(events: impl IntoIterator<Item = Event>) {
-    SPARE.with(|s| {
-        let mut s = s.borrow_mut();
-        for e in events {
-            if s.len() >= MAX_SPARE {
-                break;
-            }
-            if let Some(r) = e.spent {
-                r.recycle();
+/// zeroed by the kernel, which costs more than building the document), and the thread that
+/// makes documents does not read the shipped ones again to reuse them.
+#[derive(Debug, Default)]
+pub struct Spent {
+    /// Emptied buffers, one per document.
+    buffers: Vec<Spare>,
+    /// What deferred parts were rendered from, when its maker wants it back ([`Render::recycle`]).
+    renders: Vec<Arc<dyn Render>>,
+    /// The list the documents came in, emptied.
+    list: Vec<Event>,
+}
+
+impl Spent {
+    /// Takes the documents of `batch` apart on this thread: their buffers emptied, their
+    /// renderers that are worth keeping ([`Render::reusable`]); the rest is freed here.
+    pub fn gather(mut batch: Vec<Event>) -> Spent {
+        let mut spent = Spent { buffers: Vec::with_capacity(batch.len()), renders: Vec::new(), list: Vec::new() };
+        for e in batch.drain(..) {
+            if let Some(r) = e.spent.filter(|r| r.reusable()) {
+                spent.renders.push(r);
             }
             let (mut body, mut extents, mut tags) = (e.body, e.extents, e.tags);
             body.clear();
             extents.clear();
             tags.clear();
-            s.push((body, extents, tags));
+            spent.buffers.push((body, extents, tags));
         }
-    });
+        spent.list = batch;
+        spent
+    }
+
+    /// Hands the buffers to this thread's next documents (at most [`MAX_SPARE`] are kept) and
+    /// the renderers to [`Render::recycle`]; returns the emptied list, for the next batch.
+    pub fn reuse(self) -> Vec<Event> {
+        let Spent { mut buffers, renders, list } = self;
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.is_empty() {
+                std::mem::swap(&mut *s, &mut buffers);
+                s.truncate(MAX_SPARE);
+            } else {
+                let room = MAX_SPARE.saturating_sub(s.len());
+                s.extend(buffers.drain(..).take(room));
+            }
+        });
+        for r in renders {
+            r.recycle();
+        }
+        list
+    }
+}
+
+/// Hands the buffers of shipped documents to this thread, whose next documents reuse them
+/// ([`Spent::gather`] and [`Spent::reuse`] on one thread).
+pub fn recycle(events: impl IntoIterator<Item = Event>) {
+    Spent::gather(events.into_iter().collect()).reuse();
 }
 
 /// Deepest nesting the builder tracks (objects and arrays).
@@ -240,9 +284,16 @@ pub trait Render: Send + Sync + std::fmt::Debug {
     /// Writes the remaining top-level members into `e`.
     fn render(&self, e: &mut Event);
 
-    /// Called, on the thread that [`recycle`]s the document, once the document rendered
-    /// from this is done with: a renderer that holds buffers can keep itself for the next
-    /// document made on that thread. Dropped by default.
+    /// Whether this is worth handing back to its maker once its document is shipped
+    /// ([`Spent::gather`] asks, on the shipping thread). No by default: it is freed there.
+    fn reusable(&self) -> bool {
+        false
+    }
+
+    /// Called, on the thread that reuses the document's memory ([`Spent::reuse`]), when
+    /// [`Render::reusable`] said yes: a renderer that holds buffers can keep itself for the
+    /// next document made on that thread. It should not read itself here (its memory was
+    /// last touched on the other thread). Dropped by default.
     fn recycle(self: Arc<Self>) {}
 }
 
@@ -1167,6 +1218,62 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts, per thread, the renderers handed back to it.
+    #[derive(Debug)]
+    struct Kept {
+        reusable: bool,
+    }
+
+    thread_local! {
+        static KEPT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    impl Render for Kept {
+        fn render(&self, e: &mut Event) {
+            e.str("rest", &"x".repeat(10_000));
+        }
+        fn reusable(&self) -> bool {
+            self.reusable
+        }
+        fn recycle(self: Arc<Self>) {
+            KEPT.with(|k| k.set(k.get() + 1));
+        }
+    }
+
+    #[test]
+    fn shipped_documents_are_taken_apart_there_and_their_memory_reused_here() {
+        let made: Vec<Event> = [true, false, true]
+            .into_iter()
+            .map(|reusable| {
+                let mut e = Event::new("sip", "event", 0, &[b"k"]);
+                e.defer(Arc::new(Kept { reusable }));
+                e
+            })
+            .collect();
+        // Rendered, written and taken apart on another thread, as the shipper does.
+        let spent = std::thread::spawn(move || {
+            let mut batch = made;
+            render_all(&mut batch);
+            assert!(batch.iter().all(|e| e.to_json().len() > 10_000));
+            let spent = Spent::gather(batch);
+            assert_eq!(KEPT.with(std::cell::Cell::get), 0, "nothing is handed back on the shipping thread");
+            spent
+        })
+        .join()
+        .unwrap();
+        SPARE.with(|s| s.borrow_mut().clear());
+        let list = spent.reuse();
+        assert!(list.is_empty() && list.capacity() >= 3, "the batch's list comes back emptied");
+        assert_eq!(KEPT.with(std::cell::Cell::get), 2, "the renderers that asked come back to this thread");
+        // The next documents made here are written in the grown buffers, emptied.
+        for _ in 0..3 {
+            let e = Event::new("sip", "event", 0, &[b"k"]);
+            assert!(e.body.capacity() > 10_000, "a shipped buffer is reused");
+            assert!(e.to_json().len() < 200, "nothing of what it held shows: {}", e.to_json());
+        }
+        assert!(Event::new("sip", "event", 0, &[b"k"]).body.capacity() < 10_000, "three were handed back");
+    }
 
     #[test]
     fn dotted_names_nest_and_read_back() {

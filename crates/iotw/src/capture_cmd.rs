@@ -117,7 +117,7 @@ fn spawn_shipper(
     (fireman, upkeep): (iotw_fireman::Stage, RuleUpkeep),
     mut sink: Box<dyn Sink>,
     rx: crossbeam_channel::Receiver<Vec<Event>>,
-    done: crossbeam_channel::Sender<Vec<Event>>,
+    done: crossbeam_channel::Sender<iotw_event::Spent>,
 ) -> Result<std::thread::JoinHandle<ShipReport>> {
     std::thread::Builder::new()
         .name("iotw-ship".into())
@@ -137,8 +137,8 @@ fn spawn_shipper(
                     Ok(mut batch) => {
                         crate::pipeline::finish_batch(&mut batch, &mut stages);
                         r.write(sink.as_mut(), &batch);
-                        // Full or gone: the batch is simply freed.
-                        let _ = done.try_send(batch);
+                        // Taken apart here, not on the decoding thread; full or gone: freed.
+                        let _ = done.try_send(iotw_event::Spent::gather(batch));
                     }
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                         // Nothing for a second: on a live network, time still passes.
@@ -306,7 +306,9 @@ pub(crate) fn run_with(a: CaptureArgs, hooks: Hooks) -> Result<()> {
     let live = files.is_empty();
     let policy = if live { FullPolicy::DropNewest } else { FullPolicy::Block };
     let (tx, rx, dropped_batches) = queue::<Vec<Event>>(cfg.output.queue_batches, policy);
-    let (done_tx, done_rx) = crossbeam_channel::bounded(4);
+    // Room for every batch that can be in flight, so that none is freed on the shipper's
+    // thread while the decoding thread makes new documents in fresh memory.
+    let (done_tx, done_rx) = crossbeam_channel::bounded(cfg.output.queue_batches.saturating_add(2));
     let nanos = |d: iotw_event::Dur| std::time::Duration::from_nanos(u64::try_from(d.0).unwrap_or(0));
     let upkeep = RuleUpkeep {
         state_file,

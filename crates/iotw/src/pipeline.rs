@@ -44,7 +44,7 @@ struct Emit {
     max_anomaly_docs: u32,
     anomaly_budget: HashMap<String, (i64, u32)>,
     /// Batches the sink is done with, whose memory the next documents reuse.
-    returned: Option<crossbeam_channel::Receiver<Vec<Event>>>,
+    returned: Option<crossbeam_channel::Receiver<iotw_event::Spent>>,
     /// Whether this process may run on more than one core: leaving documents to the
     /// shipper's thread only pays when it runs beside this one.
     spare_core: bool,
@@ -66,9 +66,8 @@ impl Emit {
         }
         let mut next = Vec::new();
         if let Some(rx) = &self.returned {
-            for mut done in rx.try_iter() {
-                iotw_event::recycle(done.drain(..));
-                next = done;
+            for done in rx.try_iter() {
+                next = done.reuse();
             }
         }
         next.reserve(self.batch_size);
@@ -263,7 +262,7 @@ impl Pipeline {
     }
 
     /// Batches coming back from the sink once written: their memory is reused.
-    pub fn recycle_from(&mut self, returned: crossbeam_channel::Receiver<Vec<Event>>) {
+    pub fn recycle_from(&mut self, returned: crossbeam_channel::Receiver<iotw_event::Spent>) {
         self.emit.returned = Some(returned);
     }
 

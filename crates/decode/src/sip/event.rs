@@ -257,17 +257,20 @@ impl Render for Deferred {
         super::state::HEADERS.set(super::parser::reuse(m.headers));
     }
 
+    /// A copy that holds no more than `MAX_SPENT_BYTES` goes back to the decoding thread.
+    fn reusable(&self) -> bool {
+        self.msg.capacity() <= MAX_SPENT_BYTES
+    }
+
     /// Kept for the decoder's next message: its buffers then cost no allocation on the
     /// decoding thread and no free on the rendering thread.
     fn recycle(self: Arc<Self>) {
-        if self.msg.capacity() <= MAX_SPENT_BYTES {
-            SPENT.with(|s| {
-                let mut s = s.borrow_mut();
-                if s.len() < MAX_SPENT {
-                    s.push(self);
-                }
-            });
-        }
+        SPENT.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < MAX_SPENT {
+                s.push(self);
+            }
+        });
     }
 }
 
