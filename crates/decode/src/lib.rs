@@ -150,7 +150,8 @@ impl Ctx<'_> {
         kind: &'static str,
         identity: &[&[u8]],
     ) -> Event {
-        let mut e = Event::new(dataset, kind, self.ts, identity);
+        let capacity = if self.defer { iotw_event::DEFERRED_CAPACITY } else { iotw_event::BODY_CAPACITY };
+        let mut e = Event::with_capacity(dataset, kind, self.ts, identity, capacity);
         self.endpoints.write(&mut e, self.meta, self.dir, protocol);
         e
     }
