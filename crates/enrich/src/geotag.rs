@@ -297,7 +297,7 @@ fn render_phone(p: &Phone, place: Option<(&str, &Place)>) -> Box<[u8]> {
             out.extend_from_slice(b",\"area_code\":");
             iotw_event::json::write_str(&mut out, prefix);
             out.extend_from_slice(b",\"geo\":");
-            out.extend_from_slice(place.json.as_bytes());
+            out.extend_from_slice(place.json().as_bytes());
         }
     }
     out.push(b'}');
@@ -343,11 +343,11 @@ impl Enricher for Geotag {
             let outward = std::str::from_utf8(outward.get(..*n).unwrap_or_default()).unwrap_or_default();
             let letters = outward.bytes().take_while(u8::is_ascii_alphabetic).count();
             e.obj("postcode");
-            if place.precision != "area" {
+            if place.precision() != "area" {
                 e.str("district", outward);
             }
             e.str("area", outward.get(..letters).unwrap_or_default()).str("field", field);
-            e.raw("geo", place.json.as_bytes()).end();
+            e.raw("geo", place.json().as_bytes()).end();
         }
     }
 }

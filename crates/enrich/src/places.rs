@@ -8,22 +8,57 @@
 #[cfg_attr(not(test), allow(dead_code))]
 mod csv;
 
-/// A place with a point.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A place with a point. Its texts lie in the tables' one text constant (see `build.rs`).
+#[derive(Clone, Copy, PartialEq)]
 pub struct Place {
-    pub name: &'static str,
+    name: Span,
     pub lat: f64,
     pub lon: f64,
+    precision: Span,
+    json: Span,
+}
+
+/// Where a text of the embedded tables lies in `TEXT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span(u32, u32);
+
+impl Span {
+    fn text(self) -> &'static str {
+        TEXT.get(self.0 as usize..self.1 as usize).unwrap_or("")
+    }
+}
+
+impl Place {
+    pub fn name(&self) -> &'static str {
+        self.name.text()
+    }
+
     /// How closely the point places it: `town`, `district`, `area`, `region` (dialling codes);
     /// `district`, `council`, `area` (postcodes).
-    pub precision: &'static str,
+    pub fn precision(&self) -> &'static str {
+        self.precision.text()
+    }
+
     /// The ECS `geo` object of this place: `{"country_iso_code":"GB","location":{"lat":..,
     /// "lon":..},"name":..,"precision":..}`.
-    pub json: &'static str,
+    pub fn json(&self) -> &'static str {
+        self.json.text()
+    }
+}
+
+impl std::fmt::Debug for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Place")
+            .field("name", &self.name())
+            .field("lat", &self.lat)
+            .field("lon", &self.lon)
+            .field("precision", &self.precision())
+            .finish()
+    }
 }
 
 // PREFIXES (keyed by `csv::prefix_key`), DISTRICTS and AREAS (by `csv::name_key`), each with
-// its hash table (`_SLOTS`, `_BITS`), and LONGEST_PREFIX.
+// its hash table (`_SLOTS`, `_BITS`), LONGEST_PREFIX, and TEXT, where their texts lie.
 include!(concat!(env!("OUT_DIR"), "/places.rs"));
 
 /// An entry of an embedded table and its hash table's slots (see `csv::slots`).
@@ -54,7 +89,7 @@ impl<T> Table<T> {
 /// UK geographic dialling prefixes (national form, `0` included), longest match wins.
 #[derive(Debug)]
 pub struct DiallingCodes {
-    by_prefix: Table<(u64, &'static str, Place)>,
+    by_prefix: Table<(u64, Span, Place)>,
     longest: usize,
 }
 
@@ -91,7 +126,7 @@ impl DiallingCodes {
         let b = national.as_bytes();
         (3..=self.longest.min(b.len())).rev().find_map(|n| {
             let (_, prefix, place) = self.by_prefix.find(csv::prefix_key(b.get(..n)?)?, |e| e.0)?;
-            Some((*prefix, place))
+            Some((prefix.text(), place))
         })
     }
 }
@@ -260,10 +295,10 @@ mod tests {
                 .find(|(p, _)| *p == r.prefix)
                 .unwrap_or_else(|| panic!("{} is never the longest match", r.prefix));
             assert_eq!(
-                (prefix, place.name, place.lat, place.lon, place.precision),
+                (prefix, place.name(), place.lat, place.lon, place.precision()),
                 (r.prefix, r.name, r.lat, r.lon, r.precision)
             );
-            assert_eq!(place.json, geo_json(r.name, r.lat, r.lon, r.precision), "{}", r.prefix);
+            assert_eq!(place.json(), geo_json(r.name, r.lat, r.lon, r.precision), "{}", r.prefix);
         }
         let rows: Vec<_> = csv::district_rows(POSTCODE_CSV).collect::<Result<_, _>>().unwrap();
         assert_eq!(rows.len(), POSTCODE_CSV.lines().count() - 1);
@@ -271,8 +306,11 @@ mod tests {
         assert_eq!(p.districts(), rows.len(), "one entry per row");
         for r in &rows {
             let place = p.locate(&r.district.to_ascii_lowercase()).unwrap_or_else(|| panic!("{}", r.district));
-            assert_eq!((place.name, place.lat, place.lon, place.precision), (r.district, r.lat, r.lon, r.precision));
-            assert_eq!(place.json, geo_json(r.district, r.lat, r.lon, r.precision), "{}", r.district);
+            assert_eq!(
+                (place.name(), place.lat, place.lon, place.precision()),
+                (r.district, r.lat, r.lon, r.precision)
+            );
+            assert_eq!(place.json(), geo_json(r.district, r.lat, r.lon, r.precision), "{}", r.district);
         }
         let areas = csv::areas(&rows);
         assert!(areas.len() > 100, "{} areas", areas.len());
@@ -283,8 +321,8 @@ mod tests {
                 .find(|d| rows.iter().all(|r| r.district != d))
                 .unwrap_or_else(|| panic!("{area} has every district"));
             let place = p.locate(&unknown).unwrap_or_else(|| panic!("{unknown}"));
-            assert_eq!((place.name, place.lat, place.lon, place.precision), (area, lat, lon, "area"));
-            assert_eq!(place.json, geo_json(area, lat, lon, "area"), "{area}");
+            assert_eq!((place.name(), place.lat, place.lon, place.precision()), (area, lat, lon, "area"));
+            assert_eq!(place.json(), geo_json(area, lat, lon, "area"), "{area}");
         }
     }
 
@@ -316,13 +354,13 @@ mod tests {
         );
         assert_eq!(split_csv::<2>("\"say \"\"hi\"\"\",x"), [Some("say \"\"hi\"\""), Some("x")]);
         let (_, lerwick) = dialling_codes().lookup("01595123456").unwrap();
-        assert_eq!(lerwick.name, "Lerwick, Foula & Fair Isle");
+        assert_eq!(lerwick.name(), "Lerwick, Foula & Fair Isle");
     }
 
     #[test]
     fn longest_prefix_wins() {
         let d = DiallingCodes::embedded();
-        assert_eq!(d.lookup("01134960000").map(|(p, pl)| (p, pl.name)), Some(("0113", "Leeds")));
+        assert_eq!(d.lookup("01134960000").map(|(p, pl)| (p, pl.name())), Some(("0113", "Leeds")));
         assert_eq!(d.lookup("01697300000").map(|(p, _)| p), Some("016973"), "Wigton, in Brampton's area");
         assert_eq!(d.lookup("01697200000").map(|(p, _)| p), Some("01697"));
         assert_eq!(d.lookup("07700900000"), None);

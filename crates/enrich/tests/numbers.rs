@@ -280,14 +280,14 @@ fn every_number_gets_its_place_or_class() {
             (Geo(place, e164), Some(p)) => {
                 p.class.as_str() == "geographic"
                     && p.e164_digits() == *e164
-                    && tag.place_of(p).map(|(_, pl)| pl.name) == Some(*place)
+                    && tag.place_of(p).map(|(_, pl)| pl.name()) == Some(*place)
             }
             (Class(c), Some(p)) => p.class.as_str() == *c && tag.place_of(p).is_none(),
             (NotANumber, None) => true,
             _ => false,
         };
         if !ok {
-            let place = got.as_ref().and_then(|p| tag.place_of(p)).map(|(_, pl)| pl.name.to_string());
+            let place = got.as_ref().and_then(|p| tag.place_of(p)).map(|(_, pl)| pl.name().to_string());
             wrong.push(format!("{text:?}: got {got:?} {place:?}"));
         }
     }
@@ -310,7 +310,7 @@ fn same_named_places_are_the_ones_the_code_serves() {
         let p = parse(n, &dialling).unwrap_or_else(|| panic!("{n}"));
         let (_, place) = tag.place_of(&p).unwrap_or_else(|| panic!("{n}: no place"));
         let km = distance_km(place.lat, place.lon, lat, lon);
-        assert!(km < 15.0, "{n}: {} is {km:.0} km from where the code is", place.name);
+        assert!(km < 15.0, "{n}: {} is {km:.0} km from where the code is", place.name());
     }
 }
 

@@ -46,7 +46,7 @@ fn valid_postcodes_are_placed_at_their_district() {
             let f = p.find(&written, 0).unwrap_or_else(|| panic!("{written:?} not found"));
             assert_eq!(f.outward.to_ascii_uppercase(), district, "{written:?}");
             let place = p.locate(f.outward).unwrap_or_else(|| panic!("{district} not located"));
-            assert_eq!(place.precision, "district");
+            assert_eq!(place.precision(), "district");
             let km = distance_km(place.lat, place.lon, lat, lon);
             assert!(km < 2.0, "{text}: {km:.2} km from the district centroid");
         }
@@ -82,11 +82,11 @@ fn an_unknown_district_falls_back_to_its_area_and_northern_ireland_is_placed() {
     // LS77 is not a district in the data: Leeds's area centroid stands in.
     let f = p.find("LS77 1AA", 0).unwrap_or_else(|| panic!("LS77 1AA"));
     let place = p.locate(f.outward).unwrap_or_else(|| panic!("LS77"));
-    assert_eq!(place.precision, "area");
+    assert_eq!(place.precision(), "area");
     assert!(distance_km(place.lat, place.lon, 53.8, -1.55) < 25.0, "near Leeds: {place:?}");
     // BT postcodes are placed through their councils (Code-Point Open has none).
     let bt = p.locate("BT1").unwrap_or_else(|| panic!("BT1"));
-    assert_eq!(bt.precision, "council");
+    assert_eq!(bt.precision(), "council");
     assert!(distance_km(bt.lat, bt.lon, 54.597, -5.930) < 5.0, "Belfast: {bt:?}");
 }
 
