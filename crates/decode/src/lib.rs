@@ -150,10 +150,28 @@ impl Ctx<'_> {
         kind: &'static str,
         identity: &[&[u8]],
     ) -> Event {
-        let capacity = if self.defer { iotw_event::DEFERRED_CAPACITY } else { iotw_event::BODY_CAPACITY };
-        let mut e = Event::with_capacity(dataset, kind, self.ts, identity, capacity);
+        let mut e = Event::new(dataset, kind, self.ts, identity);
         self.endpoints.write(&mut e, self.meta, self.dir, protocol);
         e
+    }
+
+    /// [`Ctx::event`] for a document its decoder leaves to the rendering thread when `defer`
+    /// is set ([`Event::defer`]): its buffer then starts small and that thread grows it (see
+    /// [`iotw_event::DEFERRED_CAPACITY`]).
+    pub fn event_to_defer(&mut self, dataset: &'static str, kind: &'static str, identity: &[&[u8]]) -> Event {
+        let mut e = Event::with_capacity(dataset, kind, self.ts, identity, self.capacity());
+        self.endpoints.write(&mut e, self.meta, self.dir, dataset);
+        e
+    }
+
+    /// The first buffer of a document that is left to the rendering thread when `defer` is
+    /// set, and written here otherwise.
+    pub fn capacity(&self) -> usize {
+        if self.defer {
+            iotw_event::DEFERRED_CAPACITY
+        } else {
+            iotw_event::BODY_CAPACITY
+        }
     }
 
     /// A new document at `ts` with the endpoints set for direction `dir` (a transaction's

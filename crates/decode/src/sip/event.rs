@@ -213,7 +213,7 @@ pub fn message_document(
 ) -> Event {
     let start = ctx.meta.start.to_be_bytes();
     let nb = n.to_be_bytes();
-    let mut e = ctx.event("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
+    let mut e = ctx.event_to_defer("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
     let max_media = ctx.limits.max_headers.min(64);
     if ctx.defer {
         // A copy a shipped document was rendered from, refilled where it lies (see
@@ -480,7 +480,7 @@ fn write_sdp(e: &mut Event, s: &sdp::Sdp<'_>) {
 /// the rest now or, like a message's (see [`message_document`]), on the rendering thread.
 pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: Call) -> Event {
     let start = c.start.to_be_bytes();
-    let mut e = Event::new("call", "event", call_end(&c), &[c.call_id.as_bytes(), &start]);
+    let mut e = Event::with_capacity("call", "event", call_end(&c), &[c.call_id.as_bytes(), &start], ctx.capacity());
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
     if ctx.defer {
         e.defer(Arc::new(DeferredCall(c)));
