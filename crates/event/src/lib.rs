@@ -78,6 +78,8 @@ type Spare = (Vec<u8>, Vec<Extent>, Vec<Tag>);
 
 thread_local! {
     static SPARE: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Buffers documents were rendered in on this thread ([`Event::render`]), for the next.
+    static RENDERED: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The reusable memory of shipped documents, taken apart on the thread that wrote them
@@ -97,19 +99,44 @@ pub struct Spent {
 
 impl Spent {
     /// Takes the documents of `batch` apart on this thread: their buffers emptied, their
-    /// renderers that are worth keeping ([`Render::reusable`]); the rest is freed here.
+    /// renderers that are worth keeping ([`Render::reusable`]); the rest is freed here. A
+    /// buffer a document was rendered in on this thread stays here for the next rendering
+    /// ([`Event::render`]); its maker gets back the buffer it wrote the first members in, which
+    /// this thread only read: no buffer goes back and forth written by both threads (in this
+    /// machine's phases where memory written on one core costs more to write on the other,
+    /// that was the difference between two threads beating one core and not).
     pub fn gather(mut batch: Vec<Event>) -> Spent {
         let mut spent = Spent { buffers: Vec::with_capacity(batch.len()), renders: Vec::new(), list: Vec::new() };
-        for e in batch.drain(..) {
-            if let Some(r) = e.spent.filter(|r| r.reusable()) {
-                spent.renders.push(r);
+        RENDERED.with(|rendered| {
+            let mut rendered = rendered.borrow_mut();
+            for e in batch.drain(..) {
+                let rendered_here = e.spent.is_some();
+                if let Some(r) = e.spent.filter(|r| r.reusable()) {
+                    spent.renders.push(r);
+                }
+                let (mut body, mut extents, mut tags) = (e.body, e.extents, e.tags);
+                extents.clear();
+                tags.clear();
+                if let Some(made) = e.made {
+                    // Rendered here in a buffer of this thread's: that one stays, the maker's
+                    // goes back.
+                    body.clear();
+                    if rendered.len() < MAX_SPARE {
+                        rendered.push(body);
+                    }
+                    body = made;
+                } else if rendered_here && rendered.len() < MAX_SPARE {
+                    // Rendered in the maker's buffer (this thread had none of its own yet, or
+                    // the maker rendered it): it stays here, for the next documents rendered
+                    // here; the maker makes a new one.
+                    body.clear();
+                    rendered.push(body);
+                    continue;
+                }
+                body.clear();
+                spent.buffers.push((body, extents, tags));
             }
-            let (mut body, mut extents, mut tags) = (e.body, e.extents, e.tags);
-            body.clear();
-            extents.clear();
-            tags.clear();
-            spent.buffers.push((body, extents, tags));
-        }
+        });
         spent.list = batch;
         spent
     }
@@ -209,6 +236,10 @@ pub struct Event {
     pending: Option<Arc<dyn Render>>,
     /// What `pending` held, once rendered: kept for [`recycle`] (never cloned).
     spent: Option<Arc<dyn Render>>,
+    /// The buffer the document's maker wrote its first members in, when the rest was
+    /// rendered on another thread in a buffer of that thread's ([`Event::render`]): it goes
+    /// back to the maker, the rendering thread keeps its own ([`Spent::gather`]).
+    made: Option<Vec<u8>>,
     /// Values the producer pointed out by role ([`Event::tagged_str`]), as ranges of `body`.
     tags: Vec<Tag>,
     /// Whether the producer tagged every value of the roles it writes ([`Event::tags_complete`]).
@@ -248,6 +279,7 @@ impl Clone for Event {
             patches: self.patches.clone(),
             pending: self.pending.clone(),
             spent: None,
+            made: None,
             tags: self.tags.clone(),
             tags_complete: self.tags_complete,
             extents: self.extents.clone(),
@@ -270,6 +302,7 @@ impl Clone for Event {
         self.patches.clone_from(&o.patches);
         self.pending.clone_from(&o.pending);
         self.spent = None;
+        self.made = None;
         self.tags.clone_from(&o.tags);
         self.tags_complete = o.tags_complete;
         self.extents.clone_from(&o.extents);
@@ -486,6 +519,7 @@ impl Event {
             patches: Vec::new(),
             pending: None,
             spent: None,
+            made: None,
             tags,
             tags_complete: false,
             extents,
@@ -844,6 +878,13 @@ impl Event {
     /// Writes the deferred part of the document, if any.
     pub fn render(&mut self) {
         if let Some(r) = self.pending.take() {
+            // Go on in a buffer this thread wrote last, when it has one: the maker's buffer,
+            // which this thread only reads, goes back to the maker (see `Spent`), so that no
+            // buffer is written by both threads in turn.
+            if let Some(mut own) = RENDERED.with(|s| s.borrow_mut().pop()) {
+                own.extend_from_slice(&self.body);
+                self.made = Some(std::mem::replace(&mut self.body, own));
+            }
             r.render(self);
             self.spent = Some(r);
         }
@@ -1243,36 +1284,65 @@ mod tests {
 
     #[test]
     fn shipped_documents_are_taken_apart_there_and_their_memory_reused_here() {
-        let made: Vec<Event> = [true, false, true]
+        let make = || -> Vec<Event> {
+            [true, false, true]
+                .into_iter()
+                .enumerate()
+                .map(|(i, reusable)| {
+                    let mut e = Event::with_capacity("sip", "event", 0, &[b"k"], 512);
+                    e.str("n", &i.to_string());
+                    e.defer(Arc::new(Kept { reusable }));
+                    e
+                })
+                .collect()
+        };
+        let written_here: Vec<String> = make()
             .into_iter()
-            .map(|reusable| {
-                let mut e = Event::new("sip", "event", 0, &[b"k"]);
-                e.defer(Arc::new(Kept { reusable }));
-                e
+            .map(|mut e| {
+                e.render();
+                e.to_json()
             })
             .collect();
         // Rendered, written and taken apart on another thread, as the shipper does.
-        let spent = std::thread::spawn(move || {
-            let mut batch = made;
-            render_all(&mut batch);
-            assert!(batch.iter().all(|e| e.to_json().len() > 10_000));
-            let spent = Spent::gather(batch);
-            assert_eq!(KEPT.with(std::cell::Cell::get), 0, "nothing is handed back on the shipping thread");
-            spent
-        })
-        .join()
-        .unwrap();
+        let (to_shipper, shipper_gets) = std::sync::mpsc::channel::<Vec<Event>>();
+        let (to_maker, maker_gets) = std::sync::mpsc::channel::<(Vec<String>, Spent)>();
+        let shipper = std::thread::spawn(move || {
+            for mut batch in shipper_gets {
+                render_all(&mut batch);
+                let json = batch.iter().map(Event::to_json).collect();
+                let spent = Spent::gather(batch);
+                assert_eq!(KEPT.with(std::cell::Cell::get), 0, "nothing is handed back on the shipping thread");
+                to_maker.send((json, spent)).unwrap();
+            }
+        });
         SPARE.with(|s| s.borrow_mut().clear());
+        // The first batch: the shipper has no buffer of its own yet, renders in the maker's
+        // and keeps them; the renderers that asked come back.
+        to_shipper.send(make()).unwrap();
+        let (json, spent) = maker_gets.recv().unwrap();
+        assert_eq!(json, written_here);
         let list = spent.reuse();
         assert!(list.is_empty() && list.capacity() >= 3, "the batch's list comes back emptied");
         assert_eq!(KEPT.with(std::cell::Cell::get), 2, "the renderers that asked come back to this thread");
-        // The next documents made here are written in the grown buffers, emptied.
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 0, "the buffers stay with the shipper");
+        // The second: rendered in the shipper's buffers, the same documents; the maker's
+        // buffers come back to it, emptied, and are what its next documents are made in.
+        let second = make();
+        let made_in: Vec<*const u8> = second.iter().map(|e| e.body.as_ptr()).collect();
+        to_shipper.send(second).unwrap();
+        let (json, spent) = maker_gets.recv().unwrap();
+        assert_eq!(json, written_here);
+        spent.reuse();
+        assert_eq!(KEPT.with(std::cell::Cell::get), 4);
         for _ in 0..3 {
             let e = Event::new("sip", "event", 0, &[b"k"]);
-            assert!(e.body.capacity() > 10_000, "a shipped buffer is reused");
+            assert!(made_in.contains(&e.body.as_ptr()), "a buffer the maker wrote is reused");
+            assert!(e.body.capacity() < 10_000, "not one the shipper rendered in");
             assert!(e.to_json().len() < 200, "nothing of what it held shows: {}", e.to_json());
         }
-        assert!(Event::new("sip", "event", 0, &[b"k"]).body.capacity() < 10_000, "three were handed back");
+        assert!(!made_in.contains(&Event::new("sip", "event", 0, &[b"k"]).body.as_ptr()), "three came back");
+        drop(to_shipper);
+        shipper.join().unwrap();
     }
 
     #[test]
