@@ -150,23 +150,30 @@ impl Ctx<'_> {
         kind: &'static str,
         identity: &[&[u8]],
     ) -> Event {
-        let mut e = Event::new(dataset, kind, self.ts, identity);
-        self.endpoints.write(&mut e, self.meta, self.dir, protocol);
-        e
+        self.event_in(iotw_event::BODY_CAPACITY, (dataset, protocol, kind), identity)
     }
 
     /// [`Ctx::event`] for a document its decoder leaves to the rendering thread when `defer`
     /// is set ([`Event::defer`]): its buffer then starts small and that thread grows it (see
     /// [`iotw_event::DEFERRED_CAPACITY`]).
     pub fn event_to_defer(&mut self, dataset: &'static str, kind: &'static str, identity: &[&[u8]]) -> Event {
-        let mut e = Event::with_capacity(dataset, kind, self.ts, identity, self.capacity());
-        self.endpoints.write(&mut e, self.meta, self.dir, dataset);
+        self.event_in(self.capacity_to_defer(), (dataset, dataset, kind), identity)
+    }
+
+    fn event_in(
+        &mut self,
+        capacity: usize,
+        (dataset, protocol, kind): (&'static str, &'static str, &'static str),
+        identity: &[&[u8]],
+    ) -> Event {
+        let mut e = Event::with_capacity(dataset, kind, self.ts, identity, capacity);
+        self.endpoints.write(&mut e, self.meta, self.dir, protocol);
         e
     }
 
-    /// The first buffer of a document that is left to the rendering thread when `defer` is
-    /// set, and written here otherwise.
-    pub fn capacity(&self) -> usize {
+    /// The buffer a new document starts with when its decoder leaves it to the rendering
+    /// thread while `defer` is set, and writes it here otherwise.
+    pub fn capacity_to_defer(&self) -> usize {
         if self.defer {
             iotw_event::DEFERRED_CAPACITY
         } else {

@@ -480,7 +480,8 @@ fn write_sdp(e: &mut Event, s: &sdp::Sdp<'_>) {
 /// the rest now or, like a message's (see [`message_document`]), on the rendering thread.
 pub(crate) fn call_document(ctx: &mut Ctx<'_>, c: Call) -> Event {
     let start = c.start.to_be_bytes();
-    let mut e = Event::with_capacity("call", "event", call_end(&c), &[c.call_id.as_bytes(), &start], ctx.capacity());
+    let mut e =
+        Event::with_capacity("call", "event", call_end(&c), &[c.call_id.as_bytes(), &start], ctx.capacity_to_defer());
     ctx.endpoints.write(&mut e, ctx.meta, c.invite_dir.unwrap_or(ctx.dir), "sip");
     if ctx.defer {
         e.defer(Arc::new(DeferredCall(c)));
