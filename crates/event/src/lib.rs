@@ -110,7 +110,7 @@ impl Spent {
         RENDERED.with(|rendered| {
             let mut rendered = rendered.borrow_mut();
             for e in batch.drain(..) {
-                let rendered_here = e.spent.is_some();
+                let was_rendered = e.spent.is_some();
                 if let Some(r) = e.spent.filter(|r| r.reusable()) {
                     spent.renders.push(r);
                 }
@@ -125,7 +125,7 @@ impl Spent {
                         rendered.push(body);
                     }
                     body = made;
-                } else if rendered_here && rendered.len() < MAX_SPARE {
+                } else if was_rendered && rendered.len() < MAX_SPARE {
                     // Rendered in the maker's buffer (this thread had none of its own yet, or
                     // the maker rendered it): it stays here, for the next documents rendered
                     // here; the maker makes a new one.
