@@ -144,39 +144,50 @@ impl Message<'_> {
 
 /// A piece of text of an [`OwnedMessage`]: where it is in the copy of the message's header
 /// section, or in its spill (text that was not in the header section: a folded header's
-/// joined value, a lowercased name), or a name written in the source. Plain data: a copy
-/// refilled for the next message drops nothing.
+/// joined value, a lowercased name). Plain data, and small: a copy's header list is most of
+/// what the rendering thread reads of it, and what the decoding thread writes again when it
+/// refills the copy for the next message.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Text {
-    At(u32, u32),
-    Spill(u32, u32),
-    Static(&'static str),
+pub(super) struct Text {
+    /// Offset of the first byte, with [`Text::SPILL`] set when it is in the spill.
+    start: u32,
+    end: u32,
 }
 
 impl Text {
+    /// Marks a text of the spill. Offsets stay below it: a message is capped far below 2 GiB.
+    const SPILL: u32 = 1 << 31;
+
+    /// No text.
+    pub(super) const EMPTY: Text = Text { start: 0, end: 0 };
+
     /// `s` as a range of `base` when it lies inside it, else copied to the end of `spill`.
     pub(super) fn of(base: &[u8], spill: &mut String, s: &str) -> Text {
         let off = (s.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-        if let (Ok(a), Ok(b)) = (u32::try_from(off), u32::try_from(off.wrapping_add(s.len()))) {
-            if off.checked_add(s.len()).is_some_and(|end| end <= base.len()) {
-                return Text::At(a, b);
+        if let Some(end) = off.checked_add(s.len()).filter(|&end| end <= base.len()) {
+            if let (Ok(start), Ok(end)) = (u32::try_from(off), u32::try_from(end)) {
+                if end < Text::SPILL {
+                    return Text { start, end };
+                }
             }
         }
         let start = spill.len();
-        spill.push_str(s);
-        match (u32::try_from(start), u32::try_from(spill.len())) {
-            (Ok(a), Ok(b)) => Text::Spill(a, b),
-            // Past 4 GiB of spill (a message is capped far below that): nothing.
-            _ => Text::Static(""),
+        match (u32::try_from(start), u32::try_from(start + s.len())) {
+            (Ok(a), Ok(b)) if b < Text::SPILL => {
+                spill.push_str(s);
+                Text { start: a | Text::SPILL, end: b }
+            }
+            // Past 2 GiB (a message is capped far below that): nothing.
+            _ => Text::EMPTY,
         }
     }
 
     pub(super) fn get<'a>(&self, head: &'a str, spill: &'a str) -> &'a str {
-        match *self {
-            Text::At(a, b) => head.get(a as usize..b as usize).unwrap_or(""),
-            Text::Spill(a, b) => spill.get(a as usize..b as usize).unwrap_or(""),
-            Text::Static(s) => s,
-        }
+        let (from, start) = match self.start & Text::SPILL {
+            0 => (head, self.start),
+            _ => (spill, self.start & !Text::SPILL),
+        };
+        from.get(start as usize..self.end as usize).unwrap_or("")
     }
 }
 
@@ -190,6 +201,7 @@ pub struct OwnedMessage {
     body: Vec<u8>,
     start: (Option<u16>, Text, Text),
     version: Text,
+    /// Name, value and [`Header::known`]: the name of a known header is that of [`KNOWN`].
     headers: Vec<(Text, Text, Option<u8>)>,
     index: KnownIndex,
     dropped_headers: usize,
@@ -202,8 +214,8 @@ impl Default for OwnedMessage {
             head: String::new(),
             spill: String::new(),
             body: Vec::new(),
-            start: (None, Text::Static(""), Text::Static("")),
-            version: Text::Static(""),
+            start: (None, Text::EMPTY, Text::EMPTY),
+            version: Text::EMPTY,
             headers: Vec::new(),
             index: KnownIndex([KnownIndex::NONE; KNOWN.len()]),
             dropped_headers: 0,
@@ -236,18 +248,16 @@ impl OwnedMessage {
                 self.start = (None, Text::of(base, spill, method), Text::of(base, spill, uri));
             }
             StartLine::Response { code, phrase } => {
-                self.start = (Some(code), Text::Static(""), Text::of(base, spill, phrase));
+                self.start = (Some(code), Text::EMPTY, Text::of(base, spill, phrase));
             }
         }
         self.version = Text::of(base, spill, m.version);
         // Plain data: clearing drops nothing.
         self.headers.clear();
         self.headers.extend(m.headers.iter().map(|h| {
-            let name = match h.known.and_then(|k| KNOWN.get(usize::from(k))) {
-                Some(k) => Text::Static(k),
-                None => Text::of(base, spill, &h.name),
-            };
-            (name, Text::of(base, spill, &h.value), h.known)
+            let known = h.known.filter(|&k| usize::from(k) < KNOWN.len());
+            let name = if known.is_some() { Text::EMPTY } else { Text::of(base, spill, &h.name) };
+            (name, Text::of(base, spill, &h.value), known)
         }));
         self.index.0 = m.index.0;
         self.dropped_headers = m.dropped_headers;
@@ -288,7 +298,10 @@ impl OwnedMessage {
         };
         headers.clear();
         headers.extend(self.headers.iter().map(|(n, v, known)| Header {
-            name: Cow::Borrowed(n.get(head, spill)),
+            name: Cow::Borrowed(match known.and_then(|k| KNOWN.get(usize::from(k))) {
+                Some(name) => name,
+                None => n.get(head, spill),
+            }),
             value: Cow::Borrowed(v.get(head, spill)),
             known: *known,
         }));

@@ -246,6 +246,9 @@ fn an_owned_message_reads_back_the_same_without_parsing_again() {
         assert_eq!(names(&again), names(&m));
         assert_eq!(again.index, m.index);
     }
+    // A header of a copy is two ranges and an index: the list is most of what the rendering
+    // thread reads of a copy.
+    assert!(std::mem::size_of::<(Text, Text, Option<u8>)>() <= 20);
 }
 
 #[test]
