@@ -79,7 +79,7 @@ type Spare = (Vec<u8>, Vec<Extent>, Vec<Tag>);
 thread_local! {
     static SPARE: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Buffers documents were rendered in on this thread ([`Event::render`]), for the next.
-    static RENDERED: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static RENDERED: std::cell::RefCell<Vec<(Vec<u8>, Vec<Tag>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The reusable memory of shipped documents, taken apart on the thread that wrote them
@@ -117,20 +117,21 @@ impl Spent {
                 let (mut body, mut extents, mut tags) = (e.body, e.extents, e.tags);
                 extents.clear();
                 tags.clear();
-                if let Some(made) = e.made {
-                    // Rendered here in a buffer of this thread's: that one stays, the maker's
-                    // goes back.
+                if let Some((made, made_tags)) = e.made {
+                    // Rendered here in buffers of this thread's: those stay, the maker's go
+                    // back.
                     body.clear();
                     if rendered.len() < MAX_SPARE {
-                        rendered.push(body);
+                        rendered.push((body, tags));
                     }
-                    body = made;
+                    (body, tags) = (made, made_tags);
+                    tags.clear();
                 } else if was_rendered && rendered.len() < MAX_SPARE {
-                    // Rendered in the maker's buffer (this thread had none of its own yet, or
-                    // the maker rendered it): it stays here, for the next documents rendered
-                    // here; the maker makes a new one.
+                    // Rendered in the maker's buffers (this thread had none of its own yet, or
+                    // the maker rendered it): they stay here, for the next documents rendered
+                    // here; the maker makes new ones.
                     body.clear();
-                    rendered.push(body);
+                    rendered.push((body, tags));
                     continue;
                 }
                 body.clear();
@@ -236,10 +237,10 @@ pub struct Event {
     pending: Option<Arc<dyn Render>>,
     /// What `pending` held, once rendered: kept for [`recycle`] (never cloned).
     spent: Option<Arc<dyn Render>>,
-    /// The buffer the document's maker wrote its first members in, when the rest was
-    /// rendered on another thread in a buffer of that thread's ([`Event::render`]): it goes
-    /// back to the maker, the rendering thread keeps its own ([`Spent::gather`]).
-    made: Option<Vec<u8>>,
+    /// The buffers the document's maker wrote its first members and tags in, when the rest
+    /// was rendered on another thread in buffers of that thread's ([`Event::render`]): they
+    /// go back to the maker, the rendering thread keeps its own ([`Spent::gather`]).
+    made: Option<(Vec<u8>, Vec<Tag>)>,
     /// Values the producer pointed out by role ([`Event::tagged_str`]), as ranges of `body`.
     tags: Vec<Tag>,
     /// Whether the producer tagged every value of the roles it writes ([`Event::tags_complete`]).
@@ -878,12 +879,14 @@ impl Event {
     /// Writes the deferred part of the document, if any.
     pub fn render(&mut self) {
         if let Some(r) = self.pending.take() {
-            // Go on in a buffer this thread wrote last, when it has one: the maker's buffer,
-            // which this thread only reads, goes back to the maker (see `Spent`), so that no
-            // buffer is written by both threads in turn.
-            if let Some(mut own) = RENDERED.with(|s| s.borrow_mut().pop()) {
-                own.extend_from_slice(&self.body);
-                self.made = Some(std::mem::replace(&mut self.body, own));
+            // Go on in buffers this thread wrote last, when it has them: the maker's text and
+            // tag list, which this thread only reads, go back to the maker (see `Spent`), so
+            // that no buffer is written by both threads in turn.
+            if let Some((mut body, mut tags)) = RENDERED.with(|s| s.borrow_mut().pop()) {
+                body.extend_from_slice(&self.body);
+                tags.extend_from_slice(&self.tags);
+                let body = std::mem::replace(&mut self.body, body);
+                self.made = Some((body, std::mem::replace(&mut self.tags, tags)));
             }
             r.render(self);
             self.spent = Some(r);
@@ -1272,7 +1275,7 @@ mod tests {
 
     impl Render for Kept {
         fn render(&self, e: &mut Event) {
-            e.str("rest", &"x".repeat(10_000));
+            e.str("rest", &"x".repeat(10_000)).tagged_str("callee", "callee", "0207").obj("event").end();
         }
         fn reusable(&self) -> bool {
             self.reusable
@@ -1290,26 +1293,32 @@ mod tests {
                 .enumerate()
                 .map(|(i, reusable)| {
                     let mut e = Event::with_capacity("sip", "event", 0, &[b"k"], 512);
-                    e.str("n", &i.to_string());
+                    e.tags_complete().tagged_str("n", "caller", &i.to_string());
                     e.defer(Arc::new(Kept { reusable }));
                     e
                 })
                 .collect()
         };
-        let written_here: Vec<String> = make()
+        // A document's text and the values it tags.
+        let seen = |e: &Event| {
+            let tags = e.tagged().map(|t| t.map(|(r, v)| format!("{r}={}", String::from_utf8_lossy(v))));
+            (e.to_json(), tags.map(Iterator::collect::<Vec<_>>))
+        };
+        let written_here: Vec<_> = make()
             .into_iter()
             .map(|mut e| {
                 e.render();
-                e.to_json()
+                seen(&e)
             })
             .collect();
+        assert_eq!(written_here[1].1.as_deref(), Some(&["caller=\"1\"".to_owned(), "callee=\"0207\"".to_owned()][..]));
         // Rendered, written and taken apart on another thread, as the shipper does.
         let (to_shipper, shipper_gets) = std::sync::mpsc::channel::<Vec<Event>>();
-        let (to_maker, maker_gets) = std::sync::mpsc::channel::<(Vec<String>, Spent)>();
+        let (to_maker, maker_gets) = std::sync::mpsc::channel::<(Vec<_>, Spent)>();
         let shipper = std::thread::spawn(move || {
             for mut batch in shipper_gets {
                 render_all(&mut batch);
-                let json = batch.iter().map(Event::to_json).collect();
+                let json = batch.iter().map(seen).collect();
                 let spent = Spent::gather(batch);
                 assert_eq!(KEPT.with(std::cell::Cell::get), 0, "nothing is handed back on the shipping thread");
                 to_maker.send((json, spent)).unwrap();
@@ -1329,6 +1338,7 @@ mod tests {
         // buffers come back to it, emptied, and are what its next documents are made in.
         let second = make();
         let made_in: Vec<*const u8> = second.iter().map(|e| e.body.as_ptr()).collect();
+        let tagged_in: Vec<*const Tag> = second.iter().map(|e| e.tags.as_ptr()).collect();
         to_shipper.send(second).unwrap();
         let (json, spent) = maker_gets.recv().unwrap();
         assert_eq!(json, written_here);
@@ -1338,6 +1348,8 @@ mod tests {
             let e = Event::new("sip", "event", 0, &[b"k"]);
             assert!(made_in.contains(&e.body.as_ptr()), "a buffer the maker wrote is reused");
             assert!(e.body.capacity() < 10_000, "not one the shipper rendered in");
+            assert!(tagged_in.contains(&e.tags.as_ptr()), "and the maker's tag list, not the shipper's");
+            assert!(e.tags.is_empty());
             assert!(e.to_json().len() < 200, "nothing of what it held shows: {}", e.to_json());
         }
         assert!(!made_in.contains(&Event::new("sip", "event", 0, &[b"k"]).body.as_ptr()), "three came back");
