@@ -329,6 +329,40 @@ pub trait Render: Send + Sync + std::fmt::Debug {
     /// next document made on that thread. It should not read itself here (its memory was
     /// last touched on the other thread). Dropped by default.
     fn recycle(self: Arc<Self>) {}
+
+    /// Asks for the memory [`Render::render`] will read first to be fetched ([`prefetch`]),
+    /// shortly before it runs. Nothing by default.
+    fn prefetch(&self) {}
+}
+
+/// Asks the processor to start fetching the cache line at `p` into its nearest cache,
+/// without waiting for it: a hint, which never faults, whatever `p` points to (or not).
+/// Memory another core wrote last takes hundreds of cycles to arrive; asking for it a few
+/// documents ahead hides that wait.
+#[inline(always)]
+pub fn prefetch<T: ?Sized>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: a prefetch only hints: it reads nothing into the program and cannot fault,
+    // even for an address that is not mapped.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch`] for memory about to be written: fetched ready to be modified.
+#[inline(always)]
+pub fn prefetch_write<T: ?Sized>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: as for `prefetch`.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl PartialEq for Event {
@@ -478,8 +512,19 @@ impl std::fmt::Debug for Id {
 
 /// Renders every deferred document in `events` (see [`Event::defer`]).
 pub fn render_all(events: &mut [Event]) {
-    for e in events {
-        e.render();
+    for i in 0..events.len() {
+        if let Some(r) = events.get(i + 4).and_then(|e| e.pending.as_ref()) {
+            prefetch(Arc::as_ptr(r));
+        }
+        if let Some(e) = events.get(i + 2) {
+            if let Some(r) = &e.pending {
+                r.prefetch();
+                prefetch(e.body.as_ptr());
+            }
+        }
+        if let Some(e) = events.get_mut(i) {
+            e.render();
+        }
     }
 }
 
@@ -502,7 +547,14 @@ impl Event {
     ) -> Self {
         let id = Id::new(dataset, identity);
         let (mut body, extents, tags) = SPARE
-            .with(|s| s.borrow_mut().pop())
+            .with(|s| {
+                let mut s = s.borrow_mut();
+                let spare = s.pop();
+                if let Some(next) = s.last() {
+                    prefetch_write(next.0.as_ptr());
+                }
+                spare
+            })
             .unwrap_or_else(|| (Vec::with_capacity(capacity), Vec::new(), Vec::new()));
         body.extend_from_slice(b"\"@timestamp\":\"");
         write_rfc3339_micros(&mut body, ts);

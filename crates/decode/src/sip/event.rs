@@ -218,7 +218,21 @@ pub fn message_document(
     if ctx.defer {
         // A copy a shipped document was rendered from, refilled where it lies (see
         // [`OwnedMessage::keep`]); else a new one.
-        let mut d = SPENT.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        let mut d = SPENT
+            .with(|s| {
+                let mut s = s.borrow_mut();
+                let d = s.pop();
+                // The next copies' memory was last written on the rendering thread: ask for
+                // it now, to be written when they are refilled.
+                if let Some(later) = s.len().checked_sub(2).and_then(|i| s.get(i)) {
+                    iotw_event::prefetch_write(Arc::as_ptr(later));
+                }
+                if let Some(next) = s.last() {
+                    next.msg.prefetch_write();
+                }
+                d
+            })
+            .unwrap_or_default();
         // One look at whether it is unique (an atomic operation on memory the other thread
         // touched last); a new copy is, so the second round always fills it.
         loop {
@@ -264,6 +278,10 @@ impl Render for Deferred {
 
     /// Kept for the decoder's next message: its buffers then cost no allocation on the
     /// decoding thread and no free on the rendering thread.
+    fn prefetch(&self) {
+        self.msg.prefetch();
+    }
+
     fn recycle(self: Arc<Self>) {
         SPENT.with(|s| {
             let mut s = s.borrow_mut();

@@ -283,6 +283,20 @@ impl OwnedMessage {
             + self.headers.capacity() * std::mem::size_of::<(Text, Text, Option<u8>)>()
     }
 
+    /// Asks for the first lines of this copy's buffers to be fetched ([`iotw_event::prefetch`]).
+    pub(super) fn prefetch(&self) {
+        iotw_event::prefetch(self.head.as_ptr());
+        iotw_event::prefetch(self.headers.as_ptr());
+        iotw_event::prefetch(self.body.as_ptr());
+    }
+
+    /// [`OwnedMessage::prefetch`] for a copy about to be refilled.
+    pub(super) fn prefetch_write(&self) {
+        iotw_event::prefetch_write(self.head.as_ptr());
+        iotw_event::prefetch_write(self.headers.as_ptr());
+        iotw_event::prefetch_write(self.body.as_ptr());
+    }
+
     /// The message again, borrowing from this copy.
     pub fn view(&self) -> Message<'_> {
         self.view_with(Vec::new())
