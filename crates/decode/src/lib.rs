@@ -171,6 +171,12 @@ impl Ctx<'_> {
         e
     }
 
+    /// The endpoint members of the current direction's documents of `protocol`, to be copied
+    /// into a document on the rendering thread ([`iotw_event::Event::deferred`]).
+    pub fn lead(&mut self, protocol: &'static str) -> std::sync::Arc<iotw_event::Lead> {
+        self.endpoints.lead(self.meta, self.dir, protocol)
+    }
+
     /// The buffer a new document starts with when its decoder leaves it to the rendering
     /// thread while `defer` is set, and writes it here otherwise.
     pub fn capacity_to_defer(&self) -> usize {

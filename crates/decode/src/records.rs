@@ -1,9 +1,10 @@
 //! Flow and anomaly documents (field list: docs/events.md, "flow" and "anomaly").
 
 use iotw_event::field::role;
-use iotw_event::{Event, Nanos};
+use iotw_event::{Event, Lead, Nanos};
 use iotw_flow::{Dir, EndReason, FlowMeta};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Writes `source`/`destination`, `network` and `related.ip` for a packet going `dir`, with
 /// `network.protocol` when known.
@@ -15,28 +16,38 @@ pub fn set_endpoints(e: &mut Event, m: &FlowMeta, dir: Dir, protocol: Option<&st
 /// and copied into every document after that.
 #[derive(Debug, Default)]
 pub struct EndpointCache {
-    dirs: [Option<Cached>; 2],
+    dirs: [Option<(&'static str, Arc<Lead>)>; 2],
 }
-
-/// The protocol the members were written for, the members, and the containers in them.
-type Cached = (&'static str, Box<[u8]>, Box<[iotw_event::Extent]>);
 
 impl EndpointCache {
     /// Writes what [`set_endpoints`] writes, from the cache when it holds it.
     pub fn write(&mut self, e: &mut Event, m: &FlowMeta, dir: Dir, protocol: &'static str) {
         let slot = &mut self.dirs[dir.index()];
         match slot {
-            Some((p, members, extents)) if *p == protocol => {
-                let at = e.mark();
-                e.append_members_with(members, extents);
-                e.tag_members_since(role::NO_PERSONAL_DATA, at);
-            }
+            Some((p, lead)) if *p == protocol => e.append_lead(lead),
             _ => {
                 let mark = e.mark();
                 set_endpoints(e, m, dir, Some(protocol));
-                *slot = Some((protocol, e.members_since(mark).into(), e.extents_since(mark).into()));
+                *slot = Some((protocol, Arc::new(Lead::since(e, mark, Some(role::NO_PERSONAL_DATA)))));
             }
         }
+    }
+
+    /// The members [`EndpointCache::write`] writes, to be copied into a document later
+    /// ([`Event::append_lead`]), possibly on another thread.
+    pub fn lead(&mut self, m: &FlowMeta, dir: Dir, protocol: &'static str) -> Arc<Lead> {
+        let slot = &mut self.dirs[dir.index()];
+        if let Some((p, lead)) = slot {
+            if *p == protocol {
+                return lead.clone();
+            }
+        }
+        let mut e = Event::new(protocol, "event", 0, &[]);
+        let mark = e.mark();
+        set_endpoints(&mut e, m, dir, Some(protocol));
+        let lead = Arc::new(Lead::since(&e, mark, Some(role::NO_PERSONAL_DATA)));
+        *slot = Some((protocol, lead.clone()));
+        lead
     }
 }
 

@@ -134,6 +134,10 @@ impl Spent {
                     rendered.push((body, tags));
                     continue;
                 }
+                if body.capacity() == 0 && extents.capacity() == 0 && tags.capacity() == 0 {
+                    // Made by `Event::deferred` and never rendered: nothing to reuse.
+                    continue;
+                }
                 body.clear();
                 spent.buffers.push((body, extents, tags));
             }
@@ -178,6 +182,27 @@ const MAX_DEPTH: u32 = 32;
 pub struct Extent {
     pub start: u32,
     pub end: u32,
+}
+
+/// Top-level members written once and copied at the start of many documents (the endpoints
+/// of a flow's direction), with the containers in them and the role they are tagged with
+/// ([`Event::append_lead`]). Shared by `Arc` with the thread that renders documents: aligned
+/// to a cache line so that the reference counts, which only the maker's thread changes, lie
+/// on a line of their own and what the rendering thread reads stays in its cache.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct Lead {
+    members: Box<[u8]>,
+    extents: Box<[Extent]>,
+    role: Option<&'static str>,
+}
+
+impl Lead {
+    /// The members `e` was given since `mark` ([`Event::mark`]), to be tagged `role` wherever
+    /// they are copied.
+    pub fn since(e: &Event, mark: usize, role: Option<&'static str>) -> Lead {
+        Lead { members: e.members_since(mark).into(), extents: e.extents_since(mark).into(), role }
+    }
 }
 
 /// [`Event::innermost`] when no recorded container is open.
@@ -519,7 +544,9 @@ pub fn render_all(events: &mut [Event]) {
         if let Some(e) = events.get(i + 2) {
             if let Some(r) = &e.pending {
                 r.prefetch();
-                prefetch(e.body.as_ptr());
+                if !e.body.is_empty() {
+                    prefetch(e.body.as_ptr());
+                }
             }
         }
         if let Some(e) = events.get_mut(i) {
@@ -545,8 +572,7 @@ impl Event {
         identity: &[&[u8]],
         capacity: usize,
     ) -> Self {
-        let id = Id::new(dataset, identity);
-        let (mut body, extents, tags) = SPARE
+        let (body, extents, tags) = SPARE
             .with(|s| {
                 let mut s = s.borrow_mut();
                 let spare = s.pop();
@@ -556,17 +582,41 @@ impl Event {
                 spare
             })
             .unwrap_or_else(|| (Vec::with_capacity(capacity), Vec::new(), Vec::new()));
-        body.extend_from_slice(b"\"@timestamp\":\"");
-        write_rfc3339_micros(&mut body, ts);
-        body.push(b'"');
+        let mut e = Event::blank((dataset, kind), ts, identity, (body, extents, tags));
+        e.write_timestamp();
+        e
+    }
+
+    /// A document its maker writes nothing of: `r` writes all of it after `@timestamp` when
+    /// [`Event::render`] runs, on the rendering thread, in a buffer of that thread's. The
+    /// maker's thread then makes no buffer for it, and no text crosses from one thread to
+    /// the other but what `r` holds.
+    pub fn deferred(
+        (dataset, kind): (&'static str, &'static str),
+        ts: Nanos,
+        identity: &[&[u8]],
+        r: Arc<dyn Render>,
+    ) -> Self {
+        let mut e = Event::blank((dataset, kind), ts, identity, (Vec::new(), Vec::new(), Vec::new()));
+        e.pending = Some(r);
+        e
+    }
+
+    /// A document with nothing written, in these buffers.
+    fn blank(
+        (dataset, kind): (&'static str, &'static str),
+        ts: Nanos,
+        identity: &[&[u8]],
+        (body, extents, tags): Spare,
+    ) -> Self {
         Event {
-            id,
+            id: Id::new(dataset, identity),
             ts,
             dataset,
             kind,
             body,
             depth: 0,
-            filled: 1,
+            filled: 0,
             arrays: 0,
             event_written: false,
             patches: Vec::new(),
@@ -579,6 +629,15 @@ impl Event {
             innermost: NO_EXTENT,
             extents_valid: KEEP_EXTENTS.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// The first member, `@timestamp`.
+    fn write_timestamp(&mut self) {
+        debug_assert!(self.body.is_empty());
+        self.body.extend_from_slice(b"\"@timestamp\":\"");
+        write_rfc3339_micros(&mut self.body, self.ts);
+        self.body.push(b'"');
+        self.filled = 1;
     }
 
     #[inline(always)]
@@ -934,11 +993,25 @@ impl Event {
             // Go on in buffers this thread wrote last, when it has them: the maker's text and
             // tag list, which this thread only reads, go back to the maker (see `Spent`), so
             // that no buffer is written by both threads in turn.
+            // A document made by `Event::deferred` has nothing written and no buffer of the
+            // maker's to go back.
+            let blank = self.body.is_empty();
             if let Some((mut body, mut tags)) = RENDERED.with(|s| s.borrow_mut().pop()) {
                 body.extend_from_slice(&self.body);
                 tags.extend_from_slice(&self.tags);
                 let body = std::mem::replace(&mut self.body, body);
-                self.made = Some((body, std::mem::replace(&mut self.tags, tags)));
+                let tags = std::mem::replace(&mut self.tags, tags);
+                self.made = (!blank).then_some((body, tags));
+            } else if blank {
+                // This thread has no buffer of its own yet: a spare one of the maker's when
+                // the maker renders it, else a new one.
+                let (body, extents, tags) = SPARE
+                    .with(|s| s.borrow_mut().pop())
+                    .unwrap_or_else(|| (Vec::with_capacity(BODY_CAPACITY), Vec::new(), Vec::new()));
+                (self.body, self.extents, self.tags) = (body, extents, tags);
+            }
+            if blank {
+                self.write_timestamp();
             }
             r.render(self);
             self.spent = Some(r);
@@ -969,6 +1042,15 @@ impl Event {
         let at = self.body.len();
         self.append_members(members);
         self.adopt_extents(at, extents);
+    }
+
+    /// Appends `lead`'s members (see [`Lead`]), with their containers and tag.
+    pub fn append_lead(&mut self, lead: &Lead) {
+        let at = self.mark();
+        self.append_members_with(&lead.members, &lead.extents);
+        if let Some(role) = lead.role {
+            self.tag_members_since(role, at);
+        }
     }
 
     /// The containers written since `from` (a [`Event::mark`] or [`Event::written_len`]),
@@ -1407,6 +1489,59 @@ mod tests {
         assert!(!made_in.contains(&Event::new("sip", "event", 0, &[b"k"]).body.as_ptr()), "three came back");
         drop(to_shipper);
         shipper.join().unwrap();
+    }
+
+    /// Writes a flow's endpoints and one member of its own.
+    #[derive(Debug)]
+    struct WithLead(Arc<Lead>);
+
+    impl Render for WithLead {
+        fn render(&self, e: &mut Event) {
+            e.append_lead(&self.0);
+            e.tags_complete().obj("sip").tagged_str("user", "caller", "0113").end().obj("event").end();
+        }
+    }
+
+    #[test]
+    fn a_document_its_maker_writes_nothing_of_is_the_one_written_at_once() {
+        keep_extents(true);
+        let mut scratch = Event::new("sip", "event", 0, &[]);
+        let mark = scratch.mark();
+        scratch.obj("source").str("ip", "192.0.2.1").end().obj("related").arr("ip").item_str("192.0.2.1").end().end();
+        let lead = Arc::new(Lead::since(&scratch, mark, Some(field::role::NO_PERSONAL_DATA)));
+        let ts = 1_700_000_000_123_456_789;
+        let mut now = Event::new("sip", "event", ts, &[b"k"]);
+        WithLead(lead.clone()).render(&mut now);
+        let seen = |e: &Event| {
+            let tags: Vec<(&str, Vec<u8>)> = e.tagged().unwrap().map(|(r, v)| (r, v.to_vec())).collect();
+            (e.to_json(), tags, e.extents().map(<[Extent]>::to_vec), e.id.clone())
+        };
+        let want = seen(&now);
+        assert_eq!(want.1.len(), 2, "the endpoints' tag and the member's");
+        assert!(want.2.as_ref().is_some_and(|x| x.len() == 5), "the lead's containers and the member's");
+        let make = || Event::deferred(("sip", "event"), ts, &[b"k"], Arc::new(WithLead(lead.clone())));
+        let first = make();
+        assert!(first.finished_members().is_none() && first.body.capacity() == 0, "the maker makes no buffer");
+        // Rendered on another thread, as the shipper does: first in a buffer it makes, then
+        // in the one it kept from the first.
+        let batches = vec![vec![first], vec![make()]];
+        let got = std::thread::spawn(move || {
+            batches
+                .into_iter()
+                .map(|mut batch| {
+                    render_all(&mut batch);
+                    let seen: Vec<_> = batch.iter().map(seen).collect();
+                    (seen, Spent::gather(batch).buffers.len())
+                })
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        for (seen, handed_back) in got {
+            assert_eq!(seen, vec![want.clone()]);
+            assert_eq!(handed_back, 0, "no buffer of the maker's to hand back");
+        }
+        assert_eq!(Spent::gather(vec![make()]).buffers.len(), 0, "nor when it was never rendered");
     }
 
     #[test]

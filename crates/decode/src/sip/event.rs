@@ -5,7 +5,7 @@ use super::sdp;
 use super::state::{Call, Summary};
 use crate::Ctx;
 use iotw_event::field::role;
-use iotw_event::{Event, Render, Wire};
+use iotw_event::{Event, Lead, Render, Wire};
 use iotw_flow::Dir;
 use std::sync::Arc;
 
@@ -200,9 +200,9 @@ thread_local! {
     });
 }
 
-/// One document per SIP message: its endpoints now; the rest either now or, when the
-/// rendering thread keeps up (`ctx.defer`), later from a copy of the message
-/// (see [`Event::defer`]), off the decoding thread.
+/// One document per SIP message: written now, or, when the rendering thread keeps up
+/// (`ctx.defer`), all of it later from a copy of the message and the flow's endpoint members
+/// (see [`Event::deferred`]), off the decoding thread.
 pub fn message_document(
     ctx: &mut Ctx<'_>,
     m: &Message<'_>,
@@ -213,49 +213,52 @@ pub fn message_document(
 ) -> Event {
     let start = ctx.meta.start.to_be_bytes();
     let nb = n.to_be_bytes();
-    let mut e = ctx.event_to_defer("sip", "event", &[ctx.meta.community_id.as_bytes(), &start, &nb]);
-    let max_media = ctx.limits.max_headers.min(64);
-    if ctx.defer {
-        // A copy a shipped document was rendered from, refilled where it lies (see
-        // [`OwnedMessage::keep`]); else a new one.
-        let mut d = SPENT
-            .with(|s| {
-                let mut s = s.borrow_mut();
-                let d = s.pop();
-                // The next copies' memory was last written on the rendering thread: ask for
-                // it now, to be written when they are refilled.
-                if let Some(later) = s.len().checked_sub(2).and_then(|i| s.get(i)) {
-                    iotw_event::prefetch_write(Arc::as_ptr(later));
-                }
-                if let Some(next) = s.last() {
-                    next.msg.prefetch_write();
-                }
-                d
-            })
-            .unwrap_or_default();
-        // One look at whether it is unique (an atomic operation on memory the other thread
-        // touched last); a new copy is, so the second round always fills it.
-        loop {
-            if let Some(x) = Arc::get_mut(&mut d) {
-                x.msg.keep(m);
-                x.keys.keep(&mut x.msg, m, keys);
-                (x.tx, x.max_media) = (*tx, max_media);
-                break;
-            }
-            // Still shared with a copy of its document.
-            d = Arc::default();
-        }
-        e.defer(d);
-    } else {
-        // The rendering thread is busy: render here, without copying the message.
+    let identity: [&[u8]; 3] = [ctx.meta.community_id.as_bytes(), &start, &nb];
+    if !ctx.defer {
+        // The rendering thread is busy: write it here, without copying the message.
+        let mut e = ctx.event("sip", "event", &identity);
         write_message(&mut e, m, m.len, tx, keys, body_sdp);
+        return e;
     }
-    e
+    let lead = ctx.lead("sip");
+    let max_media = ctx.limits.max_headers.min(64);
+    // A copy a shipped document was rendered from, refilled where it lies (see
+    // [`OwnedMessage::keep`]); else a new one.
+    let mut d = SPENT
+        .with(|s| {
+            let mut s = s.borrow_mut();
+            let d = s.pop();
+            // The next copies' memory was last written on the rendering thread: ask for
+            // it now, to be written when they are refilled.
+            if let Some(later) = s.len().checked_sub(2).and_then(|i| s.get(i)) {
+                iotw_event::prefetch_write(Arc::as_ptr(later));
+            }
+            if let Some(next) = s.last() {
+                next.msg.prefetch_write();
+            }
+            d
+        })
+        .unwrap_or_default();
+    // One look at whether it is unique (an atomic operation on memory the other thread
+    // touched last); a new copy is, so the second round always fills it.
+    loop {
+        if let Some(x) = Arc::get_mut(&mut d) {
+            x.msg.keep(m);
+            x.keys.keep(&mut x.msg, m, keys);
+            (x.tx, x.max_media, x.lead) = (*tx, max_media, Some(lead));
+            break;
+        }
+        // Still shared with a copy of its document.
+        d = Arc::default();
+    }
+    Event::deferred(("sip", "event"), ctx.ts, &identity, d)
 }
 
 /// What a SIP message document is rendered from.
 #[derive(Debug, Default)]
 struct Deferred {
+    /// The endpoint members, shared by the flow's documents in this direction.
+    lead: Option<Arc<Lead>>,
     msg: OwnedMessage,
     keys: OwnedKeys,
     tx: TxInfo,
@@ -264,6 +267,9 @@ struct Deferred {
 
 impl Render for Deferred {
     fn render(&self, e: &mut Event) {
+        if let Some(lead) = &self.lead {
+            e.append_lead(lead);
+        }
         let m = self.msg.view_with(super::parser::reuse(super::state::HEADERS.take()));
         let body_sdp = sdp::parse(m.body, self.max_media);
         let keys = self.keys.view(&self.msg);
