@@ -142,52 +142,43 @@ impl Message<'_> {
     }
 }
 
-/// A piece of text of an [`OwnedMessage`]: where it is in the copy of the message's header
-/// section, or in its spill (text that was not in the header section: a folded header's
-/// joined value, a lowercased name). Plain data, and small: a copy's header list is most of
-/// what the rendering thread reads of it, and what the decoding thread writes again when it
-/// refills the copy for the next message.
+/// A piece of text of an [`OwnedMessage`]: a range of its text, which is the message's
+/// header section followed by what was not in it (a folded header's joined value, a
+/// lowercased name). Plain data, and small: a copy's header list is most of what the
+/// rendering thread reads of it, and what the decoding thread writes again when it refills
+/// the copy for the next message.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Text {
-    /// Offset of the first byte, with [`Text::SPILL`] set when it is in the spill.
     start: u32,
     end: u32,
 }
 
 impl Text {
-    /// Marks a text of the spill. Offsets stay below it: a message is capped far below 2 GiB.
-    const SPILL: u32 = 1 << 31;
-
     /// No text.
     pub(super) const EMPTY: Text = Text { start: 0, end: 0 };
 
-    /// `s` as a range of `base` when it lies inside it, else copied to the end of `spill`.
-    pub(super) fn of(base: &[u8], spill: &mut String, s: &str) -> Text {
+    /// `s` as a range of `text` when it lies in the header section `base` that `text` starts
+    /// with, else copied to the end of `text`.
+    fn of(base: &[u8], text: &mut String, s: &str) -> Text {
         let off = (s.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-        if let Some(end) = off.checked_add(s.len()).filter(|&end| end <= base.len()) {
-            if let (Ok(start), Ok(end)) = (u32::try_from(off), u32::try_from(end)) {
-                if end < Text::SPILL {
-                    return Text { start, end };
-                }
+        let inside = off.checked_add(s.len()).filter(|&end| end <= base.len());
+        let (start, end) = match inside {
+            Some(end) => (off, end),
+            None => {
+                let start = text.len();
+                text.push_str(s);
+                (start, text.len())
             }
-        }
-        let start = spill.len();
-        match (u32::try_from(start), u32::try_from(start + s.len())) {
-            (Ok(a), Ok(b)) if b < Text::SPILL => {
-                spill.push_str(s);
-                Text { start: a | Text::SPILL, end: b }
-            }
-            // Past 2 GiB (a message is capped far below that): nothing.
+        };
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(start), Ok(end)) => Text { start, end },
+            // Past 4 GiB (a message is capped far below that): nothing.
             _ => Text::EMPTY,
         }
     }
 
-    pub(super) fn get<'a>(&self, head: &'a str, spill: &'a str) -> &'a str {
-        let (from, start) = match self.start & Text::SPILL {
-            0 => (head, self.start),
-            _ => (spill, self.start & !Text::SPILL),
-        };
-        from.get(start as usize..self.end as usize).unwrap_or("")
+    fn get<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.start as usize..self.end as usize).unwrap_or("")
     }
 }
 
@@ -195,15 +186,16 @@ impl Text {
 /// another thread, without parsing it again.
 #[derive(Debug, Clone)]
 pub struct OwnedMessage {
-    head: String,
-    /// Texts of the message that are not in `head` (see [`Text`]).
-    spill: String,
+    /// The header section, then the texts of the message that were not in it (see [`Text`]).
+    text: String,
+    /// Where the header section ends in `text`.
+    head_len: u32,
     body: Vec<u8>,
     start: (Option<u16>, Text, Text),
     version: Text,
     /// Name, value and [`Header::known`]: the name of a known header is that of [`KNOWN`].
+    /// (The index of known headers is made again when the copy is read.)
     headers: Vec<(Text, Text, Option<u8>)>,
-    index: KnownIndex,
     dropped_headers: usize,
     body_truncated: bool,
 }
@@ -211,13 +203,12 @@ pub struct OwnedMessage {
 impl Default for OwnedMessage {
     fn default() -> Self {
         OwnedMessage {
-            head: String::new(),
-            spill: String::new(),
+            text: String::new(),
+            head_len: 0,
             body: Vec::new(),
             start: (None, Text::EMPTY, Text::EMPTY),
             version: Text::EMPTY,
             headers: Vec::new(),
-            index: KnownIndex([KnownIndex::NONE; KNOWN.len()]),
             dropped_headers: 0,
             body_truncated: false,
         }
@@ -237,29 +228,29 @@ impl OwnedMessage {
     /// its own stores to land (an eighth of the decoding thread's time per message).
     pub fn keep(&mut self, m: &Message<'_>) {
         let base = m.head.as_bytes();
-        self.head.clear();
-        self.head.push_str(m.head);
-        self.spill.clear();
+        self.text.clear();
+        self.text.push_str(m.head);
+        // A header section is capped far below 4 GiB: past it, no text of it is read back.
+        self.head_len = u32::try_from(m.head.len()).unwrap_or(0);
         self.body.clear();
         self.body.extend_from_slice(m.body);
-        let spill = &mut self.spill;
+        let text = &mut self.text;
         match m.start {
             StartLine::Request { method, uri } => {
-                self.start = (None, Text::of(base, spill, method), Text::of(base, spill, uri));
+                self.start = (None, Text::of(base, text, method), Text::of(base, text, uri));
             }
             StartLine::Response { code, phrase } => {
-                self.start = (Some(code), Text::EMPTY, Text::of(base, spill, phrase));
+                self.start = (Some(code), Text::EMPTY, Text::of(base, text, phrase));
             }
         }
-        self.version = Text::of(base, spill, m.version);
+        self.version = Text::of(base, text, m.version);
         // Plain data: clearing drops nothing.
         self.headers.clear();
         self.headers.extend(m.headers.iter().map(|h| {
             let known = h.known.filter(|&k| usize::from(k) < KNOWN.len());
-            let name = if known.is_some() { Text::EMPTY } else { Text::of(base, spill, &h.name) };
-            (name, Text::of(base, spill, &h.value), known)
+            let name = if known.is_some() { Text::EMPTY } else { Text::of(base, text, &h.name) };
+            (name, Text::of(base, text, &h.value), known)
         }));
-        self.index.0 = m.index.0;
         self.dropped_headers = m.dropped_headers;
         self.body_truncated = m.body_truncated;
     }
@@ -267,32 +258,31 @@ impl OwnedMessage {
     /// `s`, a text of the message last kept ([`OwnedMessage::keep`] of `m`), as a [`Text`]
     /// of this copy, for [`OwnedMessage::text`].
     pub(super) fn text_of(&mut self, m: &Message<'_>, s: &str) -> Text {
-        Text::of(m.head.as_bytes(), &mut self.spill, s)
+        Text::of(m.head.as_bytes(), &mut self.text, s)
     }
 
     /// What a [`Text`] of this copy reads.
     pub(super) fn text(&self, t: &Text) -> &str {
-        t.get(&self.head, &self.spill)
+        t.get(&self.text)
     }
 
     /// Bytes this holds room for, its own and its headers' (see [`OwnedMessage::keep`]).
     pub(super) fn capacity(&self) -> usize {
-        self.head.capacity()
-            + self.spill.capacity()
+        self.text.capacity()
             + self.body.capacity()
             + self.headers.capacity() * std::mem::size_of::<(Text, Text, Option<u8>)>()
     }
 
     /// Asks for the first lines of this copy's buffers to be fetched ([`iotw_event::prefetch`]).
     pub(super) fn prefetch(&self) {
-        iotw_event::prefetch(self.head.as_ptr());
+        iotw_event::prefetch(self.text.as_ptr());
         iotw_event::prefetch(self.headers.as_ptr());
         iotw_event::prefetch(self.body.as_ptr());
     }
 
     /// [`OwnedMessage::prefetch`] for a copy about to be refilled.
     pub(super) fn prefetch_write(&self) {
-        iotw_event::prefetch_write(self.head.as_ptr());
+        iotw_event::prefetch_write(self.text.as_ptr());
         iotw_event::prefetch_write(self.headers.as_ptr());
         iotw_event::prefetch_write(self.body.as_ptr());
     }
@@ -305,27 +295,28 @@ impl OwnedMessage {
     /// [`OwnedMessage::view`] with its header list in `headers` (emptied first), as
     /// [`parse_with`] does.
     pub fn view_with<'s>(&'s self, mut headers: Vec<Header<'s>>) -> Message<'s> {
-        let (head, spill) = (self.head.as_str(), self.spill.as_str());
+        let text = self.text.as_str();
         let start = match &self.start {
-            (None, method, uri) => StartLine::Request { method: method.get(head, spill), uri: uri.get(head, spill) },
-            (Some(code), _, phrase) => StartLine::Response { code: *code, phrase: phrase.get(head, spill) },
+            (None, method, uri) => StartLine::Request { method: method.get(text), uri: uri.get(text) },
+            (Some(code), _, phrase) => StartLine::Response { code: *code, phrase: phrase.get(text) },
         };
         headers.clear();
         headers.extend(self.headers.iter().map(|(n, v, known)| Header {
             name: Cow::Borrowed(match known.and_then(|k| KNOWN.get(usize::from(k))) {
                 Some(name) => name,
-                None => n.get(head, spill),
+                None => n.get(text),
             }),
-            value: Cow::Borrowed(v.get(head, spill)),
+            value: Cow::Borrowed(v.get(text)),
             known: *known,
         }));
+        let head = text.get(..self.head_len as usize).unwrap_or("");
         Message {
             start,
-            version: self.version.get(head, spill),
+            version: self.version.get(text),
+            index: KnownIndex::of(&headers),
             headers,
-            index: self.index.clone(),
             body: &self.body,
-            len: self.head.len() + self.body.len(),
+            len: head.len() + self.body.len(),
             dropped_headers: self.dropped_headers,
             body_truncated: self.body_truncated,
             head,
