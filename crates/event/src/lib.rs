@@ -107,10 +107,11 @@ impl Spent {
     /// that was the difference between two threads beating one core and not).
     pub fn gather(mut batch: Vec<Event>) -> Spent {
         let mut spent = Spent { buffers: Vec::with_capacity(batch.len()), renders: Vec::new(), list: Vec::new() };
+        let here = this_thread();
         RENDERED.with(|rendered| {
             let mut rendered = rendered.borrow_mut();
             for e in batch.drain(..) {
-                let was_rendered = e.spent.is_some();
+                let rendered_here = e.rendered_on == here;
                 if let Some(r) = e.spent.filter(|r| r.reusable()) {
                     spent.renders.push(r);
                 }
@@ -126,10 +127,10 @@ impl Spent {
                     }
                     (body, tags) = (made, made_tags);
                     tags.clear();
-                } else if was_rendered && rendered.len() < MAX_SPARE {
-                    // Rendered in the maker's buffers (this thread had none of its own yet, or
-                    // the maker rendered it): they stay here, for the next documents rendered
-                    // here; the maker makes new ones.
+                } else if rendered_here && rendered.len() < MAX_SPARE {
+                    // Rendered here in the maker's buffers (this thread had none of its own
+                    // yet) or in new ones: they stay here, for the next documents rendered
+                    // here. (One the maker rendered goes back to it: only it wrote there.)
                     body.clear();
                     rendered.push((body, tags));
                     continue;
@@ -171,6 +172,15 @@ impl Spent {
 /// ([`Spent::gather`] and [`Spent::reuse`] on one thread).
 pub fn recycle(events: impl IntoIterator<Item = Event>) {
     Spent::gather(events.into_iter().collect()).reuse();
+}
+
+/// A number that tells the calling thread from the other threads alive: the address of a
+/// thread-local.
+fn this_thread() -> usize {
+    thread_local! {
+        static HERE: u8 = const { 0 };
+    }
+    HERE.with(|h| std::ptr::from_ref(h) as usize)
 }
 
 /// Deepest nesting the builder tracks (objects and arrays).
@@ -266,6 +276,8 @@ pub struct Event {
     /// was rendered on another thread in buffers of that thread's ([`Event::render`]): they
     /// go back to the maker, the rendering thread keeps its own ([`Spent::gather`]).
     made: Option<(Vec<u8>, Vec<Tag>)>,
+    /// The thread that rendered `pending` ([`this_thread`]), 0 before.
+    rendered_on: usize,
     /// Values the producer pointed out by role ([`Event::tagged_str`]), as ranges of `body`.
     tags: Vec<Tag>,
     /// Whether the producer tagged every value of the roles it writes ([`Event::tags_complete`]).
@@ -306,6 +318,7 @@ impl Clone for Event {
             pending: self.pending.clone(),
             spent: None,
             made: None,
+            rendered_on: 0,
             tags: self.tags.clone(),
             tags_complete: self.tags_complete,
             extents: self.extents.clone(),
@@ -329,6 +342,7 @@ impl Clone for Event {
         self.pending.clone_from(&o.pending);
         self.spent = None;
         self.made = None;
+        self.rendered_on = 0;
         self.tags.clone_from(&o.tags);
         self.tags_complete = o.tags_complete;
         self.extents.clone_from(&o.extents);
@@ -623,6 +637,7 @@ impl Event {
             pending: None,
             spent: None,
             made: None,
+            rendered_on: 0,
             tags,
             tags_complete: false,
             extents,
@@ -1015,6 +1030,7 @@ impl Event {
             }
             r.render(self);
             self.spent = Some(r);
+            self.rendered_on = this_thread();
         }
     }
 
@@ -1542,6 +1558,13 @@ mod tests {
             assert_eq!(handed_back, 0, "no buffer of the maker's to hand back");
         }
         assert_eq!(Spent::gather(vec![make()]).buffers.len(), 0, "nor when it was never rendered");
+        // Rendered by its maker (the shipper was behind): the buffer it was rendered in was
+        // written there only, and goes back there.
+        let mut here = make();
+        here.render();
+        assert_eq!(seen(&here), want);
+        let back = std::thread::spawn(move || Spent::gather(vec![here]).buffers.len()).join().unwrap();
+        assert_eq!(back, 1, "the maker's buffer goes back to it");
     }
 
     #[test]
