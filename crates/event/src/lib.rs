@@ -380,25 +380,32 @@ pub trait Render: Send + Sync + std::fmt::Debug {
 /// documents ahead hides that wait.
 #[inline(always)]
 pub fn prefetch<T: ?Sized>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    // SAFETY: a prefetch only hints: it reads nothing into the program and cannot fault,
-    // even for an address that is not mapped.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    fetch::<FOR_READING>(p.cast::<u8>());
 }
 
 /// [`prefetch`] for memory about to be written: fetched ready to be modified.
 #[inline(always)]
 pub fn prefetch_write<T: ?Sized>(p: *const T) {
+    fetch::<FOR_WRITING>(p.cast::<u8>());
+}
+
+#[cfg(target_arch = "x86_64")]
+const FOR_READING: i32 = std::arch::x86_64::_MM_HINT_T0;
+#[cfg(target_arch = "x86_64")]
+const FOR_WRITING: i32 = std::arch::x86_64::_MM_HINT_ET0;
+#[cfg(not(target_arch = "x86_64"))]
+const FOR_READING: i32 = 0;
+#[cfg(not(target_arch = "x86_64"))]
+const FOR_WRITING: i32 = 1;
+
+#[inline(always)]
+fn fetch<const HINT: i32>(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
-    // SAFETY: as for `prefetch`.
+    // SAFETY: a prefetch only hints: it reads nothing into the program and cannot fault,
+    // even for an address that is not mapped.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(p.cast::<i8>());
+        std::arch::x86_64::_mm_prefetch::<HINT>(p.cast::<i8>());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
