@@ -197,8 +197,9 @@ pub struct Extent {
 /// Top-level members written once and copied at the start of many documents (the endpoints
 /// of a flow's direction), with the containers in them and the role they are tagged with
 /// ([`Event::append_lead`]). Shared by `Arc` with the thread that renders documents: aligned
-/// to a cache line so that the reference counts, which only the maker's thread changes, lie
-/// on a line of their own and what the rendering thread reads stays in its cache.
+/// to a cache line so that the reference counts, which the maker's thread changes (the
+/// rendering thread only when it frees a renderer), lie on a line of their own and what the
+/// rendering thread reads stays in its cache.
 #[derive(Debug)]
 #[repr(align(64))]
 pub struct Lead {

@@ -282,12 +282,12 @@ impl Render for Deferred {
         self.msg.capacity() <= MAX_SPENT_BYTES
     }
 
-    /// Kept for the decoder's next message: its buffers then cost no allocation on the
-    /// decoding thread and no free on the rendering thread.
     fn prefetch(&self) {
         self.msg.prefetch();
     }
 
+    /// Kept for the decoder's next message: its buffers then cost no allocation on the
+    /// decoding thread and no free on the rendering thread.
     fn recycle(self: Arc<Self>) {
         SPENT.with(|s| {
             let mut s = s.borrow_mut();
