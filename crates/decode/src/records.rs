@@ -20,33 +20,29 @@ pub struct EndpointCache {
 }
 
 impl EndpointCache {
-    /// Writes what [`set_endpoints`] writes, from the cache when it holds it.
+    /// Writes what [`set_endpoints`] writes, from the cache.
     pub fn write(&mut self, e: &mut Event, m: &FlowMeta, dir: Dir, protocol: &'static str) {
-        let slot = &mut self.dirs[dir.index()];
-        match slot {
-            Some((p, lead)) if *p == protocol => e.append_lead(lead),
-            _ => {
-                let mark = e.mark();
-                set_endpoints(e, m, dir, Some(protocol));
-                *slot = Some((protocol, Arc::new(Lead::since(e, mark, Some(role::NO_PERSONAL_DATA)))));
-            }
-        }
+        e.append_lead(self.entry(m, dir, protocol));
     }
 
     /// The members [`EndpointCache::write`] writes, to be copied into a document later
     /// ([`Event::append_lead`]), possibly on another thread.
     pub fn lead(&mut self, m: &FlowMeta, dir: Dir, protocol: &'static str) -> Arc<Lead> {
+        self.entry(m, dir, protocol).clone()
+    }
+
+    /// The members for `dir` and `protocol`, written first when the cache holds others.
+    fn entry(&mut self, m: &FlowMeta, dir: Dir, protocol: &'static str) -> &Arc<Lead> {
         let slot = &mut self.dirs[dir.index()];
-        if let Some((p, lead)) = slot {
-            if *p == protocol {
-                return lead.clone();
-            }
+        if slot.as_ref().is_some_and(|(p, _)| *p != protocol) {
+            *slot = None;
         }
-        let mut e = Event::new(protocol, "event", 0, &[]);
-        let mark = e.mark();
-        set_endpoints(&mut e, m, dir, Some(protocol));
-        let lead = Arc::new(Lead::since(&e, mark, Some(role::NO_PERSONAL_DATA)));
-        *slot = Some((protocol, lead.clone()));
+        let (_, lead) = slot.get_or_insert_with(|| {
+            let mut e = Event::new(protocol, "event", 0, &[]);
+            let mark = e.mark();
+            set_endpoints(&mut e, m, dir, Some(protocol));
+            (protocol, Arc::new(Lead::since(&e, mark, Some(role::NO_PERSONAL_DATA))))
+        });
         lead
     }
 }
