@@ -233,8 +233,8 @@ pub fn message_document(
             if let Some(later) = s.len().checked_sub(2).and_then(|i| s.get(i)) {
                 iotw_event::prefetch_write(Arc::as_ptr(later));
             }
-            if let Some(next) = s.last() {
-                next.msg.prefetch_write();
+            for at in s.last().map(|next| next.msg.buffers()).unwrap_or_default() {
+                iotw_event::prefetch_write(at);
             }
             d
         })
@@ -283,7 +283,9 @@ impl Render for Deferred {
     }
 
     fn prefetch(&self) {
-        self.msg.prefetch();
+        for at in self.msg.buffers() {
+            iotw_event::prefetch(at);
+        }
     }
 
     /// Kept for the decoder's next message: its buffers then cost no allocation on the

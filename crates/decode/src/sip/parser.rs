@@ -273,18 +273,10 @@ impl OwnedMessage {
             + self.headers.capacity() * std::mem::size_of::<(Text, Text, Option<u8>)>()
     }
 
-    /// Asks for the first lines of this copy's buffers to be fetched ([`iotw_event::prefetch`]).
-    pub(super) fn prefetch(&self) {
-        iotw_event::prefetch(self.text.as_ptr());
-        iotw_event::prefetch(self.headers.as_ptr());
-        iotw_event::prefetch(self.body.as_ptr());
-    }
-
-    /// [`OwnedMessage::prefetch`] for a copy about to be refilled.
-    pub(super) fn prefetch_write(&self) {
-        iotw_event::prefetch_write(self.text.as_ptr());
-        iotw_event::prefetch_write(self.headers.as_ptr());
-        iotw_event::prefetch_write(self.body.as_ptr());
+    /// Where this copy's buffers start: to ask for their first lines ahead of use
+    /// ([`iotw_event::prefetch`], or [`iotw_event::prefetch_write`] before a refill).
+    pub(super) fn buffers(&self) -> [*const u8; 3] {
+        [self.text.as_ptr(), self.headers.as_ptr().cast(), self.body.as_ptr()]
     }
 
     /// The message again, borrowing from this copy.
